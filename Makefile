@@ -1,0 +1,90 @@
+# fsdb — build, test, install.
+#
+#   make            build the core for Lua 5.4 and LuaJIT
+#   make test       install missing Debian packages, build, run every suite
+#   make demo       the furniture store against a throwaway MariaDB
+#   make asan       the Lua 5.4 suites under AddressSanitizer
+#   make install PREFIX=/p   the usual Lua tree under /p
+#
+# Tool flags are looked up when a recipe runs (not when the Makefile is
+# read), so `make test` on a bare machine can install them first.
+
+PREFIX ?= /usr/local
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter
+BASE_CFLAGS = -std=gnu99 -fPIC $(WARN) $(CFLAGS) $$(mariadb_config --cflags)
+MARIADB_LIBS = $$(mariadb_config --libs) -lpthread -lm
+
+SRC := $(sort $(wildcard csrc/*.c))
+HDR := $(wildcard csrc/*.h)
+LUA_MODULES := $(sort $(wildcard lua/fsdb/*.lua))
+
+CORE54 := build/lua5.4/fsdb/core.so
+COREJIT := build/luajit/fsdb/core.so
+COREASAN := build/asan/fsdb/core.so
+
+.PHONY: all build deps test unit asan demo install uninstall clean rock
+
+all: build
+
+build: $(CORE54) $(COREJIT)
+
+deps:
+	@scripts/deps
+
+$(CORE54): $(SRC) $(HDR) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $$(pkg-config --cflags lua5.4) -shared -o $@ $(SRC) $(MARIADB_LIBS)
+
+$(COREJIT): $(SRC) $(HDR) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $$(pkg-config --cflags luajit) -shared -o $@ $(SRC) $(MARIADB_LIBS)
+
+$(COREASAN): $(SRC) $(HDR) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	  $$(pkg-config --cflags lua5.4) -shared -o $@ $(SRC) $(MARIADB_LIBS)
+
+build/tests/%: tests/c/%.c $(SRC) $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu99 $(WARN) -g -O1 -fsanitize=address,undefined -Icsrc $$(mariadb_config --cflags) \
+	  -o $@ $< csrc/uri.c csrc/error.c csrc/sqlscan.c csrc/pool.c -lpthread
+
+C_TESTS := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/test_*.c))
+
+test: deps
+	@$(MAKE) --no-print-directory build $(C_TESTS)
+	@scripts/run-tests
+
+# Unit specs only (no server needed).
+unit: deps
+	@$(MAKE) --no-print-directory build $(C_TESTS)
+	@FSDB_NO_SERVER=1 scripts/run-tests
+
+asan: deps
+	@$(MAKE) --no-print-directory $(COREASAN) $(C_TESTS)
+	@FSDB_ASAN=1 scripts/run-tests
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/demo
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/share/lua/5.4/fsdb $(DESTDIR)$(PREFIX)/lib/lua/5.4/fsdb
+	install -d $(DESTDIR)$(PREFIX)/share/lua/5.1/fsdb $(DESTDIR)$(PREFIX)/lib/lua/5.1/fsdb
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(LUA_MODULES) $(DESTDIR)$(PREFIX)/share/lua/5.4/fsdb/
+	install -m 644 $(LUA_MODULES) $(DESTDIR)$(PREFIX)/share/lua/5.1/fsdb/
+	install -m 755 $(CORE54) $(DESTDIR)$(PREFIX)/lib/lua/5.4/fsdb/core.so
+	install -m 755 $(COREJIT) $(DESTDIR)$(PREFIX)/lib/lua/5.1/fsdb/core.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' bin/fsdb > $(DESTDIR)$(PREFIX)/bin/fsdb
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/fsdb
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/share/lua/5.4/fsdb $(DESTDIR)$(PREFIX)/lib/lua/5.4/fsdb
+	rm -rf $(DESTDIR)$(PREFIX)/share/lua/5.1/fsdb $(DESTDIR)$(PREFIX)/lib/lua/5.1/fsdb
+	rm -f $(DESTDIR)$(PREFIX)/bin/fsdb
+
+clean:
+	rm -rf build

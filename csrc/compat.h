@@ -1,0 +1,45 @@
+/*
+ * compat.h — one block that lets the same sources build against
+ * Lua 5.4 and LuaJIT (Lua 5.1 C API).
+ */
+#ifndef FSDB_COMPAT_H
+#define FSDB_COMPAT_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#if LUA_VERSION_NUM < 502
+/* LuaJIT / 5.1 */
+#define FSDB_LUA51 1
+#ifndef luaL_newlib
+#define luaL_newlib(L, l) (lua_newtable(L), luaL_register(L, NULL, l))
+#endif
+#define fsdb_rawlen(L, i) lua_objlen(L, (i))
+#define fsdb_setfuncs(L, l) luaL_register(L, NULL, l)
+void *fsdb_testudata(lua_State *L, int ud, const char *tname);
+#define luaL_testudata fsdb_testudata
+/* A userdata's companion value: 5.1 keeps it in the environment table. */
+#define fsdb_newuserdata(L, sz) lua_newuserdata(L, (sz))
+#define fsdb_setuservalue(L, idx) lua_setfenv(L, (idx))
+#define fsdb_getuservalue(L, idx) lua_getfenv(L, (idx))
+#else
+#define fsdb_rawlen(L, i) lua_rawlen(L, (i))
+#define fsdb_setfuncs(L, l) luaL_setfuncs(L, l, 0)
+#if LUA_VERSION_NUM >= 504
+#define fsdb_newuserdata(L, sz) lua_newuserdatauv(L, (sz), 1)
+#define fsdb_setuservalue(L, idx) lua_setiuservalue(L, (idx), 1)
+#define fsdb_getuservalue(L, idx) ((void)lua_getiuservalue(L, (idx), 1))
+#else
+#define fsdb_newuserdata(L, sz) lua_newuserdata(L, (sz))
+#define fsdb_setuservalue(L, idx) lua_setuservalue(L, (idx))
+#define fsdb_getuservalue(L, idx) ((void)lua_getuservalue(L, (idx)))
+#endif
+#endif
+
+/* Integers: Lua 5.3+ has 64-bit integers; LuaJIT has only doubles, where
+ * integers are exact up to ±2^53. */
+#if LUA_VERSION_NUM >= 503
+#define FSDB_HAS_INT64 1
+#endif
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * conn.c — one server connection; see conn.h for the contract.
+ */
+#include "conn.h"
+#include "stmt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* MariaDB Connector/C defines SERVER_STATUS_IN_TRANS in mariadb_com.h. */
+
+void fsdb_conn_error(fsdb_conn *c, fsdb_error *err)
+{
+    fsdb_error_set(err, mysql_errno(c->my), mysql_sqlstate(c->my), "%s", mysql_error(c->my));
+    fsdb_error_add_hint(err);
+    if (c->cfg)
+        fsdb_error_scrub(err, c->cfg->uri.password);
+}
+
+static int run_setup(fsdb_conn *c, const char *sql, fsdb_error *err)
+{
+    if (mysql_real_query(c->my, sql, (unsigned long)strlen(sql)) != 0) {
+        fsdb_conn_error(c, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The server drops connections idle for wait_timeout seconds; knowing it
+ * lets the pool replace them before "server has gone away" can happen. */
+static int read_wait_timeout(fsdb_conn *c, fsdb_error *err)
+{
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    if (run_setup(c, "SELECT @@SESSION.wait_timeout", err) < 0)
+        return -1;
+    if ((res = mysql_store_result(c->my)) == NULL) {
+        fsdb_conn_error(c, err);
+        return -1;
+    }
+    if ((row = mysql_fetch_row(res)) != NULL && row[0])
+        c->item.idle_limit = strtod(row[0], NULL);
+    mysql_free_result(res);
+    return 0;
+}
+
+static void set_tls(MYSQL *my, const fsdb_uri *u)
+{
+    my_bool yes = 1;
+    if (u->ssl_ca) mysql_optionsv(my, MYSQL_OPT_SSL_CA, u->ssl_ca);
+    if (u->ssl_capath) mysql_optionsv(my, MYSQL_OPT_SSL_CAPATH, u->ssl_capath);
+    if (u->ssl_cert) mysql_optionsv(my, MYSQL_OPT_SSL_CERT, u->ssl_cert);
+    if (u->ssl_key) mysql_optionsv(my, MYSQL_OPT_SSL_KEY, u->ssl_key);
+    if (u->ssl_cipher) mysql_optionsv(my, MYSQL_OPT_SSL_CIPHER, u->ssl_cipher);
+    switch (u->ssl_mode) {
+    case FSDB_SSL_REQUIRED:
+        mysql_optionsv(my, MYSQL_OPT_SSL_ENFORCE, &yes);
+        break;
+    case FSDB_SSL_VERIFY_CA:
+    case FSDB_SSL_VERIFY_IDENTITY:
+        /* Connector/C verifies the chain and the host name together. */
+        mysql_optionsv(my, MYSQL_OPT_SSL_ENFORCE, &yes);
+        mysql_optionsv(my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
+        break;
+    case FSDB_SSL_PREFERRED:
+        /* Ask for TLS when the server offers it, carry on without. */
+        mysql_ssl_set(my, NULL, NULL, NULL, NULL, NULL);
+        break;
+    default:
+        break;
+    }
+}
+
+fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
+{
+    const fsdb_uri *u = &cfg->uri;
+    fsdb_conn *c;
+    my_bool no = 0;
+    unsigned int local_infile = u->local_infile ? 1u : 0u;
+    unsigned long flags = CLIENT_FOUND_ROWS;
+
+    if ((c = calloc(1, sizeof *c)) == NULL || (c->my = mysql_init(NULL)) == NULL) {
+        free(c);
+        fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory opening a connection");
+        return NULL;
+    }
+    c->cfg = cfg;
+    mysql_optionsv(c->my, MYSQL_SET_CHARSET_NAME, u->charset ? u->charset : "utf8mb4");
+    if (u->connect_timeout) mysql_optionsv(c->my, MYSQL_OPT_CONNECT_TIMEOUT, &u->connect_timeout);
+    if (u->read_timeout) mysql_optionsv(c->my, MYSQL_OPT_READ_TIMEOUT, &u->read_timeout);
+    if (u->write_timeout) mysql_optionsv(c->my, MYSQL_OPT_WRITE_TIMEOUT, &u->write_timeout);
+    /* A silent reconnect would lose the transaction and session state. */
+    mysql_optionsv(c->my, MYSQL_OPT_RECONNECT, &no);
+    mysql_optionsv(c->my, MYSQL_OPT_LOCAL_INFILE, &local_infile);
+    if (cfg->init_command) mysql_optionsv(c->my, MYSQL_INIT_COMMAND, cfg->init_command);
+    set_tls(c->my, u);
+
+    if (!mysql_real_connect(c->my, u->unix_socket ? "localhost" : u->host, u->user,
+                            u->password ? u->password : "", u->database,
+                            u->unix_socket ? 0 : u->port, u->unix_socket, flags)) {
+        fsdb_conn_error(c, err);
+        mysql_close(c->my);
+        free(c);
+        return NULL;
+    }
+    c->thread_id = mysql_thread_id(c->my);
+    if (cfg->isolation_level) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "SET SESSION TRANSACTION ISOLATION LEVEL %s", cfg->isolation_level);
+        if (run_setup(c, sql, err) < 0)
+            goto fail;
+    }
+    if (read_wait_timeout(c, err) < 0)
+        goto fail;
+    return c;
+
+fail:
+    mysql_close(c->my);
+    free(c);
+    return NULL;
+}
+
+int fsdb_conn_ping(fsdb_conn *c, int deep)
+{
+    struct pollfd pfd;
+    int fd = (int)mysql_get_socket(c->my);
+
+    if (fd < 0)
+        return -1;
+    /* An idle connection has nothing to read. Readable means the server
+     * closed it (KILL, restart, wait_timeout) or sent an error: confirm
+     * with a real ping, which also absorbs harmless TLS records. */
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, 0) != 0)
+        deep = 1;
+    if (deep && mysql_ping(c->my) != 0)
+        return -1;
+    return 0;
+}
+
+int fsdb_conn_in_transaction(const fsdb_conn *c)
+{
+    return (c->my->server_status & SERVER_STATUS_IN_TRANS) != 0;
+}
+
+int fsdb_conn_reset(fsdb_conn *c)
+{
+    if (c->busy || c->pending || c->item.invalid)
+        return -1;
+    switch (c->cfg->reset_on_return) {
+    case FSDB_RESET_ROLLBACK:
+        /* No round trip for a clean connection: the server tells us in
+         * every OK packet whether a transaction is open. */
+        if (fsdb_conn_in_transaction(c) && mysql_rollback(c->my) != 0)
+            return -1;
+        break;
+    case FSDB_RESET_COMMIT:
+        if (fsdb_conn_in_transaction(c) && mysql_commit(c->my) != 0)
+            return -1;
+        break;
+    case FSDB_RESET_CONNECTION: {
+        fsdb_error ignored;
+        /* The reset drops server-side statements and session settings. */
+        fsdb_conn_clear_stmts(c);
+        if (mysql_reset_connection(c->my) != 0)
+            return -1;
+        if (c->cfg->init_command && run_setup(c, c->cfg->init_command, &ignored) < 0)
+            return -1;
+        if (c->cfg->isolation_level) {
+            char sql[96];
+            snprintf(sql, sizeof sql, "SET SESSION TRANSACTION ISOLATION LEVEL %s",
+                     c->cfg->isolation_level);
+            if (run_setup(c, sql, &ignored) < 0)
+                return -1;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    return 0;
+}
+
+void fsdb_conn_clear_stmts(fsdb_conn *c)
+{
+    unsigned i;
+    for (i = 0; i < c->nstmts; i++)
+        fsdb_stmt_free(c->stmts[i]);
+    free(c->stmts);
+    c->stmts = NULL;
+    c->nstmts = 0;
+}
+
+static void release(fsdb_conn *c)
+{
+    if (c->pending) {
+        mysql_free_result(c->pending);
+        c->pending = NULL;
+    }
+    fsdb_conn_clear_stmts(c);
+    mysql_close(c->my);
+    free(c);
+}
+
+void fsdb_conn_close(fsdb_conn *c)
+{
+    if (c)
+        release(c);
+}
+
+void fsdb_conn_abandon(fsdb_conn *c)
+{
+    int fd, devnull;
+    if (c == NULL)
+        return;
+    /* The socket is shared with the parent process. Point our descriptor at
+     * /dev/null so that whatever mysql_close() writes (COM_STMT_CLOSE,
+     * COM_QUIT, a TLS close_notify) goes nowhere, while the memory and the
+     * descriptor are still released. */
+    fd = (int)mysql_get_socket(c->my);
+    devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0 && devnull >= 0)
+        dup2(devnull, fd);
+    if (devnull >= 0)
+        close(devnull);
+    release(c);
+}
+
+void fsdb_conn_config_free(fsdb_conn_config *cfg)
+{
+    fsdb_uri_free(&cfg->uri);
+    free(cfg->init_command);
+    free(cfg->isolation_level);
+    memset(cfg, 0, sizeof *cfg);
+}

@@ -1,0 +1,427 @@
+/*
+ * lconn.c — Lua glue for a checked-out connection ("fsdb.conn"):
+ * execute/query with Lua parameters, close (return to the pool), lifetime.
+ *
+ * The userdata keeps a *pointer* to the pooled connection (which outlives
+ * it) and the engine userdata in its uservalue, so the engine cannot be
+ * collected while a connection is out.
+ */
+#include "lcore.h"
+#include "luri.h"
+#include "result.h"
+#include "sqlscan.h"
+#include "stmt.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct lconn {
+    fsdb_conn *c;     /* NULL once closed */
+    fsdb_pool *pool;
+} lconn;
+
+int fsdb_push_error(lua_State *L, const fsdb_error *e)
+{
+    return fsdb_luri_push_error(L, e);
+}
+
+void fsdb_lconn_push(lua_State *L, int engine_idx, fsdb_pool *pool, fsdb_conn *c)
+{
+    lconn *lc;
+    engine_idx = engine_idx < 0 ? lua_gettop(L) + engine_idx + 1 : engine_idx;
+    lc = fsdb_newuserdata(L, sizeof *lc);
+    lc->c = NULL;
+    lc->pool = pool;
+    luaL_getmetatable(L, FSDB_CONN_MT);
+    lua_setmetatable(L, -2);
+#ifdef FSDB_LUA51
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, engine_idx);
+    lua_rawseti(L, -2, 1);
+#else
+    lua_pushvalue(L, engine_idx);
+#endif
+    fsdb_setuservalue(L, -2);
+    lc->c = c;
+}
+
+static lconn *check_conn(lua_State *L)
+{
+    lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
+    if (lc->c == NULL)
+        luaL_error(L, "fsdb: connection is closed");
+    if (fsdb_pool_item_foreign(&lc->c->item))
+        luaL_error(L, "fsdb: this connection was checked out by the parent process before fork(); "
+                      "check out a new one in this process");
+    if (lc->c->busy)
+        luaL_error(L, "fsdb: connection is busy reading a result; finish or close it first");
+    return lc;
+}
+
+/* Returns the failure to the caller; a disconnect also retires the
+ * connection so the pool never hands it out again. */
+static int fail(lua_State *L, lconn *lc, fsdb_error *err)
+{
+    if (fsdb_error_is_disconnect(err->code))
+        fsdb_pool_invalidate(lc->pool, &lc->c->item);
+    return fsdb_push_error(L, err);
+}
+
+static const char *plural(unsigned n) { return n == 1 ? "" : "s"; }
+
+/* One Lua value at idx into p; raises on types SQL has no place for. */
+static void to_param(lua_State *L, int idx, fsdb_param *p, unsigned pos, const char *name)
+{
+    memset(p, 0, sizeof *p);
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        p->type = FSDB_P_NULL;
+        return;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == NULL) { /* fsdb.null, cjson.null, ngx.null */
+            p->type = FSDB_P_NULL;
+            return;
+        }
+        break;
+    case LUA_TBOOLEAN:
+        p->type = FSDB_P_INT;
+        p->i = lua_toboolean(L, idx);
+        return;
+    case LUA_TNUMBER:
+#ifdef FSDB_HAS_INT64
+        if (lua_isinteger(L, idx)) {
+            p->type = FSDB_P_INT;
+            p->i = (long long)lua_tointeger(L, idx);
+            return;
+        }
+        p->type = FSDB_P_DOUBLE;
+        p->d = (double)lua_tonumber(L, idx);
+#else
+        p->d = (double)lua_tonumber(L, idx);
+        /* LuaJIT has no integer type: whole numbers travel as integers. */
+        if (p->d == floor(p->d) && fabs(p->d) < 9223372036854775808.0) {
+            p->type = FSDB_P_INT;
+            p->i = (long long)p->d;
+        } else {
+            p->type = FSDB_P_DOUBLE;
+        }
+#endif
+        return;
+    case LUA_TSTRING: {
+        size_t len;
+        p->type = FSDB_P_STRING;
+        p->s = lua_tolstring(L, idx, &len);
+        p->len = (unsigned long)len;
+        return;
+    }
+    default:
+        break;
+    }
+    if (name)
+        luaL_error(L, "fsdb: bad parameter :%s (%s cannot be bound; use nil, fsdb.null, "
+                      "boolean, number or string)", name, luaL_typename(L, idx));
+    else
+        luaL_error(L, "fsdb: bad parameter #%d (%s cannot be bound; use nil, fsdb.null, "
+                      "boolean, number or string)", (int)pos, luaL_typename(L, idx));
+}
+
+/* Collects s->nparams values from varargs (first..top) or from the table at
+ * tidx (tidx > 0). Values are pushed on the stack so strings stay alive. */
+static void collect_params(lua_State *L, fsdb_stmt *s, int first, int nargs, int tidx,
+                           fsdb_param *out)
+{
+    unsigned i, n = s->nparams;
+
+    luaL_checkstack(L, (int)n + 4, "fsdb: too many parameters");
+    if (tidx == 0) {
+        if (s->scan.style == FSDB_SCAN_NAMED)
+            luaL_error(L, "fsdb: statement uses :name placeholders; pass one table of values");
+        if ((unsigned)nargs != n)
+            luaL_error(L, "fsdb: statement has %d placeholder%s but %d parameter%s given",
+                       (int)n, plural(n), nargs, nargs == 1 ? " was" : "s were");
+        for (i = 0; i < n; i++)
+            to_param(L, first + (int)i, &out[i], i + 1, NULL);
+        return;
+    }
+    if (s->scan.style == FSDB_SCAN_NAMED) {
+        for (i = 0; i < n; i++) {
+            const char *name = s->scan.names[i];
+            lua_getfield(L, tidx, name);
+            if (lua_isnil(L, -1))
+                luaL_error(L, "fsdb: no value for parameter :%s (use fsdb.null for NULL)", name);
+            to_param(L, lua_gettop(L), &out[i], i + 1, name);
+        }
+    } else {
+        size_t count;
+        lua_getfield(L, tidx, "n");
+        count = lua_isnumber(L, -1) ? (size_t)lua_tonumber(L, -1) : fsdb_rawlen(L, tidx);
+        lua_pop(L, 1);
+        if (count != n)
+            luaL_error(L, "fsdb: statement has %d placeholder%s but %d parameter%s given",
+                       (int)n, plural(n), (int)count, count == 1 ? " was" : "s were");
+        for (i = 0; i < n; i++) {
+            lua_rawgeti(L, tidx, (int)i + 1);
+            to_param(L, lua_gettop(L), &out[i], i + 1, NULL);
+        }
+    }
+}
+
+static int run_text(lua_State *L, lconn *lc, const char *sql, size_t len, int array_rows,
+                    int multi)
+{
+    fsdb_conn *c = lc->c;
+    fsdb_error err;
+    MYSQL_RES *res;
+
+    c->busy = 1;
+    if (mysql_real_query(c->my, sql, (unsigned long)len) != 0) {
+        c->busy = 0;
+        fsdb_conn_error(c, &err);
+        if (multi)
+            fsdb_error_hint_multi(&err);
+        return fail(L, lc, &err);
+    }
+    if ((res = mysql_use_result(c->my)) == NULL) {
+        c->busy = 0;
+        if (mysql_field_count(c->my) != 0) {
+            fsdb_conn_error(c, &err);
+            return fail(L, lc, &err);
+        }
+        fsdb_result_push_ok(L, mysql_affected_rows(c->my), mysql_insert_id(c->my),
+                            mysql_warning_count(c->my));
+        return 1;
+    }
+    /* Until every row is read the connection cannot take another command;
+     * if building Lua values raises, close() sees busy and discards it. */
+    c->pending = res;
+    if (fsdb_result_push_text(L, c->my, res, array_rows, &err) < 0) {
+        fsdb_error_scrub(&err, c->cfg->uri.password);
+        mysql_free_result(res);
+        c->pending = NULL;
+        c->busy = 0;
+        return fail(L, lc, &err);
+    }
+    mysql_free_result(res);
+    c->pending = NULL;
+    c->busy = 0;
+    return 1;
+}
+
+static int run_prepared(lua_State *L, lconn *lc, const char *sql, size_t len, int first,
+                        int nargs, int tidx, int array_rows)
+{
+    fsdb_conn *c = lc->c;
+    fsdb_error err;
+    fsdb_param small[16], *params = small;
+    fsdb_stmt *s = fsdb_stmt_get(c, sql, len, &err);
+    int rc;
+
+    if (s == NULL) {
+        if (err.code == FSDB_ERR_PARAMS)
+            return luaL_error(L, "%s", err.message);
+        return fail(L, lc, &err);
+    }
+    if (s->nparams > sizeof small / sizeof small[0])
+        params = lua_newuserdata(L, s->nparams * sizeof *params);
+    collect_params(L, s, first, nargs, tidx, params);
+    c->busy = 1;
+    rc = fsdb_stmt_execute(c, &s, params, &err);
+    if (rc < 0) {
+        c->busy = 0;
+        return fail(L, lc, &err);
+    }
+    if (mysql_stmt_field_count(s->st) > 0) {
+        rc = fsdb_result_push_stmt(L, s, array_rows, &err);
+        mysql_stmt_free_result(s->st);
+        if (rc < 0) {
+            fsdb_error_scrub(&err, c->cfg->uri.password);
+            c->busy = 0;
+            return fail(L, lc, &err);
+        }
+    } else {
+        fsdb_result_push_ok(L, mysql_stmt_affected_rows(s->st), mysql_stmt_insert_id(s->st),
+                            mysql_warning_count(c->my));
+    }
+    c->busy = 0;
+    return 1;
+}
+
+/* Shared by execute and query. Text protocol when there are no
+ * parameters, prepared statements otherwise. */
+static int run(lua_State *L, lconn *lc, int first, int nargs, int tidx, int array_rows)
+{
+    size_t len;
+    const char *sql = luaL_checklstring(L, 2, &len);
+
+    if (nargs == 0 && tidx == 0) {
+        fsdb_sqlscan scan;
+        fsdb_error err;
+        int multi;
+        if (fsdb_sqlscan_run(sql, len, &scan, &err) < 0)
+            return luaL_error(L, "%s", err.message);
+        multi = scan.multi;
+        if (scan.nparams > 0) {
+            unsigned n = scan.nparams;
+            fsdb_sqlscan_free(&scan);
+            return luaL_error(L, "fsdb: statement has %d placeholder%s but no parameters were given",
+                              (int)n, plural(n));
+        }
+        fsdb_sqlscan_free(&scan);
+        return run_text(L, lc, sql, len, array_rows, multi);
+    }
+    return run_prepared(L, lc, sql, len, first, nargs, tidx, array_rows);
+}
+
+/* conn:execute(sql, ...) — varargs fill '?', or one table argument. */
+static int l_conn_execute(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    int nargs = lua_gettop(L) - 2;
+    if (nargs == 1 && lua_istable(L, 3))
+        return run(L, lc, 3, 0, 3, 0);
+    return run(L, lc, 3, nargs < 0 ? 0 : nargs, 0, 0);
+}
+
+/* conn:query(sql, params_or_nil, opts_or_nil); opts.array = true gives
+ * rows as arrays in column order. */
+static int l_conn_query(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    int array_rows = 0, tidx = 0;
+
+    if (!lua_isnoneornil(L, 4)) {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        lua_getfield(L, 4, "array");
+        array_rows = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        tidx = 3;
+    }
+    lua_settop(L, 4);
+    return run(L, lc, 3, 0, tidx, array_rows);
+}
+
+static int l_conn_ping(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    fsdb_error err;
+    if (mysql_ping(lc->c->my) != 0) {
+        fsdb_conn_error(lc->c, &err);
+        return fail(L, lc, &err);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_conn_in_transaction(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    lua_pushboolean(L, fsdb_conn_in_transaction(lc->c));
+    return 1;
+}
+
+static int l_conn_info(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    MYSQL *my = lc->c->my;
+    const char *cipher = mysql_get_ssl_cipher(my);
+    lua_createtable(L, 0, 8);
+    lua_pushinteger(L, (lua_Integer)lc->c->thread_id);
+    lua_setfield(L, -2, "thread_id");
+    lua_pushstring(L, mysql_get_server_info(my));
+    lua_setfield(L, -2, "server_version");
+    lua_pushstring(L, mysql_get_host_info(my));
+    lua_setfield(L, -2, "host_info");
+    lua_pushstring(L, mysql_character_set_name(my));
+    lua_setfield(L, -2, "charset");
+    if (cipher) {
+        lua_pushstring(L, cipher);
+        lua_setfield(L, -2, "tls_cipher");
+    }
+    lua_pushnumber(L, (lua_Number)lc->c->item.idle_limit);
+    lua_setfield(L, -2, "wait_timeout");
+    lua_pushnumber(L, (lua_Number)(fsdb_now() - lc->c->item.created));
+    lua_setfield(L, -2, "age");
+    return 1;
+}
+
+static int l_conn_thread_id(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    lua_pushinteger(L, (lua_Integer)lc->c->thread_id);
+    return 1;
+}
+
+/* Returns the connection to the pool: rolled back (per
+ * pool_reset_on_return) or discarded when it cannot be made clean. Clears
+ * the handle first; a second close is harmless. Serves close, __close and
+ * __gc. */
+static int l_conn_close(lua_State *L)
+{
+    lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
+    fsdb_conn *c = lc->c;
+    int discard;
+
+    lc->c = NULL;
+    if (c == NULL)
+        return 0;
+    if (fsdb_pool_item_foreign(&c->item)) {
+        fsdb_pool_checkin(lc->pool, &c->item, 1); /* abandons it */
+        return 0;
+    }
+    discard = fsdb_conn_reset(c) < 0;
+    fsdb_pool_checkin(lc->pool, &c->item, discard);
+    return 0;
+}
+
+static int l_conn_gc(lua_State *L)
+{
+    lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
+#if LUA_VERSION_NUM >= 504
+    if (lc->c)
+        lua_warning(L, "fsdb: a connection was garbage-collected without close(); "
+                       "it was returned to the pool", 0);
+#endif
+    (void)lc;
+    return l_conn_close(L);
+}
+
+static int l_conn_tostring(lua_State *L)
+{
+    lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
+    if (lc->c == NULL)
+        lua_pushliteral(L, "fsdb.conn (closed)");
+    else
+        lua_pushfstring(L, "fsdb.conn (thread %d)", (int)lc->c->thread_id);
+    return 1;
+}
+
+void fsdb_lconn_register(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"execute", l_conn_execute},
+        {"query", l_conn_query},
+        {"ping", l_conn_ping},
+        {"in_transaction", l_conn_in_transaction},
+        {"info", l_conn_info},
+        {"thread_id", l_conn_thread_id},
+        {"close", l_conn_close},
+        {NULL, NULL}};
+    static const luaL_Reg meta[] = {
+        {"__gc", l_conn_gc},
+        {"__close", l_conn_close},
+        {"__tostring", l_conn_tostring},
+        {NULL, NULL}};
+
+    luaL_newmetatable(L, FSDB_CONN_MT);
+    fsdb_setfuncs(L, meta);
+    lua_newtable(L);
+    fsdb_setfuncs(L, methods);
+    lua_setfield(L, -2, "__index");
+    /* Lets Lua code (engine.lua) add methods written in Lua. */
+    lua_getfield(L, -1, "__index");
+    lua_setfield(L, -3, "conn_methods");
+    lua_pop(L, 1);
+}

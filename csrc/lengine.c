@@ -1,0 +1,251 @@
+/*
+ * lengine.c — Lua glue for the engine ("fsdb.engine"): construction from a
+ * URL and an options table, checkout, status, dispose.
+ *
+ * Option names and values are validated in lua/fsdb/engine.lua (policy);
+ * this file only reads the already-checked fields.
+ */
+#include "lcore.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct lengine {
+    fsdb_engine *e; /* NULL once closed */
+} lengine;
+
+static fsdb_pool_item *op_connect(void *ud, fsdb_error *err)
+{
+    fsdb_engine *e = ud;
+    fsdb_conn *c = fsdb_conn_open(&e->cfg, err);
+    return c ? &c->item : NULL;
+}
+
+static int op_ping(void *ud, fsdb_pool_item *it, int deep)
+{
+    (void)ud;
+    return fsdb_conn_ping((fsdb_conn *)it, deep);
+}
+
+static void op_close(void *ud, fsdb_pool_item *it)
+{
+    (void)ud;
+    fsdb_conn_close((fsdb_conn *)it);
+}
+
+static void op_abandon(void *ud, fsdb_pool_item *it)
+{
+    (void)ud;
+    fsdb_conn_abandon((fsdb_conn *)it);
+}
+
+static void op_release(void *ud)
+{
+    fsdb_engine *e = ud;
+    fsdb_conn_config_free(&e->cfg);
+    free(e);
+}
+
+static const fsdb_pool_ops engine_ops = {op_connect, op_ping, op_close, op_abandon, op_release};
+
+static lua_Number opt_number(lua_State *L, int idx, const char *name, lua_Number dflt)
+{
+    lua_Number v;
+    lua_getfield(L, idx, name);
+    v = lua_isnil(L, -1) ? dflt : luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int opt_bool(lua_State *L, int idx, const char *name, int dflt)
+{
+    int v;
+    lua_getfield(L, idx, name);
+    v = lua_isnil(L, -1) ? dflt : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static char *opt_string(lua_State *L, int idx, const char *name)
+{
+    char *v = NULL;
+    lua_getfield(L, idx, name);
+    if (lua_isstring(L, -1)) {
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len);
+        if ((v = malloc(len + 1)) != NULL)
+            memcpy(v, s, len + 1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static int reset_mode(lua_State *L, int idx)
+{
+    int mode = FSDB_RESET_ROLLBACK;
+    lua_getfield(L, idx, "pool_reset_on_return");
+    if (lua_isstring(L, -1)) {
+        const char *s = lua_tostring(L, -1);
+        if (strcmp(s, "commit") == 0) mode = FSDB_RESET_COMMIT;
+        else if (strcmp(s, "reset") == 0) mode = FSDB_RESET_CONNECTION;
+    } else if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+        mode = FSDB_RESET_NONE;
+    }
+    lua_pop(L, 1);
+    return mode;
+}
+
+static lengine *check_engine(lua_State *L)
+{
+    lengine *le = luaL_checkudata(L, 1, FSDB_ENGINE_MT);
+    if (le->e == NULL)
+        luaL_error(L, "fsdb: engine is closed");
+    return le;
+}
+
+/* core.engine(url, options) */
+static int l_engine_new(lua_State *L)
+{
+    const char *url = luaL_checkstring(L, 1);
+    lengine *le;
+    fsdb_engine *e;
+    fsdb_error err;
+
+    luaL_checktype(L, 2, LUA_TTABLE);
+    le = fsdb_newuserdata(L, sizeof *le);
+    le->e = NULL; /* closed until fully built */
+    luaL_getmetatable(L, FSDB_ENGINE_MT);
+    lua_setmetatable(L, -2);
+
+    if ((e = calloc(1, sizeof *e)) == NULL)
+        return luaL_error(L, "fsdb: out of memory");
+    /* Owned by the userdata from here on: a raise below is cleaned up by
+     * __gc, which frees an engine that has no pool yet directly. */
+    le->e = e;
+    if (fsdb_uri_parse(url, &e->cfg.uri, &err) < 0)
+        return luaL_error(L, "%s", err.message);
+    e->cfg.init_command = opt_string(L, 2, "init_command");
+    e->cfg.isolation_level = opt_string(L, 2, "isolation_level");
+    e->cfg.stmt_cache_size = (unsigned)opt_number(L, 2, "statement_cache_size", 64);
+    e->cfg.reset_on_return = reset_mode(L, 2);
+    e->pool_cfg.size = (int)opt_number(L, 2, "pool_size", 5);
+    e->pool_cfg.max_overflow = (int)opt_number(L, 2, "max_overflow", 10);
+    e->pool_cfg.timeout = opt_number(L, 2, "pool_timeout", 30);
+    e->pool_cfg.recycle = opt_number(L, 2, "pool_recycle", -1);
+    e->pool_cfg.pre_ping = opt_bool(L, 2, "pool_pre_ping", 1);
+    e->pool_cfg.ping_window = opt_number(L, 2, "pool_pre_ping_window", 1.0);
+    e->pool_cfg.use_lifo = opt_bool(L, 2, "pool_use_lifo", 0);
+    if ((e->pool = fsdb_pool_new(&e->pool_cfg, &engine_ops, e)) == NULL)
+        return luaL_error(L, "fsdb: out of memory");
+    return 1;
+}
+
+/* engine:checkout() -> conn, is_new | nil, err, errno, sqlstate */
+static int l_engine_checkout(lua_State *L)
+{
+    lengine *le = check_engine(L);
+    fsdb_error err;
+    int is_new = 0;
+    fsdb_pool_item *it = fsdb_pool_checkout(le->e->pool, &is_new, &err);
+    if (it == NULL)
+        return fsdb_push_error(L, &err);
+    fsdb_lconn_push(L, 1, le->e->pool, (fsdb_conn *)it);
+    lua_pushboolean(L, is_new);
+    return 2;
+}
+
+static void set_int(lua_State *L, const char *k, lua_Integer v)
+{
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static int l_engine_status(lua_State *L)
+{
+    lengine *le = check_engine(L);
+    fsdb_pool_status st;
+    fsdb_pool_get_status(le->e->pool, &st);
+    lua_createtable(L, 0, 12);
+    set_int(L, "size", st.size);
+    set_int(L, "max_overflow", st.max_overflow);
+    set_int(L, "checked_out", st.checked_out);
+    set_int(L, "idle", st.idle);
+    set_int(L, "overflow", st.overflow);
+    set_int(L, "connects", (lua_Integer)st.connects);
+    set_int(L, "pings", (lua_Integer)st.pings);
+    set_int(L, "invalidated", (lua_Integer)st.invalidated);
+    set_int(L, "timeouts", (lua_Integer)st.timeouts);
+    set_int(L, "waits", (lua_Integer)st.waits);
+    set_int(L, "recycled", (lua_Integer)st.recycled);
+    return 1;
+}
+
+static int l_engine_dispose(lua_State *L)
+{
+    lengine *le = check_engine(L);
+    fsdb_pool_dispose(le->e->pool);
+    return 0;
+}
+
+/* Renders the URL with the password as ***. */
+static int l_engine_url(lua_State *L)
+{
+    lengine *le = check_engine(L);
+    char buf[1024];
+    size_t n = fsdb_uri_render(&le->e->cfg.uri, buf, sizeof buf);
+    lua_pushlstring(L, buf, n < sizeof buf ? n : sizeof buf - 1);
+    return 1;
+}
+
+/* Closing clears the handle first; the pool frees the engine once every
+ * checked-out connection is back. Serves __gc, __close and close(). */
+static int l_engine_close(lua_State *L)
+{
+    lengine *le = luaL_checkudata(L, 1, FSDB_ENGINE_MT);
+    fsdb_engine *e = le->e;
+    le->e = NULL;
+    if (e && e->pool)
+        fsdb_pool_free(e->pool);
+    else if (e)
+        op_release(e);
+    return 0;
+}
+
+static int l_engine_tostring(lua_State *L)
+{
+    lengine *le = luaL_checkudata(L, 1, FSDB_ENGINE_MT);
+    if (le->e == NULL) {
+        lua_pushliteral(L, "fsdb.engine (closed)");
+    } else {
+        char buf[1024];
+        fsdb_uri_render(&le->e->cfg.uri, buf, sizeof buf);
+        lua_pushfstring(L, "fsdb.engine (%s)", buf);
+    }
+    return 1;
+}
+
+void fsdb_lengine_register(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"checkout", l_engine_checkout},
+        {"status", l_engine_status},
+        {"dispose", l_engine_dispose},
+        {"url", l_engine_url},
+        {"close", l_engine_close},
+        {NULL, NULL}};
+    static const luaL_Reg meta[] = {
+        {"__gc", l_engine_close},
+        {"__close", l_engine_close},
+        {"__tostring", l_engine_tostring},
+        {NULL, NULL}};
+
+    luaL_newmetatable(L, FSDB_ENGINE_MT);
+    fsdb_setfuncs(L, meta);
+    lua_newtable(L);
+    fsdb_setfuncs(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    lua_pushcfunction(L, l_engine_new);
+    lua_setfield(L, -2, "engine");
+}

@@ -1,0 +1,28 @@
+/*
+ * luri.h — Lua glue for database URLs (uri.c) and for fsdb errors.
+ *
+ * Owns: the Lua shape of a parsed URL (a plain table, unset fields absent)
+ * and the four-value failure convention `nil, err, errno, sqlstate`, which
+ * the rest of the core reuses through fsdb_luri_push_error.
+ */
+#ifndef FSDB_LURI_H
+#define FSDB_LURI_H
+
+#include "compat.h"
+#include "error.h"
+#include "uri.h"
+
+/* Adds parse_url(s) and render_url(s) to the table on top of the stack. */
+void fsdb_luri_register(lua_State *L);
+
+/* Pushes nil, message, code, sqlstate; returns 4 (for `return …;`). */
+int fsdb_luri_push_error(lua_State *L, const fsdb_error *e);
+
+/* Pushes a table describing u: scheme, user, password, host, port, database,
+ * unix_socket, charset, connect_timeout, read_timeout, write_timeout,
+ * ssl_mode (its name), ssl_ca, ssl_cert, ssl_key, ssl_capath, ssl_cipher,
+ * local_infile (boolean). NULL strings and zero timeouts are left out; host,
+ * port, charset and local_infile are always present. */
+void fsdb_luri_push_uri(lua_State *L, const fsdb_uri *u);
+
+#endif

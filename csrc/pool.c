@@ -1,0 +1,345 @@
+/*
+ * pool.c — connection pool bookkeeping; see pool.h for the contract.
+ *
+ * The idle list is a doubly linked queue: checkin appends at the tail,
+ * FIFO checkout takes the head (spreads use, lets idle ones age out),
+ * LIFO takes the tail (keeps few connections warm).
+ */
+#include "pool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct fsdb_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    fsdb_pool_config cfg;
+    const fsdb_pool_ops *ops;
+    void *ud;
+    fsdb_pool_item *head, *tail; /* idle connections */
+    int idle;
+    int total;          /* idle + checked out, this process only */
+    int waiting;        /* threads inside a timed wait */
+    int closing;        /* owner gone: free when total and waiting reach 0 */
+    unsigned gen;       /* fork generation the state belongs to */
+    double stale_before; /* connections created before this are not reused */
+    fsdb_pool_status counters;
+};
+
+/* Bumped in the child after fork(); compared, never locked: the child runs
+ * one thread when the handler fires. */
+static volatile unsigned fork_generation = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void) { fork_generation++; }
+static void install_atfork(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+
+double fsdb_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int fsdb_pool_item_foreign(const fsdb_pool_item *it)
+{
+    return it->fork_gen != fork_generation;
+}
+
+static void init_sync(fsdb_pool *p)
+{
+    pthread_condattr_t ca;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+fsdb_pool *fsdb_pool_new(const fsdb_pool_config *cfg, const fsdb_pool_ops *ops, void *ud)
+{
+    fsdb_pool *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    pthread_once(&atfork_once, install_atfork);
+    p->cfg = *cfg;
+    p->ops = ops;
+    p->ud = ud;
+    p->gen = fork_generation;
+    p->stale_before = -1.0;
+    init_sync(p);
+    return p;
+}
+
+static void unlink_item(fsdb_pool *p, fsdb_pool_item *it)
+{
+    if (it->prev) it->prev->next = it->next; else p->head = it->next;
+    if (it->next) it->next->prev = it->prev; else p->tail = it->prev;
+    it->prev = it->next = NULL;
+    p->idle--;
+}
+
+static void append_item(fsdb_pool *p, fsdb_pool_item *it)
+{
+    it->next = NULL;
+    it->prev = p->tail;
+    if (p->tail) p->tail->next = it; else p->head = it;
+    p->tail = it;
+    p->idle++;
+}
+
+/* In a forked child the inherited state describes the parent's sockets:
+ * forget it (abandon, never COM_QUIT) and start empty. The mutex may have
+ * been held by a parent thread that does not exist here: re-create it. */
+static void adopt_after_fork(fsdb_pool *p)
+{
+    fsdb_pool_item *it, *next;
+    if (p->gen == fork_generation)
+        return;
+    init_sync(p);
+    for (it = p->head; it; it = next) {
+        next = it->next;
+        p->ops->abandon(p->ud, it);
+    }
+    p->head = p->tail = NULL;
+    p->idle = p->total = p->waiting = 0;
+    memset(&p->counters, 0, sizeof p->counters);
+    p->gen = fork_generation;
+}
+
+static void destroy(fsdb_pool *p)
+{
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    if (p->ops->release)
+        p->ops->release(p->ud);
+    free(p);
+}
+
+/* Call with the lock held; unlocks. Frees the pool if it is finished. */
+static void unlock_and_maybe_destroy(fsdb_pool *p)
+{
+    int done = p->closing && p->total == 0 && p->waiting == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (done)
+        destroy(p);
+}
+
+/* Why an idle connection may not be handed out, or NULL. No I/O. */
+static const char *unusable(const fsdb_pool *p, const fsdb_pool_item *it, double now)
+{
+    if (it->invalid)
+        return "invalidated";
+    if (it->created <= p->stale_before)
+        return "stale";
+    if (p->cfg.recycle >= 0 && now - it->created > p->cfg.recycle)
+        return "recycled";
+    /* The server drops a connection idle for wait_timeout seconds; replace
+     * it a second early rather than let "server has gone away" through. */
+    if (it->idle_limit > 0 && now - it->returned >= it->idle_limit - 1.0)
+        return "expired";
+    return NULL;
+}
+
+fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
+{
+    fsdb_pool_item *it;
+    double deadline = -1.0, now;
+    const char *why;
+
+    adopt_after_fork(p);
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        if (p->closing) {
+            fsdb_error_set(err, FSDB_ERR_CLOSED, NULL, "engine is disposed");
+            unlock_and_maybe_destroy(p);
+            return NULL;
+        }
+        if (p->head) {
+            it = p->cfg.use_lifo ? p->tail : p->head;
+            unlink_item(p, it);
+            now = fsdb_now();
+            if ((why = unusable(p, it, now)) != NULL) {
+                p->total--;
+                if (why[0] == 'r')
+                    p->counters.recycled++;
+                else if (why[0] == 'i' || why[0] == 's')
+                    p->counters.invalidated++;
+                pthread_mutex_unlock(&p->mu);
+                p->ops->close(p->ud, it);
+                pthread_mutex_lock(&p->mu);
+                continue;
+            }
+            it->checked_out = 1;
+            if (p->cfg.pre_ping) {
+                int deep = now - it->returned >= p->cfg.ping_window;
+                if (deep)
+                    p->counters.pings++;
+                pthread_mutex_unlock(&p->mu);
+                if (p->ops->ping(p->ud, it, deep) != 0) {
+                    pthread_mutex_lock(&p->mu);
+                    /* Whatever killed it (restart, KILL, idle expiry) likely
+                     * killed its idle siblings opened before it too. */
+                    if (p->stale_before < now)
+                        p->stale_before = now;
+                    p->total--;
+                    p->counters.invalidated++;
+                    pthread_mutex_unlock(&p->mu);
+                    p->ops->close(p->ud, it);
+                    pthread_mutex_lock(&p->mu);
+                    continue;
+                }
+                *is_new = 0;
+                return it;
+            }
+            pthread_mutex_unlock(&p->mu);
+            *is_new = 0;
+            return it;
+        }
+        if (p->cfg.max_overflow < 0 || p->total < p->cfg.size + p->cfg.max_overflow) {
+            p->total++;
+            pthread_mutex_unlock(&p->mu);
+            it = p->ops->connect(p->ud, err);
+            pthread_mutex_lock(&p->mu);
+            if (it == NULL) {
+                p->total--;
+                pthread_cond_signal(&p->cv);
+                unlock_and_maybe_destroy(p);
+                return NULL;
+            }
+            p->counters.connects++;
+            now = fsdb_now();
+            it->created = it->returned = now;
+            it->fork_gen = p->gen;
+            it->checked_out = 1;
+            it->invalid = 0;
+            it->prev = it->next = NULL;
+            pthread_mutex_unlock(&p->mu);
+            *is_new = 1;
+            return it;
+        }
+        /* Exhausted: wait for a checkin or a freed slot. */
+        now = fsdb_now();
+        if (deadline < 0) {
+            deadline = now + (p->cfg.timeout > 0 ? p->cfg.timeout : 0);
+            p->counters.waits++;
+        }
+        if (now >= deadline) {
+            p->counters.timeouts++;
+            if (p->cfg.max_overflow < 0)
+                fsdb_error_set(err, FSDB_ERR_POOL_TIMEOUT, NULL,
+                               "pool limit of size %d reached, connection timed out, timeout %.2f",
+                               p->cfg.size, p->cfg.timeout);
+            else
+                fsdb_error_set(err, FSDB_ERR_POOL_TIMEOUT, NULL,
+                               "pool limit of size %d overflow %d reached, connection timed out, timeout %.2f",
+                               p->cfg.size, p->cfg.max_overflow, p->cfg.timeout);
+            fsdb_error_add_hint(err);
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        } else {
+            struct timespec ts;
+            double whole = (double)(long long)deadline;
+            ts.tv_sec = (time_t)whole;
+            ts.tv_nsec = (long)((deadline - whole) * 1e9);
+            p->waiting++;
+            while (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == EINTR)
+                ;
+            p->waiting--;
+        }
+    }
+}
+
+void fsdb_pool_checkin(fsdb_pool *p, fsdb_pool_item *it, int discard)
+{
+    double now;
+
+    adopt_after_fork(p);
+    if (it->fork_gen != p->gen) {
+        /* Checked out by the parent before fork(): not ours to count. */
+        p->ops->abandon(p->ud, it);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    it->checked_out = 0;
+    now = fsdb_now();
+    if (discard || p->closing || p->idle >= p->cfg.size || unusable(p, it, now)) {
+        p->total--;
+        pthread_cond_signal(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        p->ops->close(p->ud, it);
+        pthread_mutex_lock(&p->mu);
+        unlock_and_maybe_destroy(p);
+        return;
+    }
+    it->returned = now;
+    append_item(p, it);
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void fsdb_pool_invalidate(fsdb_pool *p, fsdb_pool_item *it)
+{
+    adopt_after_fork(p);
+    pthread_mutex_lock(&p->mu);
+    if (!it->invalid) {
+        it->invalid = 1;
+        p->counters.invalidated++;
+        if (p->stale_before < it->created)
+            p->stale_before = it->created;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Detaches the idle list under the lock and closes it outside. */
+static void close_idle(fsdb_pool *p)
+{
+    fsdb_pool_item *it, *next, *list;
+    pthread_mutex_lock(&p->mu);
+    list = p->head;
+    p->total -= p->idle;
+    p->head = p->tail = NULL;
+    p->idle = 0;
+    pthread_mutex_unlock(&p->mu);
+    for (it = list; it; it = next) {
+        next = it->next;
+        p->ops->close(p->ud, it);
+    }
+}
+
+void fsdb_pool_dispose(fsdb_pool *p)
+{
+    adopt_after_fork(p);
+    pthread_mutex_lock(&p->mu);
+    /* Connections out right now are closed when they come back. */
+    p->stale_before = fsdb_now();
+    pthread_mutex_unlock(&p->mu);
+    close_idle(p);
+}
+
+void fsdb_pool_free(fsdb_pool *p)
+{
+    if (p == NULL)
+        return;
+    adopt_after_fork(p);
+    close_idle(p);
+    pthread_mutex_lock(&p->mu);
+    p->closing = 1;
+    pthread_cond_broadcast(&p->cv);
+    unlock_and_maybe_destroy(p);
+}
+
+void fsdb_pool_get_status(fsdb_pool *p, fsdb_pool_status *st)
+{
+    adopt_after_fork(p);
+    pthread_mutex_lock(&p->mu);
+    *st = p->counters;
+    st->size = p->cfg.size;
+    st->max_overflow = p->cfg.max_overflow;
+    st->idle = p->idle;
+    st->checked_out = p->total - p->idle;
+    st->overflow = p->total > p->cfg.size ? p->total - p->cfg.size : 0;
+    pthread_mutex_unlock(&p->mu);
+}

@@ -1,0 +1,244 @@
+/*
+ * result.c — rows to Lua values; see result.h for the rules.
+ */
+#include "result.h"
+
+#include <float.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TWO_POW_53 9007199254740992LL
+
+static void push_null(lua_State *L) { lua_pushlightuserdata(L, NULL); }
+
+static void push_i64(lua_State *L, long long v)
+{
+#ifdef FSDB_HAS_INT64
+    lua_pushinteger(L, (lua_Integer)v);
+#else
+    if (v > TWO_POW_53 || v < -TWO_POW_53) {
+        char buf[24];
+        int n = snprintf(buf, sizeof buf, "%lld", v);
+        lua_pushlstring(L, buf, (size_t)n);
+    } else {
+        lua_pushnumber(L, (lua_Number)v);
+    }
+#endif
+}
+
+static void push_u64(lua_State *L, unsigned long long v)
+{
+#ifdef FSDB_HAS_INT64
+    const unsigned long long limit = (unsigned long long)LUA_MAXINTEGER;
+#else
+    const unsigned long long limit = (unsigned long long)TWO_POW_53;
+#endif
+    if (v > limit) {
+        char buf[24];
+        int n = snprintf(buf, sizeof buf, "%llu", v);
+        lua_pushlstring(L, buf, (size_t)n);
+    } else {
+        push_i64(L, (long long)v);
+    }
+}
+
+/* The server prints FLOAT with the fewest digits that read back as the
+ * same float; doing the same for binary values makes both protocols agree
+ * (a plain (double) cast would give 1.100000023841858 for 1.1). */
+static void push_float(lua_State *L, float f)
+{
+    char buf[32];
+    int prec;
+    for (prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        if (strtof(buf, NULL) == f)
+            break;
+    }
+    lua_pushnumber(L, (lua_Number)strtod(buf, NULL));
+}
+
+static void push_time(lua_State *L, const MYSQL_TIME *t, int kind, unsigned decimals)
+{
+    char buf[64];
+    int n;
+    if (kind == FSDB_K_DATE) {
+        n = snprintf(buf, sizeof buf, "%04u-%02u-%02u", t->year, t->month, t->day);
+    } else if (kind == FSDB_K_TIME) {
+        n = snprintf(buf, sizeof buf, "%s%02u:%02u:%02u", t->neg ? "-" : "",
+                     t->day * 24 + t->hour, t->minute, t->second);
+    } else {
+        n = snprintf(buf, sizeof buf, "%04u-%02u-%02u %02u:%02u:%02u", t->year, t->month,
+                     t->day, t->hour, t->minute, t->second);
+    }
+    if (decimals > 0 && decimals <= 6) {
+        /* second_part is microseconds; print the column's digits only. */
+        char frac[8];
+        snprintf(frac, sizeof frac, "%06lu", (unsigned long)t->second_part);
+        n += snprintf(buf + n, sizeof buf - (size_t)n, ".%.*s", (int)decimals, frac);
+    }
+    lua_pushlstring(L, buf, (size_t)n);
+}
+
+/* Text-protocol value of a given kind. */
+static void push_text_value(lua_State *L, int kind, const char *s, unsigned long len)
+{
+    switch (kind) {
+    case FSDB_K_INT: {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+#ifndef FSDB_HAS_INT64
+        if (v > TWO_POW_53 || v < -TWO_POW_53) {
+            lua_pushlstring(L, s, len);
+            return;
+        }
+#endif
+        push_i64(L, v);
+        return;
+    }
+    case FSDB_K_UINT:
+        push_u64(L, strtoull(s, NULL, 10));
+        return;
+    case FSDB_K_FLOAT:
+    case FSDB_K_DOUBLE:
+        lua_pushnumber(L, (lua_Number)strtod(s, NULL));
+        return;
+    default:
+        lua_pushlstring(L, s, len);
+        return;
+    }
+}
+
+static void push_bin_value(lua_State *L, const fsdb_colbuf *col)
+{
+    if (col->is_null) {
+        push_null(L);
+        return;
+    }
+    switch (col->kind) {
+    case FSDB_K_INT:
+        push_i64(L, col->v.i);
+        break;
+    case FSDB_K_UINT:
+        push_u64(L, (unsigned long long)col->v.i);
+        break;
+    case FSDB_K_FLOAT:
+        push_float(L, col->v.f);
+        break;
+    case FSDB_K_DOUBLE:
+        lua_pushnumber(L, (lua_Number)col->v.d);
+        break;
+    case FSDB_K_DATE:
+    case FSDB_K_TIME:
+    case FSDB_K_DATETIME:
+        push_time(L, &col->v.t, col->kind, col->decimals);
+        break;
+    case FSDB_K_NULL:
+        push_null(L);
+        break;
+    default:
+        lua_pushlstring(L, col->buf, col->length);
+        break;
+    }
+}
+
+/* Pushes the result table and its columns list; leaves both on the stack
+ * (result at -2, columns at -1). */
+static void begin_result(lua_State *L, const MYSQL_FIELD *fields, unsigned n)
+{
+    unsigned i;
+    lua_createtable(L, 0, 1);
+    lua_createtable(L, (int)n, 0);
+    for (i = 0; i < n; i++) {
+        lua_pushlstring(L, fields[i].name, fields[i].name_length);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "columns");
+}
+
+int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int array_rows, fsdb_error *err)
+{
+    unsigned n = mysql_num_fields(res), i;
+    MYSQL_FIELD *fields = mysql_fetch_fields(res);
+    int kinds_small[64], *kinds = kinds_small, nrows = 0;
+    MYSQL_ROW row;
+
+    if (n > 64 && (kinds = malloc(n * sizeof *kinds)) == NULL) {
+        fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory reading a result");
+        return -1;
+    }
+    for (i = 0; i < n; i++)
+        kinds[i] = fsdb_column_kind(&fields[i]);
+    luaL_checkstack(L, 8, "fsdb: result");
+    begin_result(L, fields, n);
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        unsigned long *lengths = mysql_fetch_lengths(res);
+        lua_createtable(L, array_rows ? (int)n : 0, array_rows ? 0 : (int)n);
+        for (i = 0; i < n; i++) {
+            if (row[i] == NULL)
+                push_null(L);
+            else
+                push_text_value(L, kinds[i], row[i], lengths[i]);
+            if (array_rows) {
+                lua_rawseti(L, -2, (int)i + 1);
+            } else {
+                lua_rawgeti(L, -3, (int)i + 1); /* column name */
+                lua_insert(L, -2);
+                lua_rawset(L, -3);
+            }
+        }
+        lua_rawseti(L, -3, ++nrows);
+    }
+    if (kinds != kinds_small)
+        free(kinds);
+    lua_pop(L, 1); /* columns */
+    if (mysql_errno(my) != 0) {
+        lua_pop(L, 1);
+        fsdb_error_set(err, mysql_errno(my), mysql_sqlstate(my), "%s", mysql_error(my));
+        fsdb_error_add_hint(err);
+        return -1;
+    }
+    return 0;
+}
+
+int fsdb_result_push_stmt(lua_State *L, fsdb_stmt *s, int array_rows, fsdb_error *err)
+{
+    unsigned n = s->ncols, i;
+    int nrows = 0, rc;
+
+    luaL_checkstack(L, 8, "fsdb: result");
+    begin_result(L, s->fields, n);
+    while ((rc = fsdb_stmt_fetch(s, err)) == 1) {
+        lua_createtable(L, array_rows ? (int)n : 0, array_rows ? 0 : (int)n);
+        for (i = 0; i < n; i++) {
+            push_bin_value(L, &s->cols[i]);
+            if (array_rows) {
+                lua_rawseti(L, -2, (int)i + 1);
+            } else {
+                lua_rawgeti(L, -3, (int)i + 1);
+                lua_insert(L, -2);
+                lua_rawset(L, -3);
+            }
+        }
+        lua_rawseti(L, -3, ++nrows);
+    }
+    lua_pop(L, 1);
+    if (rc < 0) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    return 0;
+}
+
+void fsdb_result_push_ok(lua_State *L, unsigned long long affected,
+                         unsigned long long insert_id, unsigned warnings)
+{
+    lua_createtable(L, 0, 3);
+    push_u64(L, affected);
+    lua_setfield(L, -2, "affected_rows");
+    push_u64(L, insert_id);
+    lua_setfield(L, -2, "insert_id");
+    lua_pushinteger(L, (lua_Integer)warnings);
+    lua_setfield(L, -2, "warnings");
+}

@@ -1,0 +1,28 @@
+/*
+ * result.h — turning server rows into Lua values (the only core file that
+ * builds Lua values from data).
+ *
+ * Owns: DESIGN.md "Values". Both protocols go through the same per-kind
+ * rules so a value reads the same whether it came as text or binary:
+ * NULL → fsdb.null, integers → Lua integers (decimal string when they do not
+ * fit: above math.maxinteger on 5.4, beyond ±2^53 on LuaJIT), DECIMAL →
+ * string, FLOAT/DOUBLE → number, temporal → MySQL's text format with the
+ * column's fractional digits, everything else → byte-exact string.
+ */
+#ifndef FSDB_RESULT_H
+#define FSDB_RESULT_H
+
+#include "compat.h"
+#include "conn.h"
+#include "stmt.h"
+
+/* Each pushes the result table ({row…, columns = {…}}) and returns 0, or
+ * pushes nothing and returns -1 with err set. */
+int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int array_rows, fsdb_error *err);
+int fsdb_result_push_stmt(lua_State *L, fsdb_stmt *s, int array_rows, fsdb_error *err);
+
+/* {affected_rows = n, insert_id = n, warnings = n} */
+void fsdb_result_push_ok(lua_State *L, unsigned long long affected,
+                         unsigned long long insert_id, unsigned warnings);
+
+#endif

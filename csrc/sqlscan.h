@@ -1,0 +1,32 @@
+/*
+ * sqlscan.h — finds parameter placeholders in SQL text (no Lua, no I/O).
+ *
+ * Owns: MySQL's lexical rules for what is *not* a placeholder — '…' and "…"
+ * strings (backslash escapes and doubled quotes), `…` identifiers, -- and #
+ * line comments, block comments — and the rewrite of :name placeholders to
+ * the '?' the server understands. A statement uses either '?' or ':name',
+ * never both.
+ */
+#ifndef FSDB_SQLSCAN_H
+#define FSDB_SQLSCAN_H
+
+#include <stddef.h>
+#include "error.h"
+
+enum { FSDB_SCAN_NONE = 0, FSDB_SCAN_POSITIONAL = '?', FSDB_SCAN_NAMED = ':' };
+
+typedef struct fsdb_sqlscan {
+    int style;          /* FSDB_SCAN_NONE, _POSITIONAL or _NAMED */
+    unsigned nparams;   /* placeholders found */
+    char **names;       /* NAMED: nparams names, in order (may repeat) */
+    char *sql;          /* NAMED: text with each :name replaced by '?' */
+    size_t sql_len;
+    int multi;          /* a ';' is followed by another statement */
+} fsdb_sqlscan;
+
+/* Returns 0, or -1 with err set (mixed styles, unterminated quote is NOT an
+ * error: the server reports that better). */
+int fsdb_sqlscan_run(const char *sql, size_t len, fsdb_sqlscan *out, fsdb_error *err);
+void fsdb_sqlscan_free(fsdb_sqlscan *s);
+
+#endif

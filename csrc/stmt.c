@@ -1,0 +1,360 @@
+/*
+ * stmt.c — prepared statements and their cache; see stmt.h.
+ */
+#include "stmt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define INITIAL_COLBUF 256
+
+int fsdb_column_kind(const MYSQL_FIELD *f)
+{
+    int is_unsigned = (f->flags & UNSIGNED_FLAG) != 0;
+    switch (f->type) {
+    case MYSQL_TYPE_TINY:
+    case MYSQL_TYPE_SHORT:
+    case MYSQL_TYPE_LONG:
+    case MYSQL_TYPE_INT24:
+    case MYSQL_TYPE_LONGLONG:
+    case MYSQL_TYPE_YEAR:
+        return is_unsigned ? FSDB_K_UINT : FSDB_K_INT;
+    case MYSQL_TYPE_FLOAT:
+        return FSDB_K_FLOAT;
+    case MYSQL_TYPE_DOUBLE:
+        return FSDB_K_DOUBLE;
+    case MYSQL_TYPE_DATE:
+    case MYSQL_TYPE_NEWDATE:
+        return FSDB_K_DATE;
+    case MYSQL_TYPE_TIME:
+        return FSDB_K_TIME;
+    case MYSQL_TYPE_DATETIME:
+    case MYSQL_TYPE_TIMESTAMP:
+        return FSDB_K_DATETIME;
+    case MYSQL_TYPE_NULL:
+        return FSDB_K_NULL;
+    default:
+        return FSDB_K_BYTES;
+    }
+}
+
+static unsigned long hash_sql(const char *s, size_t n)
+{
+    unsigned long h = 2166136261u;
+    size_t i;
+    for (i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static void free_result_binds(fsdb_stmt *s)
+{
+    unsigned i;
+    if (s->cols)
+        for (i = 0; i < s->ncols; i++)
+            free(s->cols[i].buf);
+    free(s->cols);
+    free(s->rbind);
+    s->cols = NULL;
+    s->rbind = NULL;
+    s->ncols = 0;
+    s->fields = NULL;
+}
+
+void fsdb_stmt_free(fsdb_stmt *s)
+{
+    if (s == NULL)
+        return;
+    if (s->st)
+        mysql_stmt_close(s->st);
+    free_result_binds(s);
+    free(s->pbind);
+    fsdb_sqlscan_free(&s->scan);
+    free(s->key);
+    free(s);
+}
+
+static void stmt_error(fsdb_conn *c, MYSQL_STMT *st, fsdb_error *err)
+{
+    fsdb_error_set(err, mysql_stmt_errno(st), mysql_stmt_sqlstate(st), "%s", mysql_stmt_error(st));
+    fsdb_error_add_hint(err);
+    fsdb_error_scrub(err, c->cfg->uri.password);
+}
+
+static fsdb_stmt *prepare(fsdb_conn *c, const char *sql, size_t len, fsdb_error *err)
+{
+    fsdb_stmt *s = calloc(1, sizeof *s);
+    const char *text;
+    size_t text_len;
+
+    if (s == NULL || (s->key = malloc(len + 1)) == NULL) {
+        free(s);
+        fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory preparing a statement");
+        return NULL;
+    }
+    memcpy(s->key, sql, len);
+    s->key[len] = '\0';
+    s->key_len = len;
+    s->hash = hash_sql(sql, len);
+    if (fsdb_sqlscan_run(sql, len, &s->scan, err) < 0)
+        goto fail;
+    text = s->scan.style == FSDB_SCAN_NAMED ? s->scan.sql : sql;
+    text_len = s->scan.style == FSDB_SCAN_NAMED ? s->scan.sql_len : len;
+    if ((s->st = mysql_stmt_init(c->my)) == NULL) {
+        fsdb_conn_error(c, err);
+        goto fail;
+    }
+    if (mysql_stmt_prepare(s->st, text, (unsigned long)text_len) != 0) {
+        stmt_error(c, s->st, err);
+        if (s->scan.multi)
+            fsdb_error_hint_multi(err);
+        goto fail;
+    }
+    s->nparams = (unsigned)mysql_stmt_param_count(s->st);
+    if (s->scan.style == FSDB_SCAN_NAMED && s->nparams != s->scan.nparams) {
+        fsdb_error_set(err, FSDB_ERR_PARAMS, NULL,
+                       "server counts %u placeholders where fsdb found %u named ones",
+                       s->nparams, s->scan.nparams);
+        goto fail;
+    }
+    if (s->nparams && (s->pbind = calloc(s->nparams, sizeof *s->pbind)) == NULL) {
+        fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory preparing a statement");
+        goto fail;
+    }
+    return s;
+
+fail:
+    fsdb_stmt_free(s);
+    return NULL;
+}
+
+fsdb_stmt *fsdb_stmt_get(fsdb_conn *c, const char *sql, size_t len, fsdb_error *err)
+{
+    unsigned long h = hash_sql(sql, len);
+    unsigned i, victim = 0;
+    fsdb_stmt *s;
+
+    for (i = 0; i < c->nstmts; i++) {
+        s = c->stmts[i];
+        if (s->hash == h && s->key_len == len && memcmp(s->key, sql, len) == 0) {
+            s->used = ++c->tick;
+            return s;
+        }
+    }
+    if ((s = prepare(c, sql, len, err)) == NULL)
+        return NULL;
+    s->used = ++c->tick;
+    /* Every statement lives in the cache (at least one slot), so it is
+     * freed with its connection whatever happens to the caller. */
+    if (c->nstmts < c->cfg->stmt_cache_size || c->nstmts == 0) {
+        fsdb_stmt **grown = realloc(c->stmts, (c->nstmts + 1) * sizeof *grown);
+        if (grown == NULL) {
+            fsdb_stmt_free(s);
+            fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory caching a statement");
+            return NULL;
+        }
+        c->stmts = grown;
+        c->stmts[c->nstmts++] = s;
+        return s;
+    }
+    for (i = 1; i < c->nstmts; i++)
+        if (c->stmts[i]->used < c->stmts[victim]->used)
+            victim = i;
+    fsdb_stmt_free(c->stmts[victim]);
+    c->stmts[victim] = s;
+    return s;
+}
+
+void fsdb_stmt_forget(fsdb_conn *c, fsdb_stmt *s)
+{
+    unsigned i;
+    for (i = 0; i < c->nstmts; i++) {
+        if (c->stmts[i] == s) {
+            c->stmts[i] = c->stmts[--c->nstmts];
+            break;
+        }
+    }
+    fsdb_stmt_free(s);
+}
+
+/* (Re)creates the result binds when the column metadata is new. */
+static int bind_results(fsdb_stmt *s, fsdb_error *err)
+{
+    unsigned n = mysql_stmt_field_count(s->st), i;
+    MYSQL_FIELD *fields = s->st->fields;
+
+    if (fields == s->fields && n == s->ncols)
+        return 0;
+    free_result_binds(s);
+    if ((s->rbind = calloc(n, sizeof *s->rbind)) == NULL ||
+        (s->cols = calloc(n, sizeof *s->cols)) == NULL) {
+        free_result_binds(s);
+        fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory binding results");
+        return -1;
+    }
+    s->ncols = n;
+    for (i = 0; i < n; i++) {
+        MYSQL_BIND *b = &s->rbind[i];
+        fsdb_colbuf *col = &s->cols[i];
+        col->kind = fsdb_column_kind(&fields[i]);
+        col->decimals = fields[i].decimals;
+        b->is_null = &col->is_null;
+        b->length = &col->length;
+        b->error = &col->error;
+        switch (col->kind) {
+        case FSDB_K_INT:
+        case FSDB_K_UINT:
+            b->buffer_type = MYSQL_TYPE_LONGLONG;
+            b->buffer = &col->v.i;
+            b->is_unsigned = col->kind == FSDB_K_UINT;
+            break;
+        case FSDB_K_FLOAT:
+            b->buffer_type = MYSQL_TYPE_FLOAT;
+            b->buffer = &col->v.f;
+            break;
+        case FSDB_K_DOUBLE:
+            b->buffer_type = MYSQL_TYPE_DOUBLE;
+            b->buffer = &col->v.d;
+            break;
+        case FSDB_K_DATE:
+        case FSDB_K_TIME:
+        case FSDB_K_DATETIME:
+            b->buffer_type = fields[i].type;
+            b->buffer = &col->v.t;
+            break;
+        default:
+            if ((col->buf = malloc(INITIAL_COLBUF)) == NULL) {
+                free_result_binds(s);
+                fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory binding results");
+                return -1;
+            }
+            col->cap = INITIAL_COLBUF;
+            b->buffer_type = MYSQL_TYPE_STRING;
+            b->buffer = col->buf;
+            b->buffer_length = col->cap;
+            break;
+        }
+    }
+    s->fields = fields;
+    if (mysql_stmt_bind_result(s->st, s->rbind) != 0) {
+        fsdb_error_set(err, mysql_stmt_errno(s->st), mysql_stmt_sqlstate(s->st), "%s",
+                       mysql_stmt_error(s->st));
+        free_result_binds(s);
+        return -1;
+    }
+    return 0;
+}
+
+int fsdb_stmt_execute(fsdb_conn *c, fsdb_stmt **sp, const fsdb_param *params, fsdb_error *err)
+{
+    fsdb_stmt *s = *sp;
+    unsigned i;
+    int attempt;
+
+    for (attempt = 0; attempt < 2; attempt++) {
+        for (i = 0; i < s->nparams; i++) {
+            MYSQL_BIND *b = &s->pbind[i];
+            const fsdb_param *p = &params[i];
+            memset(b, 0, sizeof *b);
+            switch (p->type) {
+            case FSDB_P_INT:
+                b->buffer_type = MYSQL_TYPE_LONGLONG;
+                b->buffer = (void *)&p->i;
+                break;
+            case FSDB_P_DOUBLE:
+                b->buffer_type = MYSQL_TYPE_DOUBLE;
+                b->buffer = (void *)&p->d;
+                break;
+            case FSDB_P_STRING:
+                b->buffer_type = MYSQL_TYPE_STRING;
+                b->buffer = (void *)p->s;
+                b->buffer_length = p->len;
+                b->length = (unsigned long *)&p->len;
+                break;
+            default:
+                b->buffer_type = MYSQL_TYPE_NULL;
+                break;
+            }
+        }
+        if (s->nparams && mysql_stmt_bind_param(s->st, s->pbind) != 0) {
+            stmt_error(c, s->st, err);
+            return -1;
+        }
+        if (mysql_stmt_execute(s->st) == 0)
+            break;
+        stmt_error(c, s->st, err);
+        /* 1615: the table changed under a cached statement. Nothing ran,
+         * so preparing again and retrying once is safe. */
+        if (err->code != 1615 || attempt == 1)
+            return -1;
+        {
+            char *sql = s->key;
+            size_t len = s->key_len;
+            s->key = NULL;
+            fsdb_stmt_forget(c, s);
+            s = *sp = fsdb_stmt_get(c, sql, len, err);
+            free(sql);
+            if (s == NULL)
+                return -1;
+        }
+    }
+    if (mysql_stmt_field_count(s->st) > 0)
+        return bind_results(s, err);
+    return 0;
+}
+
+/* A long value did not fit: grow its buffer, fetch the column again. */
+static int fetch_long_column(fsdb_stmt *s, unsigned i, fsdb_error *err)
+{
+    fsdb_colbuf *col = &s->cols[i];
+    MYSQL_BIND *b = &s->rbind[i];
+    unsigned long need = col->length;
+    char *grown = realloc(col->buf, need ? need : 1);
+
+    if (grown == NULL) {
+        fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory fetching a %lu-byte value", need);
+        return -1;
+    }
+    col->buf = grown;
+    col->cap = need ? need : 1;
+    b->buffer = col->buf;
+    b->buffer_length = col->cap;
+    if (mysql_stmt_fetch_column(s->st, b, i, 0) != 0) {
+        fsdb_error_set(err, mysql_stmt_errno(s->st), mysql_stmt_sqlstate(s->st), "%s",
+                       mysql_stmt_error(s->st));
+        return -1;
+    }
+    col->error = 0;
+    return 1;
+}
+
+int fsdb_stmt_fetch(fsdb_stmt *s, fsdb_error *err)
+{
+    int rc = mysql_stmt_fetch(s->st), rebind = 0;
+    unsigned i;
+
+    if (rc == 0)
+        return 1;
+    if (rc == MYSQL_NO_DATA)
+        return 0;
+    if (rc == MYSQL_DATA_TRUNCATED) {
+        for (i = 0; i < s->ncols; i++) {
+            if (s->cols[i].error && s->cols[i].kind == FSDB_K_BYTES) {
+                if (fetch_long_column(s, i, err) < 0)
+                    return -1;
+                rebind = 1;
+            }
+        }
+        /* New buffer addresses take effect for the following rows. */
+        if (rebind && mysql_stmt_bind_result(s->st, s->rbind) != 0) {
+            fsdb_error_set(err, mysql_stmt_errno(s->st), mysql_stmt_sqlstate(s->st), "%s",
+                           mysql_stmt_error(s->st));
+            return -1;
+        }
+        return 1;
+    }
+    fsdb_error_set(err, mysql_stmt_errno(s->st), mysql_stmt_sqlstate(s->st), "%s",
+                   mysql_stmt_error(s->st));
+    fsdb_error_add_hint(err);
+    return -1;
+}

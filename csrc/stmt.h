@@ -1,0 +1,90 @@
+/*
+ * stmt.h — server-side prepared statements (libmariadb, no Lua).
+ *
+ * Owns: the per-connection LRU statement cache keyed by SQL text, binding
+ * fsdb_param values (binary protocol, binary-safe strings), and fetching
+ * rows into per-column buffers that grow for long values. result.c turns
+ * those buffers into Lua values.
+ */
+#ifndef FSDB_STMT_H
+#define FSDB_STMT_H
+
+#include <mysql.h>
+#include "conn.h"
+#include "error.h"
+#include "sqlscan.h"
+
+enum { FSDB_P_NULL = 0, FSDB_P_INT, FSDB_P_DOUBLE, FSDB_P_STRING };
+
+typedef struct fsdb_param {
+    int type;
+    long long i;
+    double d;
+    const char *s; /* not owned */
+    unsigned long len;
+} fsdb_param;
+
+/* What a column turns into; shared by the text and the binary protocol so
+ * both give identical Lua values. */
+enum {
+    FSDB_K_BYTES = 0, /* strings, blobs, DECIMAL, BIT, ENUM, SET, JSON */
+    FSDB_K_INT,
+    FSDB_K_UINT,
+    FSDB_K_FLOAT,
+    FSDB_K_DOUBLE,
+    FSDB_K_DATE,
+    FSDB_K_TIME,
+    FSDB_K_DATETIME,
+    FSDB_K_NULL
+};
+
+int fsdb_column_kind(const MYSQL_FIELD *f);
+
+typedef struct fsdb_colbuf {
+    union {
+        long long i;
+        double d;
+        float f;
+        MYSQL_TIME t;
+    } v;
+    char *buf;          /* FSDB_K_BYTES */
+    unsigned long cap;
+    unsigned long length;
+    my_bool is_null;
+    my_bool error;
+    int kind;
+    unsigned decimals;
+} fsdb_colbuf;
+
+typedef struct fsdb_stmt {
+    char *key;              /* SQL as the caller wrote it */
+    size_t key_len;
+    unsigned long hash;
+    unsigned long used;     /* LRU tick */
+    MYSQL_STMT *st;
+    fsdb_sqlscan scan;      /* placeholder style and names */
+    unsigned nparams;
+    MYSQL_BIND *pbind;      /* nparams */
+    unsigned ncols;         /* columns currently bound */
+    MYSQL_FIELD *fields;    /* the metadata the binds were made for */
+    MYSQL_BIND *rbind;
+    fsdb_colbuf *cols;
+} fsdb_stmt;
+
+/* Finds or prepares the statement for sql on c. NULL with err set. */
+fsdb_stmt *fsdb_stmt_get(fsdb_conn *c, const char *sql, size_t len, fsdb_error *err);
+
+/* Drops one statement from c's cache (after an error that spoils it). */
+void fsdb_stmt_forget(fsdb_conn *c, fsdb_stmt *s);
+
+/* Binds params (exactly s->nparams) and executes. 0 or -1 with err set.
+ * Re-prepares once, transparently, when the server asks for it (1615). */
+int fsdb_stmt_execute(fsdb_conn *c, fsdb_stmt **sp, const fsdb_param *params, fsdb_error *err);
+
+/* After a successful execute with columns: 1 = a row is in s->cols,
+ * 0 = no more rows, -1 = error (err set). */
+int fsdb_stmt_fetch(fsdb_stmt *s, fsdb_error *err);
+
+void fsdb_stmt_free(fsdb_stmt *s); /* closes the server handle too */
+
+#endif

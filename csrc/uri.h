@@ -1,0 +1,62 @@
+/*
+ * uri.h — database URLs: parse and render (no Lua, no libmariadb).
+ *
+ * Owns: the URL grammar of DESIGN.md "Configuration":
+ *   scheme://[user[:password]@][host][:port][/database][?opt=val&…]
+ * Schemes: mysql, mariadb, mysql+<driver>, mariadb+<driver> (driver ignored).
+ * User, password, host, database and option values are percent-decoded.
+ * A host in brackets is IPv6 ("[::1]"); a decoded host starting with '/'
+ * is a unix socket path. Every option is validated; an unknown option is an
+ * error that names it. The renderer never prints the password.
+ */
+#ifndef FSDB_URI_H
+#define FSDB_URI_H
+
+#include <stddef.h>
+#include "error.h"
+
+typedef enum {
+    FSDB_SSL_UNSET = 0, /* not given: Connector/C's default applies */
+    FSDB_SSL_DISABLED,
+    FSDB_SSL_PREFERRED,
+    FSDB_SSL_REQUIRED,
+    FSDB_SSL_VERIFY_CA,
+    FSDB_SSL_VERIFY_IDENTITY
+} fsdb_ssl_mode;
+
+typedef struct fsdb_uri {
+    char *scheme;       /* as written, lowercased, e.g. "mysql+pymysql" */
+    char *user;         /* decoded; NULL when absent */
+    char *password;     /* decoded; NULL when absent ("" when "user:@") */
+    char *host;         /* decoded, brackets stripped; "localhost" when absent */
+    unsigned port;      /* 3306 when absent */
+    char *database;     /* decoded; NULL when absent or empty */
+    char *unix_socket;  /* from ?unix_socket= or a '/' host; NULL otherwise */
+    char *charset;      /* "utf8mb4" when absent */
+    unsigned connect_timeout; /* seconds; 0 = not given */
+    unsigned read_timeout;
+    unsigned write_timeout;
+    fsdb_ssl_mode ssl_mode;
+    char *ssl_ca, *ssl_cert, *ssl_key, *ssl_capath, *ssl_cipher; /* NULL = not given */
+    int local_infile;   /* 0 (default) or 1 */
+} fsdb_uri;
+
+/* Parses text into *out (which it first zeroes). Returns 0, or -1 with err
+ * set (code FSDB_ERR_URL) and *out left empty. Never echoes the password. */
+int fsdb_uri_parse(const char *text, fsdb_uri *out, fsdb_error *err);
+
+/* Frees every string in *u (NULL-safe, idempotent) and zeroes it. The
+ * password is wiped before it is freed. */
+void fsdb_uri_free(fsdb_uri *u);
+
+/* Deep copy; returns 0 or -1 on allocation failure (dst left empty). */
+int fsdb_uri_copy(fsdb_uri *dst, const fsdb_uri *src);
+
+/* Renders a canonical URL with the password as "***" into buf (always
+ * NUL-terminated when cap > 0). Returns the length the full rendering
+ * needs, like snprintf. */
+size_t fsdb_uri_render(const fsdb_uri *u, char *buf, size_t cap);
+
+const char *fsdb_ssl_mode_name(fsdb_ssl_mode m); /* NULL for UNSET */
+
+#endif

@@ -1,0 +1,297 @@
+-- URL parsing, rendering and redaction (no server needed).
+--
+-- Each case gives the exact parse result (the whole table) or the exact
+-- error text; every error is also checked for its errno/sqlstate and for
+-- the password, which must never appear in it.
+
+local url = require("fsdb.url")
+
+-- The parse result for the given fields; the fields that are always present
+-- get their defaults unless given.
+local function R(fields)
+  local t = { scheme = "mysql", host = "localhost", port = 3306, charset = "utf8mb4", local_infile = false }
+  for k, v in pairs(fields) do
+    t[k] = v
+  end
+  return t
+end
+
+local E_INVALID = "fsdb: invalid URL: expected mysql://user:password@host:port/database"
+local E_GUARDED = E_INVALID .. " (percent-encode '/', '?' and '@' in the user name and password as %2F, %3F and %40)"
+local E_PCT = "fsdb: invalid percent-encoding in URL"
+local E_KNOWN = "(known: charset, connect_timeout, read_timeout, write_timeout, ssl_mode, ssl_ca, ssl_cert, "
+  .. "ssl_key, ssl_capath, ssl_cipher, local_infile, unix_socket)"
+local E_SSL = "(expected DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)"
+local E_BOOL = "(expected 1, 0, true, false, on, off, yes or no)"
+
+local function unsupported(s)
+  return "fsdb: unsupported URL scheme '" .. s .. "' (use mysql:// or mariadb://)"
+end
+local function bad_port(s)
+  return "fsdb: invalid port '" .. s .. "' in URL (expected 1-65535)"
+end
+local function bad_value(v, opt, expected)
+  return "fsdb: invalid value '" .. v .. "' for option " .. opt .. " (expected " .. expected .. ")"
+end
+
+-- { input, expected table } or { input, err = message, secret = text that must not leak }
+local cases = {
+  -- schemes
+  { "mysql://app:s3cret@db.example:3307/shop",
+    R { user = "app", password = "s3cret", host = "db.example", port = 3307, database = "shop" } },
+  { "MySQL://db.example/shop", R { host = "db.example", database = "shop" } },
+  { "mariadb://app:s3cret@db.example/shop",
+    R { scheme = "mariadb", user = "app", password = "s3cret", host = "db.example", database = "shop" } },
+  { "mysql+pymysql://app:s3cret@db.example/shop",
+    R { scheme = "mysql+pymysql", user = "app", password = "s3cret", host = "db.example", database = "shop" } },
+  { "mysql+mysqldb://db.example", R { scheme = "mysql+mysqldb", host = "db.example" } },
+  { "MariaDB+MariaDBConnector://db.example", R { scheme = "mariadb+mariadbconnector", host = "db.example" } },
+  { "postgresql://app:Zx9secret@db.example/shop", err = unsupported("postgresql"), secret = "Zx9secret" },
+  { "sqlite:///shop.db", err = unsupported("sqlite") },
+  { "mysqlx://db.example", err = unsupported("mysqlx") },
+  { "mysql+://db.example", err = unsupported("mysql+") },
+  { "app:Zx9secret@db.example/shop", err = E_INVALID, secret = "Zx9secret" },
+  { "mysql:/db.example", err = E_INVALID },
+  { "", err = E_INVALID },
+  { "mysql://db.example/shop\n", err = "fsdb: invalid URL: control characters must be percent-encoded" },
+
+  -- user and password
+  { "mysql://app@db.example", R { user = "app", host = "db.example" } },
+  { "mysql://app:@db.example", R { user = "app", password = "", host = "db.example" } },
+  { "mysql://:s3cret@db.example", R { password = "s3cret", host = "db.example" } },
+  { "mysql://db.example/shop", R { host = "db.example", database = "shop" } },
+  { "mysql://us%65r:p%40ss%3Aw%2Frd%2542@db.example/shop",
+    R { user = "user", password = "p@ss:w/rd%42", host = "db.example", database = "shop" } },
+  { "mysql://app:p@ss@db.example/shop",
+    R { user = "app", password = "p@ss", host = "db.example", database = "shop" } },
+  { "mysql://app:a:b+c@db.example", R { user = "app", password = "a:b+c", host = "db.example" } },
+  { "mysql://app:%E2%82%AC@db.example", R { user = "app", password = "\226\130\172", host = "db.example" } },
+  { "mysql://app:Zx9%ZZsecret@db.example", err = E_PCT, secret = "Zx9" },
+  { "mysql://app:Zx9secret%4@db.example", err = E_PCT, secret = "Zx9secret" },
+  { "mysql://app:Zx9%00secret@db.example", err = E_PCT, secret = "Zx9" },
+  -- a raw '/' or '?' in the password: nothing after it may be quoted
+  { "mysql://app:Zx9/Qw7@db.example/shop", err = E_GUARDED, secret = "Zx9" },
+  { "mysql://app:123/Qw7@db.example/shop", err = E_GUARDED, secret = "Qw7" },
+  { "mysql://app:123?Qw7@db.example/shop", err = E_GUARDED, secret = "Qw7" },
+  { "mysql://app:Zx9@Qw7/Rt5@db.example/shop", err = E_GUARDED, secret = "Qw7" },
+
+  -- hosts
+  { "mysql://", R {} },
+  { "mysql://app:s3cret@/shop", R { user = "app", password = "s3cret", database = "shop" } },
+  { "mysql://:3307", R { port = 3307 } },
+  { "mysql://[::1]", R { host = "::1" } },
+  { "mysql://app:s3cret@[::1]:3307/shop",
+    R { user = "app", password = "s3cret", host = "::1", port = 3307, database = "shop" } },
+  { "mysql://[fe80::1%25eth0]:3307", R { host = "fe80::1%eth0", port = 3307 } },
+  { "mysql://[::1/shop", err = "fsdb: invalid IPv6 host in URL (missing ']')" },
+  { "mysql://[db.example]/shop", err = "fsdb: invalid IPv6 host '[db.example]' in URL" },
+  { "mysql://bad host/shop", err = "fsdb: invalid host 'bad host' in URL" },
+  { "mysql://app:s3cret@%2Ftmp%2Fmy.sock/shop",
+    R { user = "app", password = "s3cret", database = "shop", unix_socket = "/tmp/my.sock" } },
+
+  -- ports
+  { "mysql://db.example:1", R { host = "db.example", port = 1 } },
+  { "mysql://db.example:65535", R { host = "db.example", port = 65535 } },
+  { "mysql://db.example:0", err = bad_port("0") },
+  { "mysql://db.example:65536", err = bad_port("65536") },
+  { "mysql://db.example:-1", err = bad_port("-1") },
+  { "mysql://app:Zx9secret@db.example:abc/shop", err = bad_port("abc"), secret = "Zx9secret" },
+  { "mysql://db.example:/shop", err = bad_port("") },
+  { "mysql://[::1]:x", err = bad_port("x") },
+
+  -- database
+  { "mysql://db.example/", R { host = "db.example" } },
+  { "mysql://db.example/my%20shop", R { host = "db.example", database = "my shop" } },
+  { "mysql://db.example/a/b", err = "fsdb: invalid URL: the database name must not contain '/'" },
+  { "mysql://db.example/a%2Fb", err = "fsdb: invalid URL: the database name must not contain '/'" },
+
+  -- options
+  { "mysql://db.example/shop?charset=latin1", R { host = "db.example", database = "shop", charset = "latin1" } },
+  { "mysql://db.example?charset=", err = bad_value("", "charset", "a character set name such as utf8mb4") },
+  { "mysql://db.example?charset=utf8;x",
+    err = bad_value("utf8;x", "charset", "a character set name such as utf8mb4") },
+  { "mysql://db.example?connect_timeout=5&read_timeout=30&write_timeout=31536000",
+    R { host = "db.example", connect_timeout = 5, read_timeout = 30, write_timeout = 31536000 } },
+  { "mysql://db.example?read_timeout=0", R { host = "db.example" } },
+  { "mysql://db.example?connect_timeout=1.5", err = bad_value("1.5", "connect_timeout", "whole seconds") },
+  { "mysql://db.example?read_timeout=x", err = bad_value("x", "read_timeout", "whole seconds") },
+  { "mysql://db.example?write_timeout=31536001", err = bad_value("31536001", "write_timeout", "whole seconds") },
+  { "mysql://db.example?ssl_mode=verify_identity", R { host = "db.example", ssl_mode = "VERIFY_IDENTITY" } },
+  { "mysql://db.example?ssl_mode=Disabled", R { host = "db.example", ssl_mode = "DISABLED" } },
+  { "mysql://db.example?ssl_mode=PREFERRED", R { host = "db.example", ssl_mode = "PREFERRED" } },
+  { "mysql://db.example?ssl_mode=required", R { host = "db.example", ssl_mode = "REQUIRED" } },
+  { "mysql://db.example?ssl_mode=VERIFY_CA", R { host = "db.example", ssl_mode = "VERIFY_CA" } },
+  { "mysql://db.example?ssl_mode=on", err = "fsdb: invalid value 'on' for option ssl_mode " .. E_SSL },
+  { "mysql://db.example?ssl_ca=/etc/ssl/ca.pem&ssl_cert=my%20cert.pem&ssl_key=/k.pem"
+      .. "&ssl_capath=/etc/ssl/certs&ssl_cipher=ECDHE-RSA-AES128-GCM-SHA256:AES+256",
+    R { host = "db.example", ssl_ca = "/etc/ssl/ca.pem", ssl_cert = "my cert.pem", ssl_key = "/k.pem",
+        ssl_capath = "/etc/ssl/certs", ssl_cipher = "ECDHE-RSA-AES128-GCM-SHA256:AES+256" } },
+  { "mysql://db.example?ssl_ca=", err = bad_value("", "ssl_ca", "a non-empty value") },
+  { "mysql://db.example?ssl_cert=", err = bad_value("", "ssl_cert", "a non-empty value") },
+  { "mysql://db.example?ssl_key=", err = bad_value("", "ssl_key", "a non-empty value") },
+  { "mysql://db.example?ssl_capath=", err = bad_value("", "ssl_capath", "a non-empty value") },
+  { "mysql://db.example?ssl_cipher=", err = bad_value("", "ssl_cipher", "a non-empty value") },
+  { "mysql://db.example?local_infile=1", R { host = "db.example", local_infile = true } },
+  { "mysql://db.example?local_infile=Yes", R { host = "db.example", local_infile = true } },
+  { "mysql://db.example?local_infile=off", R { host = "db.example" } },
+  { "mysql://db.example?local_infile=2", err = "fsdb: invalid value '2' for option local_infile " .. E_BOOL },
+  { "mysql://app:s3cret@localhost/shop?unix_socket=/run/mysqld/mysqld.sock",
+    R { user = "app", password = "s3cret", database = "shop", unix_socket = "/run/mysqld/mysqld.sock" } },
+  { "mysql://app:s3cret@/shop?unix_socket=%2Ftmp%2Fmy.sock",
+    R { user = "app", password = "s3cret", database = "shop", unix_socket = "/tmp/my.sock" } },
+  { "mysql://db.example?unix_socket=", err = bad_value("", "unix_socket", "a non-empty value") },
+  { "mysql://%2Ftmp%2Fa.sock?unix_socket=/tmp/b.sock",
+    err = "fsdb: invalid URL: a socket path is given both as host and as option unix_socket; give it once" },
+  { "mysql://db.example/shop?unix_socket=/tmp/b.sock",
+    err = "fsdb: invalid URL: option unix_socket needs host localhost or no host, not 'db.example'" },
+  { "mysql://app:Zx9secret@db.example?foo=1", err = "fsdb: unknown option 'foo' in URL " .. E_KNOWN,
+    secret = "Zx9secret" },
+  { "mysql://db.example?Charset=utf8", err = "fsdb: unknown option 'Charset' in URL " .. E_KNOWN },
+  { "mysql://db.example?charset=utf8&charset=latin1", err = "fsdb: option 'charset' is given more than once in URL" },
+  { "mysql://app:Zx9secret@db.example?ssl_ca", secret = "Zx9secret",
+    err = "fsdb: option 'ssl_ca' in URL has no value (expected ssl_ca=value)" },
+  { "mysql://db.example/shop?&charset=utf8mb4&&", R { host = "db.example", database = "shop" } },
+}
+
+local renders = {
+  { "mysql://app:s3cret@db.example/shop", "mysql://app:***@db.example:3306/shop" },
+  { "mysql+pymysql://app:@db.example:3307", "mysql+pymysql://app:***@db.example:3307" },
+  { "MariaDB://app@db.example", "mariadb://app@db.example:3306" },
+  { "mysql://us%40er:p%40ss%3Aw%2Frd%2542@db.example/shop", "mysql://us%40er:***@db.example:3306/shop" },
+  { "mysql://app:p@ss@[::1]:3307/shop", "mysql://app:***@[::1]:3307/shop" },
+  { "mysql://app:s3cret@%2Ftmp%2Fmy.sock:3307/shop", "mysql://app:***@localhost/shop?unix_socket=/tmp/my.sock" },
+  { "mysql://db.example/my%20shop?charset=UTF8MB4&read_timeout=0", "mysql://db.example:3306/my%20shop" },
+  { "mysql://db.example?local_infile=on&ssl_mode=verify_ca&write_timeout=3&read_timeout=2&connect_timeout=1"
+      .. "&charset=latin1&ssl_cipher=AES+256&ssl_capath=/c&ssl_key=/k&ssl_cert=/c%20t&ssl_ca=/a",
+    "mysql://db.example:3306?charset=latin1&connect_timeout=1&read_timeout=2&write_timeout=3&ssl_mode=VERIFY_CA"
+      .. "&ssl_ca=/a&ssl_cert=/c%20t&ssl_key=/k&ssl_capath=/c&ssl_cipher=AES+256&local_infile=1" },
+}
+
+local redactions = {
+  { "mysql://app:s3cret@db.example/shop", "mysql://app:***@db.example/shop" },
+  { "mysql://app@db.example/shop", "mysql://app@db.example/shop" },
+  { "mysql://db.example:3306/shop", "mysql://db.example:3306/shop" },
+  { "mysql://app:@db.example", "mysql://app:***@db.example" },
+  { "mysql://app:p@ss@db.example", "mysql://app:***@db.example" },
+  { "mysql://app:pa/ss?x@db.example/shop", "mysql://app:***@db.example/shop" },
+  { "postgresql://app:s3cret@db.example", "postgresql://app:***@db.example" },
+  { "mysql://app:pass word@db.example", "mysql://app:***@db.example" },
+  { "cannot reach mysql://app:s3cret@db.example:3307/shop: refused",
+    "cannot reach mysql://app:***@db.example:3307/shop: refused" },
+  { "a mysql://u:x1@h and 'mariadb://v:y2@k'", "a mysql://u:***@h and 'mariadb://v:***@k'" },
+  { "no url here", "no url here" },
+}
+
+local function show(s)
+  return (string.format("%q", s):gsub("\n", "n"))
+end
+
+describe("fsdb.url", function()
+  describe("parse", function()
+    it("has a table of at least 45 cases", function()
+      assert.is_true(#cases >= 45)
+    end)
+
+    for _, c in ipairs(cases) do
+      local input, want = c[1], c[2]
+      if want then
+        it("parses " .. show(input), function()
+          local t, err = url.parse(input)
+          assert.is_nil(err)
+          assert.same(want, t)
+        end)
+      else
+        it("rejects " .. show(input), function()
+          local t, err, errno, sqlstate = url.parse(input)
+          assert.is_nil(t)
+          assert.equal(c.err, err)
+          assert.equal(9001, errno)
+          assert.equal("HY000", sqlstate)
+          if c.secret then
+            assert.is_nil(err:find(c.secret, 1, true))
+          end
+          -- render fails the same way
+          local r, rerr, rerrno, rstate = url.render(input)
+          assert.is_nil(r)
+          assert.same({ c.err, 9001, "HY000" }, { rerr, rerrno, rstate })
+        end)
+      end
+    end
+
+    it("returns the four failure values for a NUL byte", function()
+      assert.same({ nil, "fsdb: invalid URL: it contains a NUL byte", 9001, "HY000" },
+        { url.parse("mysql://h/db\0x") })
+    end)
+
+    it("raises on a non-string argument", function()
+      assert.has_error(function() url.parse(nil) end)
+      assert.has_error(function() url.parse(3306) end)
+      assert.has_error(function() url.parse({}) end)
+      assert.has_error(function() url.render(false) end)
+      local ok, msg = pcall(url.parse, 42)
+      assert.is_false(ok)
+      assert.truthy(msg:find("string expected, got number", 1, true))
+    end)
+
+    it("never puts a password into an error message", function()
+      local secrets = { "Zx9secret", "Qw7", "h4ck3r" }
+      local templates = {
+        "mysql://app:%s@db.example:abc/shop", "mysql://app:%s@db.example?foo=1",
+        "mysql://app:%s@db.example/a/b", "mysql://app:%s/x@db.example/shop",
+        "mysql://app:%s?x@db.example/shop", "mysql://app:x/%s@db.example:0/shop",
+        "mysql://app:%s%%ZZ@db.example", "mysql://app:%s@[::1/shop",
+        "mysql://app:%s@db.example?read_timeout=x", "pgsql://app:%s@db.example",
+        "app:%s@db.example", "mysql://app:%s@db.example?charset",
+        "mysql://app:1/%s@db.example?local_infile=9", "mysql://app:%s@bad host/shop",
+      }
+      for _, secret in ipairs(secrets) do
+        for _, tpl in ipairs(templates) do
+          local input = tpl:format(secret)
+          local t, err = url.parse(input)
+          assert.is_nil(t, input)
+          assert.is_nil(err:find(secret, 1, true), input .. " -> " .. err)
+        end
+      end
+    end)
+  end)
+
+  describe("render", function()
+    for _, c in ipairs(renders) do
+      it("renders " .. show(c[1]), function()
+        local s = assert(url.render(c[1]))
+        assert.equal(c[2], s)
+        -- the rendering parses back and renders the same
+        assert.equal(c[2], (url.render(s)))
+      end)
+    end
+
+    it("always hides the password", function()
+      for _, c in ipairs(cases) do
+        if c[2] then
+          local s = assert(url.render(c[1]))
+          if c[2].password then
+            assert.truthy(s:find(":***@", 1, true), s)
+            if #c[2].password > 0 then
+              assert.is_nil(s:find(c[2].password, 1, true), s)
+            end
+          else
+            assert.is_nil(s:find("***", 1, true), s)
+          end
+        end
+      end
+    end)
+  end)
+
+  describe("redact", function()
+    for _, c in ipairs(redactions) do
+      it("redacts " .. show(c[1]), function()
+        assert.equal(c[2], url.redact(c[1]))
+      end)
+    end
+
+    it("returns non-strings unchanged", function()
+      assert.is_nil(url.redact(nil))
+      assert.equal(5, url.redact(5))
+    end)
+  end)
+end)

@@ -1,0 +1,388 @@
+/*
+ * test_uri.c — table-driven tests of csrc/uri.c (no framework, no Lua).
+ *
+ * Build and run from the repository root:
+ *   gcc -Wall -Wextra -Icsrc tests/c/test_uri.c csrc/uri.c csrc/error.c -o test_uri
+ *   ./test_uri
+ * Prints one line per failure and ends with "N passed, N failed".
+ *
+ * Each parse case gives the whole expected result as one line (see
+ * describe()) or the exact error text; errors are also checked for the
+ * password text, which must never appear in them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uri.h"
+
+static int passed, failed;
+
+static void check(int ok, const char *what, const char *input, const char *got,
+                  const char *want)
+{
+    if (ok) {
+        passed++;
+        return;
+    }
+    failed++;
+    printf("FAIL %s: %s\n  got:  %s\n  want: %s\n", what, input,
+           got ? got : "(null)", want ? want : "(null)");
+}
+
+/* One line with every field: always scheme, host, port, charset; the rest
+ * only when set. */
+static void describe(const fsdb_uri *u, char *buf, size_t cap)
+{
+    size_t n = 0;
+
+#define ADD(...) (n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, __VA_ARGS__))
+    ADD("%s", u->scheme);
+    if (u->user)
+        ADD(" user=%s", u->user);
+    if (u->password)
+        ADD(" password=%s", u->password);
+    ADD(" host=%s port=%u", u->host, u->port);
+    if (u->database)
+        ADD(" db=%s", u->database);
+    if (u->unix_socket)
+        ADD(" socket=%s", u->unix_socket);
+    ADD(" charset=%s", u->charset);
+    if (u->connect_timeout)
+        ADD(" connect_timeout=%u", u->connect_timeout);
+    if (u->read_timeout)
+        ADD(" read_timeout=%u", u->read_timeout);
+    if (u->write_timeout)
+        ADD(" write_timeout=%u", u->write_timeout);
+    if (u->ssl_mode)
+        ADD(" ssl_mode=%s", fsdb_ssl_mode_name(u->ssl_mode));
+    if (u->ssl_ca)
+        ADD(" ssl_ca=%s", u->ssl_ca);
+    if (u->ssl_cert)
+        ADD(" ssl_cert=%s", u->ssl_cert);
+    if (u->ssl_key)
+        ADD(" ssl_key=%s", u->ssl_key);
+    if (u->ssl_capath)
+        ADD(" ssl_capath=%s", u->ssl_capath);
+    if (u->ssl_cipher)
+        ADD(" ssl_cipher=%s", u->ssl_cipher);
+    if (u->local_infile)
+        ADD(" local_infile=%d", u->local_infile);
+#undef ADD
+}
+
+typedef struct parse_case {
+    const char *in;
+    const char *want;   /* describe() of the result, or NULL when an error is expected */
+    const char *error;  /* exact message when want is NULL */
+    const char *secret; /* must not appear in the error (NULL: nothing to check) */
+} parse_case;
+
+#define E_INVALID "fsdb: invalid URL: expected mysql://user:password@host:port/database"
+#define E_GUARDED E_INVALID " (percent-encode '/', '?' and '@' in the user name " \
+    "and password as %2F, %3F and %40)"
+#define E_PCT "fsdb: invalid percent-encoding in URL"
+#define E_KNOWN "(known: charset, connect_timeout, read_timeout, write_timeout, ssl_mode, " \
+    "ssl_ca, ssl_cert, ssl_key, ssl_capath, ssl_cipher, local_infile, unix_socket)"
+#define E_SSL "(expected DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)"
+#define E_BOOL "(expected 1, 0, true, false, on, off, yes or no)"
+
+static const parse_case parse_cases[] = {
+    /* schemes */
+    { "mysql://u:p@h/db", "mysql user=u password=p host=h port=3306 db=db charset=utf8mb4", NULL, NULL },
+    { "MySQL://h", "mysql host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mariadb://h", "mariadb host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql+pymysql://h", "mysql+pymysql host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "MYSQL+MySQLdb://h", "mysql+mysqldb host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mariadb+mariadbconnector://h", "mariadb+mariadbconnector host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "postgresql://u:p@h/db", NULL, "fsdb: unsupported URL scheme 'postgresql' (use mysql:// or mariadb://)", "p@h" },
+    { "mysqlx://h", NULL, "fsdb: unsupported URL scheme 'mysqlx' (use mysql:// or mariadb://)", NULL },
+    { "mysql+://h", NULL, "fsdb: unsupported URL scheme 'mysql+' (use mysql:// or mariadb://)", NULL },
+    { "sqlite:///x.db", NULL, "fsdb: unsupported URL scheme 'sqlite' (use mysql:// or mariadb://)", NULL },
+    { "u:secret@h/db", NULL, E_INVALID, "secret" },
+    { "mysql:/h", NULL, E_INVALID, NULL },
+    { "", NULL, E_INVALID, NULL },
+    { "://h", NULL, E_INVALID, NULL },
+    { "user:secret://h", NULL, E_INVALID, "secret" },
+    { "mysql://h/db\n", NULL, "fsdb: invalid URL: control characters must be percent-encoded", NULL },
+
+    /* userinfo */
+    { "mysql://u@h", "mysql user=u host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://u:@h", "mysql user=u password= host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://:pw@h", "mysql password=pw host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://@h", "mysql host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://us%65r:p%40ss%3Aw%2Frd%2542@h/db",
+      "mysql user=user password=p@ss:w/rd%42 host=h port=3306 db=db charset=utf8mb4", NULL, NULL },
+    { "mysql://u:p@ss@h:3307/db", "mysql user=u password=p@ss host=h port=3307 db=db charset=utf8mb4", NULL, NULL },
+    { "mysql://u:a:b+c@h", "mysql user=u password=a:b+c host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://u:%E2%82%AC@h", "mysql user=u password=\xE2\x82\xAC host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://u:se%ZZcret@h", NULL, E_PCT, "se" },
+    { "mysql://u:secret%4@h", NULL, E_PCT, "secret" },
+    { "mysql://u:secret%@h", NULL, E_PCT, "secret" },
+    { "mysql://u:se%00cret@h", NULL, E_PCT, "cret" },
+    { "mysql://u%ZZ@h", NULL, E_PCT, NULL },
+
+    /* hosts */
+    { "mysql://", "mysql host=localhost port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://u:p@/db", "mysql user=u password=p host=localhost port=3306 db=db charset=utf8mb4", NULL, NULL },
+    { "mysql://:3307", "mysql host=localhost port=3307 charset=utf8mb4", NULL, NULL },
+    { "mysql://db-1.example.com", "mysql host=db-1.example.com port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://[::1]", "mysql host=::1 port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://u:p@[::1]:3307/db", "mysql user=u password=p host=::1 port=3307 db=db charset=utf8mb4", NULL, NULL },
+    { "mysql://[fe80::1%25eth0]:3307", "mysql host=fe80::1%eth0 port=3307 charset=utf8mb4", NULL, NULL },
+    { "mysql://[::ffff:10.0.0.1]/db", "mysql host=::ffff:10.0.0.1 port=3306 db=db charset=utf8mb4", NULL, NULL },
+    { "mysql://[::1/db", NULL, "fsdb: invalid IPv6 host in URL (missing ']')", NULL },
+    { "mysql://[]/db", NULL, "fsdb: invalid IPv6 host '[]' in URL", NULL },
+    { "mysql://[db.example]/db", NULL, "fsdb: invalid IPv6 host '[db.example]' in URL", NULL },
+    { "mysql://[::1]x/db", NULL, "fsdb: invalid URL: expected ':' or '/' after the IPv6 host's ']'", NULL },
+    { "mysql://bad host/db", NULL, "fsdb: invalid host 'bad host' in URL", NULL },
+    { "mysql://u:p@%2Ftmp%2Fmy.sock/db",
+      "mysql user=u password=p host=localhost port=3306 db=db socket=/tmp/my.sock charset=utf8mb4", NULL, NULL },
+    { "mysql://%2fvar%2frun%2fmysqld%2fmysqld.sock",
+      "mysql host=localhost port=3306 socket=/var/run/mysqld/mysqld.sock charset=utf8mb4", NULL, NULL },
+
+    /* ports */
+    { "mysql://h:1", "mysql host=h port=1 charset=utf8mb4", NULL, NULL },
+    { "mysql://h:65535", "mysql host=h port=65535 charset=utf8mb4", NULL, NULL },
+    { "mysql://h:03306", "mysql host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://h:0", NULL, "fsdb: invalid port '0' in URL (expected 1-65535)", NULL },
+    { "mysql://h:65536", NULL, "fsdb: invalid port '65536' in URL (expected 1-65535)", NULL },
+    { "mysql://h:-1", NULL, "fsdb: invalid port '-1' in URL (expected 1-65535)", NULL },
+    { "mysql://h:abc/db", NULL, "fsdb: invalid port 'abc' in URL (expected 1-65535)", NULL },
+    { "mysql://h:/db", NULL, "fsdb: invalid port '' in URL (expected 1-65535)", NULL },
+    { "mysql://h:+3306", NULL, "fsdb: invalid port '+3306' in URL (expected 1-65535)", NULL },
+    { "mysql://h:99999999999999999999", NULL,
+      "fsdb: invalid port '99999999999999999999' in URL (expected 1-65535)", NULL },
+    { "mysql://[::1]:", NULL, "fsdb: invalid port '' in URL (expected 1-65535)", NULL },
+
+    /* a raw '/' or '?' in the password: nothing after it may be quoted */
+    { "mysql://u:zq/wk@h/db", NULL, E_GUARDED, "zq" },
+    { "mysql://u:123/wk@h/db", NULL, E_GUARDED, "wk" },
+    { "mysql://u:123?wk@h/db", NULL, E_GUARDED, "wk" },
+    { "mysql://u:zq@x9/y@h/db", NULL, E_GUARDED, "x9" },
+    { "mysql://u:zq@x9?y@h/db", NULL, E_GUARDED, "x9" },
+
+    /* database */
+    { "mysql://h/", "mysql host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://h/my%20db", "mysql host=h port=3306 db=my db charset=utf8mb4", NULL, NULL },
+    { "mysql://h/db@2", "mysql host=h port=3306 db=db@2 charset=utf8mb4", NULL, NULL },
+    { "mysql://h/a/b", NULL, "fsdb: invalid URL: the database name must not contain '/'", NULL },
+    { "mysql://h/a%2Fb", NULL, "fsdb: invalid URL: the database name must not contain '/'", NULL },
+
+    /* options */
+    { "mysql://h/db?", "mysql host=h port=3306 db=db charset=utf8mb4", NULL, NULL },
+    { "mysql://h?charset=latin1", "mysql host=h port=3306 charset=latin1", NULL, NULL },
+    { "mysql://h/db?charset=utf8mb4&&connect_timeout=5&",
+      "mysql host=h port=3306 db=db charset=utf8mb4 connect_timeout=5", NULL, NULL },
+    { "mysql://h?charset=", NULL,
+      "fsdb: invalid value '' for option charset (expected a character set name such as utf8mb4)", NULL },
+    { "mysql://h?charset=utf8;drop", NULL,
+      "fsdb: invalid value 'utf8;drop' for option charset (expected a character set name such as utf8mb4)", NULL },
+    { "mysql://h?connect_timeout=10&read_timeout=0&write_timeout=31536000",
+      "mysql host=h port=3306 charset=utf8mb4 connect_timeout=10 write_timeout=31536000", NULL, NULL },
+    { "mysql://h?read_timeout=x", NULL,
+      "fsdb: invalid value 'x' for option read_timeout (expected whole seconds)", NULL },
+    { "mysql://h?connect_timeout=1.5", NULL,
+      "fsdb: invalid value '1.5' for option connect_timeout (expected whole seconds)", NULL },
+    { "mysql://h?write_timeout=31536001", NULL,
+      "fsdb: invalid value '31536001' for option write_timeout (expected whole seconds)", NULL },
+    { "mysql://h?read_timeout=-1", NULL,
+      "fsdb: invalid value '-1' for option read_timeout (expected whole seconds)", NULL },
+    { "mysql://h?ssl_mode=verify_identity", "mysql host=h port=3306 charset=utf8mb4 ssl_mode=VERIFY_IDENTITY", NULL, NULL },
+    { "mysql://h?ssl_mode=DISABLED", "mysql host=h port=3306 charset=utf8mb4 ssl_mode=DISABLED", NULL, NULL },
+    { "mysql://h?ssl_mode=Preferred", "mysql host=h port=3306 charset=utf8mb4 ssl_mode=PREFERRED", NULL, NULL },
+    { "mysql://h?ssl_mode=required", "mysql host=h port=3306 charset=utf8mb4 ssl_mode=REQUIRED", NULL, NULL },
+    { "mysql://h?ssl_mode=VERIFY_CA", "mysql host=h port=3306 charset=utf8mb4 ssl_mode=VERIFY_CA", NULL, NULL },
+    { "mysql://h?ssl_mode=on", NULL, "fsdb: invalid value 'on' for option ssl_mode " E_SSL, NULL },
+    { "mysql://h?ssl_ca=/etc/ssl/ca.pem&ssl_cert=c%20d.pem&ssl_key=k.pem&ssl_capath=/etc/ssl/certs"
+      "&ssl_cipher=ECDHE-RSA-AES128-GCM-SHA256:AES+256",
+      "mysql host=h port=3306 charset=utf8mb4 ssl_ca=/etc/ssl/ca.pem ssl_cert=c d.pem ssl_key=k.pem "
+      "ssl_capath=/etc/ssl/certs ssl_cipher=ECDHE-RSA-AES128-GCM-SHA256:AES+256", NULL, NULL },
+    { "mysql://h?ssl_ca=", NULL, "fsdb: invalid value '' for option ssl_ca (expected a non-empty value)", NULL },
+    { "mysql://h?ssl_cipher=", NULL, "fsdb: invalid value '' for option ssl_cipher (expected a non-empty value)", NULL },
+    { "mysql://h?ssl_cert=%ZZ", NULL, E_PCT, NULL },
+    { "mysql://h?local_infile=1", "mysql host=h port=3306 charset=utf8mb4 local_infile=1", NULL, NULL },
+    { "mysql://h?local_infile=TRUE", "mysql host=h port=3306 charset=utf8mb4 local_infile=1", NULL, NULL },
+    { "mysql://h?local_infile=off", "mysql host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://h?local_infile=2", NULL, "fsdb: invalid value '2' for option local_infile " E_BOOL, NULL },
+    { "mysql://u:p@localhost/db?unix_socket=/tmp/my%20.sock",
+      "mysql user=u password=p host=localhost port=3306 db=db socket=/tmp/my .sock charset=utf8mb4", NULL, NULL },
+    { "mysql://u:p@/db?unix_socket=%2Ftmp%2Fmy.sock",
+      "mysql user=u password=p host=localhost port=3306 db=db socket=/tmp/my.sock charset=utf8mb4", NULL, NULL },
+    { "mysql://h?unix_socket=", NULL, "fsdb: invalid value '' for option unix_socket (expected a non-empty value)", NULL },
+    { "mysql://%2Ftmp%2Fa.sock?unix_socket=/tmp/b.sock", NULL,
+      "fsdb: invalid URL: a socket path is given both as host and as option unix_socket; give it once", NULL },
+    { "mysql://db.example/x?unix_socket=/tmp/b.sock", NULL,
+      "fsdb: invalid URL: option unix_socket needs host localhost or no host, not 'db.example'", NULL },
+    { "mysql://u:secret@h?foo=1", NULL, "fsdb: unknown option 'foo' in URL " E_KNOWN, "secret" },
+    { "mysql://h?Charset=utf8", NULL, "fsdb: unknown option 'Charset' in URL " E_KNOWN, NULL },
+    { "mysql://h?ssl=true", NULL, "fsdb: unknown option 'ssl' in URL " E_KNOWN, NULL },
+    { "mysql://h?charset=utf8&charset=latin1", NULL,
+      "fsdb: option 'charset' is given more than once in URL", NULL },
+    { "mysql://h?read_timeout=1&read_timeout=1", NULL,
+      "fsdb: option 'read_timeout' is given more than once in URL", NULL },
+    { "mysql://h?local_infile", NULL,
+      "fsdb: option 'local_infile' in URL has no value (expected local_infile=value)", NULL },
+    { "mysql://u:secret@h?charset", NULL,
+      "fsdb: option 'charset' in URL has no value (expected charset=value)", "secret" },
+    { "mysql://h?ssl_ca=/etc/a@b/ca.pem", "mysql host=h port=3306 charset=utf8mb4 ssl_ca=/etc/a@b/ca.pem", NULL, NULL },
+    { "mysql://h?ssl_ca=/etc/a@b/ca.pem&bogus=1", NULL, E_GUARDED, NULL },
+};
+
+typedef struct render_case {
+    const char *in;
+    const char *want;
+} render_case;
+
+static const render_case render_cases[] = {
+    { "mysql://u:p@h/db", "mysql://u:***@h:3306/db" },
+    { "MariaDB://h", "mariadb://h:3306" },
+    { "mysql+pymysql://u:@h:3307/db", "mysql+pymysql://u:***@h:3307/db" },
+    { "mysql://u@h", "mysql://u@h:3306" },
+    { "mysql://:pw@h", "mysql://:***@h:3306" },
+    { "mysql://us%40er%3A:p%40ss%3Aw%2Frd%2542@h/db", "mysql://us%40er%3A:***@h:3306/db" },
+    { "mysql://u:p@ss@h/db", "mysql://u:***@h:3306/db" },
+    { "mysql://[::1]:3307/db", "mysql://[::1]:3307/db" },
+    { "mysql://[fe80::1%25eth0]", "mysql://[fe80::1%25eth0]:3306" },
+    { "mysql://u:p@%2Ftmp%2Fmy.sock:3307/db", "mysql://u:***@localhost/db?unix_socket=/tmp/my.sock" },
+    { "mysql://localhost?unix_socket=/tmp/a%26b.sock&charset=latin1",
+      "mysql://localhost?unix_socket=/tmp/a%26b.sock&charset=latin1" },
+    { "mysql://h/my%20db%3F?charset=utf8mb4", "mysql://h:3306/my%20db%3F" },
+    { "mysql://h?local_infile=on&ssl_mode=verify_ca&write_timeout=3&read_timeout=2&connect_timeout=1"
+      "&charset=UTF8MB4&ssl_cipher=AES+256&ssl_capath=/c&ssl_key=/k&ssl_cert=/c%20t&ssl_ca=/a",
+      "mysql://h:3306?connect_timeout=1&read_timeout=2&write_timeout=3&ssl_mode=VERIFY_CA"
+      "&ssl_ca=/a&ssl_cert=/c%20t&ssl_key=/k&ssl_capath=/c&ssl_cipher=AES+256&local_infile=1" },
+    { "mysql://h?local_infile=no&read_timeout=0", "mysql://h:3306" },
+};
+
+static void run_parse_cases(void)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof parse_cases / sizeof parse_cases[0]; i++) {
+        const parse_case *c = &parse_cases[i];
+        fsdb_uri u;
+        fsdb_error err;
+        char got[1024];
+        int rc;
+
+        fsdb_error_clear(&err);
+        rc = fsdb_uri_parse(c->in, &u, &err);
+        if (c->want != NULL) {
+            if (rc != 0) {
+                check(0, "parse", c->in, err.message, c->want);
+                continue;
+            }
+            describe(&u, got, sizeof got);
+            check(strcmp(got, c->want) == 0, "parse", c->in, got, c->want);
+            fsdb_uri_free(&u);
+            continue;
+        }
+        if (rc == 0) {
+            describe(&u, got, sizeof got);
+            check(0, "parse should fail", c->in, got, c->error);
+            fsdb_uri_free(&u);
+            continue;
+        }
+        check(strcmp(err.message, c->error) == 0, "error", c->in, err.message, c->error);
+        check(err.code == FSDB_ERR_URL && strcmp(err.sqlstate, "HY000") == 0,
+              "error code", c->in, err.sqlstate, "9001 HY000");
+        check(u.scheme == NULL && u.host == NULL && u.password == NULL && u.charset == NULL,
+              "failed parse leaves *out empty", c->in, "fields set", "all NULL");
+        if (c->secret != NULL)
+            check(strstr(err.message, c->secret) == NULL, "error leaks the password",
+                  c->in, err.message, c->secret);
+    }
+}
+
+static void run_render_cases(void)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof render_cases / sizeof render_cases[0]; i++) {
+        const render_case *c = &render_cases[i];
+        fsdb_uri u, again;
+        fsdb_error err;
+        char got[1024], twice[1024];
+        size_t n;
+
+        if (fsdb_uri_parse(c->in, &u, &err) != 0) {
+            check(0, "render (parse)", c->in, err.message, c->want);
+            continue;
+        }
+        n = fsdb_uri_render(&u, got, sizeof got);
+        check(strcmp(got, c->want) == 0 && n == strlen(c->want), "render", c->in, got, c->want);
+        /* The rendering parses back to the same URL (password aside). */
+        if (fsdb_uri_parse(got, &again, &err) != 0) {
+            check(0, "render parses back", got, err.message, "success");
+        } else {
+            fsdb_uri_render(&again, twice, sizeof twice);
+            check(strcmp(twice, got) == 0, "render is stable", c->in, twice, got);
+            fsdb_uri_free(&again);
+        }
+        fsdb_uri_free(&u);
+    }
+}
+
+static void run_misc(void)
+{
+    const char *in = "mysql://user:secret@db.example:3307/shop?ssl_mode=REQUIRED&charset=latin1";
+    const char *want = "mysql://user:***@db.example:3307/shop?charset=latin1&ssl_mode=REQUIRED";
+    fsdb_uri u, c;
+    fsdb_error err;
+    char small[8], got[256], tmp[64];
+    size_t n, full = strlen(want);
+
+    if (fsdb_uri_parse(in, &u, &err) != 0) {
+        check(0, "parse", in, err.message, "success");
+        return;
+    }
+
+    /* Truncation works like snprintf. */
+    memset(small, 'x', sizeof small);
+    n = fsdb_uri_render(&u, small, sizeof small);
+    check(n == full && strcmp(small, "mysql:/") == 0, "render truncates", in, small, "mysql:/");
+    n = fsdb_uri_render(&u, NULL, 0);
+    snprintf(tmp, sizeof tmp, "%lu", (unsigned long)n);
+    check(n == full, "render with cap 0 returns the length", in, tmp, "length");
+    n = fsdb_uri_render(&u, got, full + 1);
+    check(n == full && strcmp(got, want) == 0, "render exact fit", in, got, want);
+    n = fsdb_uri_render(&u, got, full);
+    check(n == full && strlen(got) == full - 1, "render one short", in, got, "cut by one");
+
+    /* Deep copy. */
+    if (fsdb_uri_copy(&c, &u) != 0) {
+        check(0, "copy", in, "failed", "0");
+    } else {
+        check(c.password != u.password && strcmp(c.password, "secret") == 0
+              && c.host != u.host && strcmp(c.host, "db.example") == 0
+              && c.port == 3307 && c.ssl_mode == FSDB_SSL_REQUIRED
+              && strcmp(c.charset, "latin1") == 0 && c.ssl_ca == NULL,
+              "copy", in, "different", "equal deep copy");
+        fsdb_uri_free(&c);
+    }
+
+    /* Free zeroes, and is NULL-safe and idempotent. */
+    fsdb_uri_free(&u);
+    check(u.scheme == NULL && u.password == NULL && u.port == 0, "free zeroes", in, "set", "zeroed");
+    fsdb_uri_free(&u);
+    fsdb_uri_free(NULL);
+    passed++;
+
+    /* NULL input. */
+    check(fsdb_uri_parse(NULL, &u, &err) == -1 && strcmp(err.message, E_INVALID) == 0,
+          "parse(NULL)", "(null)", err.message, E_INVALID);
+
+    check(fsdb_ssl_mode_name(FSDB_SSL_UNSET) == NULL
+          && strcmp(fsdb_ssl_mode_name(FSDB_SSL_VERIFY_IDENTITY), "VERIFY_IDENTITY") == 0,
+          "fsdb_ssl_mode_name", "", "", "");
+}
+
+int main(void)
+{
+    run_parse_cases();
+    run_render_cases();
+    run_misc();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
