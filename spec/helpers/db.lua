@@ -1,0 +1,42 @@
+-- Shared by the integration specs: the throwaway server started by
+-- scripts/run-tests (scripts/testdb) publishes its URLs in FSDB_TEST_*.
+local fsdb = require("fsdb")
+
+local _M = {}
+
+_M.url = os.getenv("FSDB_TEST_URL")
+_M.socket_url = os.getenv("FSDB_TEST_SOCKET_URL")
+_M.root_url = os.getenv("FSDB_TEST_ROOT_URL")
+_M.password = os.getenv("FSDB_TEST_PASSWORD")
+_M.port = tonumber(os.getenv("FSDB_TEST_PORT") or "")
+_M.socket = os.getenv("FSDB_TEST_SOCKET")
+_M.db = os.getenv("FSDB_TEST_DB")
+_M.db2 = os.getenv("FSDB_TEST_DB2")
+
+--- A fresh engine on the test database (options optional).
+function _M.engine(options, url)
+  return fsdb.engine.new(url or _M.url, options)
+end
+
+--- Root engine (for KILL, SET GLOBAL, processlist).
+function _M.root(options)
+  return fsdb.engine.new(_M.root_url, options)
+end
+
+--- Runs SQL that must succeed; raises with the server's message otherwise.
+function _M.must(target, sql, ...)
+  local res, err, errno, sqlstate = target:execute(sql, ...)
+  if not res then
+    error(("%s [%s %s] in: %s"):format(err, tostring(errno), tostring(sqlstate), sql), 2)
+  end
+  return res
+end
+
+--- A name unique to this process, for tables that must not collide.
+local counter = 0
+function _M.unique(prefix)
+  counter = counter + 1
+  return ("%s_%d_%d"):format(prefix or "t", math.floor(os.time() % 100000), counter)
+end
+
+return _M

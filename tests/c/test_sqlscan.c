@@ -1,0 +1,103 @@
+/*
+ * test_sqlscan.c — the placeholder scanner against a table of SQL texts:
+ * style, count, names, rewritten text and the multi-statement flag, or the
+ * exact error. Ends with "N passed, N failed".
+ */
+#include "sqlscan.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct scase {
+    const char *sql;
+    int style;
+    unsigned nparams;
+    const char *names;     /* comma-joined, NULL when not named */
+    const char *rewritten; /* NULL when not named */
+    int multi;
+    const char *error;     /* exact message, or NULL */
+} scase;
+
+static const scase cases[] = {
+    {"SELECT 1", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
+    {"SELECT ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL},
+    {"SELECT ?, ?, ?", FSDB_SCAN_POSITIONAL, 3, NULL, NULL, 0, NULL},
+    {"SELECT '?'", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
+    {"SELECT \"?\"", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
+    {"SELECT `a?b` FROM t", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
+    {"SELECT 'it''s ?' , ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL},
+    {"SELECT 'a\\'?' , ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL},
+    {"SELECT `a``?` , ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL},
+    {"SELECT 1 -- ?\n, ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL},
+    {"SELECT 1 # ?\n, ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL},
+    {"SELECT 1 /* ? :x */ , ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL},
+    {"SELECT 1--?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL}, /* "--" needs a space */
+    {"SELECT 1 /* unterminated ?", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
+    {"SELECT 'unterminated ?", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
+    {"SELECT :a", FSDB_SCAN_NAMED, 1, "a", "SELECT ?", 0, NULL},
+    {"SELECT :a, :b_2, :a", FSDB_SCAN_NAMED, 3, "a,b_2,a", "SELECT ?, ?, ?", 0, NULL},
+    {"SELECT * FROM t WHERE x=:x AND y = ':y'", FSDB_SCAN_NAMED, 1, "x",
+     "SELECT * FROM t WHERE x=? AND y = ':y'", 0, NULL},
+    {"SELECT '12:30', :when", FSDB_SCAN_NAMED, 1, "when", "SELECT '12:30', ?", 0, NULL},
+    {"SET @a := 1", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
+    {"SELECT a::b", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
+    {"SELECT x:y", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
+    {"SELECT :1", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
+    {"SELECT (:a)", FSDB_SCAN_NAMED, 1, "a", "SELECT (?)", 0, NULL},
+    {"SELECT :a /* :b */ -- :c\n", FSDB_SCAN_NAMED, 1, "a", "SELECT ? /* :b */ -- :c\n", 0, NULL},
+    {"SELECT ?, :a", 0, 0, NULL, NULL, 0,
+     "fsdb: SQL mixes '?' and ':name' placeholders; use one style per statement"},
+    {"SELECT :a, ?", 0, 0, NULL, NULL, 0,
+     "fsdb: SQL mixes '?' and ':name' placeholders; use one style per statement"},
+    {"SELECT 1;", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
+    {"SELECT 1;  -- done\n", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
+    {"SELECT 1; SELECT 2", FSDB_SCAN_NONE, 0, NULL, NULL, 1, NULL},
+    {"SELECT ';' ", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
+    {"INSERT INTO t VALUES (?); DROP TABLE t", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 1, NULL},
+    {"SELECT 1;'x'", FSDB_SCAN_NONE, 0, NULL, NULL, 1, NULL},
+    {"", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
+    {"SELECT \xc3\xa9:a", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL}, /* preceded by a word byte */
+};
+
+int main(void)
+{
+    int passed = 0, failed = 0;
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const scase *c = &cases[i];
+        fsdb_sqlscan s;
+        fsdb_error err;
+        char names[256] = "";
+        int ok = 1;
+        int rc = fsdb_sqlscan_run(c->sql, strlen(c->sql), &s, &err);
+
+        if (c->error) {
+            ok = rc < 0 && strcmp(err.message, c->error) == 0 && err.code == FSDB_ERR_PARAMS;
+        } else if (rc < 0) {
+            ok = 0;
+        } else {
+            unsigned k;
+            for (k = 0; s.names && k < s.nparams; k++) {
+                if (k) strcat(names, ",");
+                strcat(names, s.names[k]);
+            }
+            ok = s.style == c->style && s.nparams == c->nparams && s.multi == c->multi;
+            if (c->names)
+                ok = ok && strcmp(names, c->names) == 0;
+            if (c->rewritten)
+                ok = ok && s.sql && strcmp(s.sql, c->rewritten) == 0 && s.sql_len == strlen(c->rewritten);
+            else
+                ok = ok && s.sql == NULL;
+            fsdb_sqlscan_free(&s);
+        }
+        if (ok) {
+            passed++;
+        } else {
+            failed++;
+            printf("FAIL case %zu: %s\n", i, c->sql);
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
