@@ -14,7 +14,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter
 BASE_CFLAGS = -std=gnu99 -fPIC $(WARN) $(CFLAGS) $$(mariadb_config --cflags)
-MARIADB_LIBS = $$(mariadb_config --libs) -lpthread -lm
+MARIADB_LIBS = $$(mariadb_config --libs) -lpthread -lm -ldl
 
 SRC := $(sort $(wildcard csrc/*.c))
 HDR := $(wildcard csrc/*.h)
