@@ -43,18 +43,13 @@ static void push_u64(lua_State *L, unsigned long long v)
     }
 }
 
-/* The server prints FLOAT with the fewest digits that read back as the
- * same float; doing the same for binary values makes both protocols agree
+/* The server prints FLOAT with FLT_DIG (6) significant digits in the text
+ * protocol; doing the same for binary values makes both protocols agree
  * (a plain (double) cast would give 1.100000023841858 for 1.1). */
 static void push_float(lua_State *L, float f)
 {
     char buf[32];
-    int prec;
-    for (prec = 6; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
-        if (strtof(buf, NULL) == f)
-            break;
-    }
+    snprintf(buf, sizeof buf, "%.*g", FLT_DIG, (double)f);
     lua_pushnumber(L, (lua_Number)strtod(buf, NULL));
 }
 
