@@ -51,7 +51,13 @@ build/tests/%: tests/c/%.c $(SRC) $(HDR)
 	$(CC) -std=gnu99 $(WARN) -g -O1 -fsanitize=address,undefined -Icsrc $$(mariadb_config --cflags) \
 	  -o $@ $< csrc/uri.c csrc/error.c csrc/sqlscan.c csrc/pool.c -lpthread
 
-C_TESTS := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/test_*.c))
+# The pool test again under ThreadSanitizer: its bookkeeping is shared
+# between threads.
+build/tests/tsan_test_pool: tests/c/test_pool.c csrc/pool.c csrc/pool.h csrc/error.c csrc/error.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu99 $(WARN) -g -O1 -fsanitize=thread -Icsrc -o $@ tests/c/test_pool.c csrc/pool.c csrc/error.c -lpthread
+
+C_TESTS := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/test_*.c)) build/tests/tsan_test_pool
 
 test: deps
 	@$(MAKE) --no-print-directory build $(C_TESTS)
