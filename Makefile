@@ -57,19 +57,30 @@ build/tests/tsan_test_pool: tests/c/test_pool.c csrc/pool.c csrc/pool.h csrc/err
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu99 $(WARN) -g -O1 -fsanitize=thread -Icsrc -o $@ tests/c/test_pool.c csrc/pool.c csrc/error.c -lpthread
 
+# Test-only Lua module (fork, waitpid, sleep) for the specs; never installed.
+HELPER54 := build/lua5.4/fsdb_testhelper.so
+HELPERJIT := build/luajit/fsdb_testhelper.so
+HELPERASAN := build/asan/fsdb_testhelper.so
+$(HELPER54) $(HELPERASAN): spec/support/testhelper.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu99 -fPIC $(WARN) -O2 $$(pkg-config --cflags lua5.4) -shared -o $@ $<
+$(HELPERJIT): spec/support/testhelper.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu99 -fPIC $(WARN) -O2 $$(pkg-config --cflags luajit) -shared -o $@ $<
+
 C_TESTS := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/test_*.c)) build/tests/tsan_test_pool
 
 test: deps
-	@$(MAKE) --no-print-directory build $(C_TESTS)
+	@$(MAKE) --no-print-directory build $(C_TESTS) $(HELPER54) $(HELPERJIT)
 	@scripts/run-tests
 
 # Unit specs only (no server needed).
 unit: deps
-	@$(MAKE) --no-print-directory build $(C_TESTS)
+	@$(MAKE) --no-print-directory build $(C_TESTS) $(HELPER54) $(HELPERJIT)
 	@FSDB_NO_SERVER=1 scripts/run-tests
 
 asan: deps
-	@$(MAKE) --no-print-directory $(COREASAN) $(C_TESTS)
+	@$(MAKE) --no-print-directory $(COREASAN) $(C_TESTS) $(HELPERASAN)
 	@FSDB_ASAN=1 scripts/run-tests
 
 demo: deps
