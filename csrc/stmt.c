@@ -283,9 +283,12 @@ int fsdb_stmt_execute(fsdb_conn *c, fsdb_stmt **sp, const fsdb_param *params, fs
         if (mysql_stmt_execute(s->st) == 0)
             break;
         stmt_error(c, s->st, err);
-        /* 1615: the table changed under a cached statement. Nothing ran,
-         * so preparing again and retrying once is safe. */
-        if (err->code != 1615 || attempt == 1)
+        /* The table changed under a cached statement. 1615: the server
+         * refused to run it. 2057: it ran a read whose column count
+         * changed, and Connector/C cannot rebind an open result; closing
+         * the statement drains that result. Only statements that return
+         * rows get 2057, so running it again repeats a read. */
+        if ((err->code != 1615 && err->code != 2057) || attempt == 1)
             return -1;
         {
             char *sql = s->key;
