@@ -150,9 +150,17 @@ int fsdb_conn_in_transaction(const fsdb_conn *c)
     return (c->my->server_status & SERVER_STATUS_IN_TRANS) != 0;
 }
 
+int fsdb_conn_no_backslash_escapes(const fsdb_conn *c)
+{
+    return (c->my->server_status & SERVER_STATUS_NO_BACKSLASH_ESCAPES) != 0;
+}
+
 int fsdb_conn_reset(fsdb_conn *c)
 {
-    if (c->busy || c->pending || c->item.invalid)
+    /* Anything still unread on the wire makes the connection unusable for
+     * the next user: discard rather than hand it over out of sync. */
+    if (c->busy || c->pending || c->item.invalid || c->my->status != MYSQL_STATUS_READY ||
+        (c->my->server_status & SERVER_MORE_RESULTS_EXIST))
         return -1;
     switch (c->cfg->reset_on_return) {
     case FSDB_RESET_ROLLBACK:

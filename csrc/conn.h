@@ -58,6 +58,10 @@ void fsdb_conn_error(fsdb_conn *c, fsdb_error *err);
 
 int fsdb_conn_in_transaction(const fsdb_conn *c);
 
+/* The session's sql_mode has NO_BACKSLASH_ESCAPES (the server says so in
+ * every reply). */
+int fsdb_conn_no_backslash_escapes(const fsdb_conn *c);
+
 void fsdb_conn_close(fsdb_conn *c);   /* polite: COM_QUIT */
 void fsdb_conn_abandon(fsdb_conn *c); /* fork child: nothing reaches the server */
 

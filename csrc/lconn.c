@@ -257,7 +257,7 @@ static int run(lua_State *L, lconn *lc, int first, int nargs, int tidx, int arra
         fsdb_sqlscan scan;
         fsdb_error err;
         int multi;
-        if (fsdb_sqlscan_run(sql, len, &scan, &err) < 0)
+        if (fsdb_sqlscan_run(sql, len, fsdb_conn_no_backslash_escapes(lc->c), &scan, &err) < 0)
             return luaL_error(L, "%s", err.message);
         multi = scan.multi;
         if (scan.nparams > 0) {

@@ -138,14 +138,19 @@ static void push_bin_value(lua_State *L, const fsdb_colbuf *col)
 }
 
 /* Pushes the result table and its columns list; leaves both on the stack
- * (result at -2, columns at -1). */
-static void begin_result(lua_State *L, const MYSQL_FIELD *fields, unsigned n)
+ * (result at -2, columns at -1). Names come from fields, or from cols when
+ * fields is NULL. */
+static void begin_result(lua_State *L, const MYSQL_FIELD *fields, const fsdb_colbuf *cols,
+                         unsigned n)
 {
     unsigned i;
     lua_createtable(L, 0, 1);
     lua_createtable(L, (int)n, 0);
     for (i = 0; i < n; i++) {
-        lua_pushlstring(L, fields[i].name, fields[i].name_length);
+        if (fields)
+            lua_pushlstring(L, fields[i].name, fields[i].name_length);
+        else
+            lua_pushlstring(L, cols[i].name, cols[i].name_len);
         lua_rawseti(L, -2, (int)i + 1);
     }
     lua_pushvalue(L, -1);
@@ -166,7 +171,7 @@ int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int array_row
     for (i = 0; i < n; i++)
         kinds[i] = fsdb_column_kind(&fields[i]);
     luaL_checkstack(L, 8, "fsdb: result");
-    begin_result(L, fields, n);
+    begin_result(L, fields, NULL, n);
     while ((row = mysql_fetch_row(res)) != NULL) {
         unsigned long *lengths = mysql_fetch_lengths(res);
         lua_createtable(L, array_rows ? (int)n : 0, array_rows ? 0 : (int)n);
@@ -203,7 +208,7 @@ int fsdb_result_push_stmt(lua_State *L, fsdb_stmt *s, int array_rows, fsdb_error
     int nrows = 0, rc;
 
     luaL_checkstack(L, 8, "fsdb: result");
-    begin_result(L, s->fields, n);
+    begin_result(L, NULL, s->cols, n);
     while ((rc = fsdb_stmt_fetch(s, err)) == 1) {
         lua_createtable(L, array_rows ? (int)n : 0, array_rows ? 0 : (int)n);
         for (i = 0; i < n; i++) {

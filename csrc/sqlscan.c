@@ -18,11 +18,11 @@ static int is_name_start(unsigned char c)
 }
 
 /* Index just past a quoted run that starts at i (sql[i] is the quote). */
-static size_t skip_quoted(const char *sql, size_t len, size_t i)
+static size_t skip_quoted(const char *sql, size_t len, size_t i, int no_backslash)
 {
     char q = sql[i++];
     while (i < len) {
-        if (sql[i] == '\\' && q != '`') {
+        if (sql[i] == '\\' && q != '`' && !no_backslash) {
             i += 2;
         } else if (sql[i] == q) {
             if (i + 1 < len && sql[i + 1] == q)
@@ -85,7 +85,8 @@ static int set_style(fsdb_sqlscan *s, int style, fsdb_error *err)
     return 0;
 }
 
-int fsdb_sqlscan_run(const char *sql, size_t len, fsdb_sqlscan *s, fsdb_error *err)
+int fsdb_sqlscan_run(const char *sql, size_t len, int no_backslash, fsdb_sqlscan *s,
+                     fsdb_error *err)
 {
     size_t i = 0, next, out = 0;
     int after_semicolon = 0;
@@ -97,7 +98,7 @@ int fsdb_sqlscan_run(const char *sql, size_t len, fsdb_sqlscan *s, fsdb_error *e
         if (c == '\'' || c == '"' || c == '`') {
             if (after_semicolon)
                 s->multi = 1;
-            i = skip_quoted(sql, len, i);
+            i = skip_quoted(sql, len, i, no_backslash);
             continue;
         }
         if ((next = skip_comment(sql, len, i)) != i) {
@@ -147,7 +148,7 @@ int fsdb_sqlscan_run(const char *sql, size_t len, fsdb_sqlscan *s, fsdb_error *e
             unsigned char c = (unsigned char)sql[i];
             size_t from = i;
             if (c == '\'' || c == '"' || c == '`')
-                i = skip_quoted(sql, len, i);
+                i = skip_quoted(sql, len, i, no_backslash);
             else if ((next = skip_comment(sql, len, i)) != i)
                 i = next;
             else if (k < s->nparams && c == ':' && i + 1 < len &&

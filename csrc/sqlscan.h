@@ -24,9 +24,12 @@ typedef struct fsdb_sqlscan {
     int multi;          /* a ';' is followed by another statement */
 } fsdb_sqlscan;
 
-/* Returns 0, or -1 with err set (mixed styles, unterminated quote is NOT an
- * error: the server reports that better). */
-int fsdb_sqlscan_run(const char *sql, size_t len, fsdb_sqlscan *out, fsdb_error *err);
+/* Returns 0, or -1 with err set (mixed styles; an unterminated quote is
+ * NOT an error: the server reports that better). no_backslash_escapes
+ * follows the server's sql_mode of that name (reported in every reply):
+ * then a backslash inside a string is an ordinary character. */
+int fsdb_sqlscan_run(const char *sql, size_t len, int no_backslash_escapes, fsdb_sqlscan *out,
+                     fsdb_error *err);
 void fsdb_sqlscan_free(fsdb_sqlscan *s);
 
 #endif

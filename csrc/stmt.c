@@ -51,8 +51,10 @@ static void free_result_binds(fsdb_stmt *s)
 {
     unsigned i;
     if (s->cols)
-        for (i = 0; i < s->ncols; i++)
+        for (i = 0; i < s->ncols; i++) {
             free(s->cols[i].buf);
+            free(s->cols[i].name);
+        }
     free(s->cols);
     free(s->rbind);
     s->cols = NULL;
@@ -96,7 +98,7 @@ static fsdb_stmt *prepare(fsdb_conn *c, const char *sql, size_t len, fsdb_error 
     s->key[len] = '\0';
     s->key_len = len;
     s->hash = hash_sql(sql, len);
-    if (fsdb_sqlscan_run(sql, len, &s->scan, err) < 0)
+    if (fsdb_sqlscan_run(sql, len, fsdb_conn_no_backslash_escapes(c), &s->scan, err) < 0)
         goto fail;
     text = s->scan.style == FSDB_SCAN_NAMED ? s->scan.sql : sql;
     text_len = s->scan.style == FSDB_SCAN_NAMED ? s->scan.sql_len : len;
@@ -177,27 +179,30 @@ void fsdb_stmt_forget(fsdb_conn *c, fsdb_stmt *s)
     fsdb_stmt_free(s);
 }
 
-/* (Re)creates the result binds when the column metadata is new. */
-static int bind_results(fsdb_stmt *s, fsdb_error *err)
+static int set_name(fsdb_colbuf *col, const MYSQL_FIELD *f)
 {
-    unsigned n = mysql_stmt_field_count(s->st), i;
-    MYSQL_FIELD *fields = s->st->fields;
-
-    if (fields == s->fields && n == s->ncols)
-        return 0;
-    free_result_binds(s);
-    if ((s->rbind = calloc(n, sizeof *s->rbind)) == NULL ||
-        (s->cols = calloc(n, sizeof *s->cols)) == NULL) {
-        free_result_binds(s);
-        fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory binding results");
+    char *copy = malloc(f->name_length + 1);
+    if (copy == NULL)
         return -1;
-    }
-    s->ncols = n;
-    for (i = 0; i < n; i++) {
+    memcpy(copy, f->name, f->name_length);
+    copy[f->name_length] = '\0';
+    free(col->name);
+    col->name = copy;
+    col->name_len = f->name_length;
+    return 0;
+}
+
+/* Points each column's bind at a buffer suited to its current type. */
+static int bind_columns(fsdb_stmt *s, fsdb_error *err)
+{
+    unsigned i;
+    for (i = 0; i < s->ncols; i++) {
         MYSQL_BIND *b = &s->rbind[i];
         fsdb_colbuf *col = &s->cols[i];
-        col->kind = fsdb_column_kind(&fields[i]);
-        col->decimals = fields[i].decimals;
+        const MYSQL_FIELD *f = &s->fields[i];
+        memset(b, 0, sizeof *b);
+        col->kind = fsdb_column_kind(f);
+        col->decimals = f->decimals;
         b->is_null = &col->is_null;
         b->length = &col->length;
         b->error = &col->error;
@@ -219,30 +224,82 @@ static int bind_results(fsdb_stmt *s, fsdb_error *err)
         case FSDB_K_DATE:
         case FSDB_K_TIME:
         case FSDB_K_DATETIME:
-            b->buffer_type = fields[i].type;
+            b->buffer_type = f->type;
             b->buffer = &col->v.t;
             break;
         default:
-            if ((col->buf = malloc(INITIAL_COLBUF)) == NULL) {
-                free_result_binds(s);
-                fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory binding results");
-                return -1;
+            if (col->buf == NULL) {
+                if ((col->buf = malloc(INITIAL_COLBUF)) == NULL) {
+                    fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory binding results");
+                    return -1;
+                }
+                col->cap = INITIAL_COLBUF;
             }
-            col->cap = INITIAL_COLBUF;
             b->buffer_type = MYSQL_TYPE_STRING;
             b->buffer = col->buf;
             b->buffer_length = col->cap;
             break;
         }
     }
-    s->fields = fields;
     if (mysql_stmt_bind_result(s->st, s->rbind) != 0) {
         fsdb_error_set(err, mysql_stmt_errno(s->st), mysql_stmt_sqlstate(s->st), "%s",
                        mysql_stmt_error(s->st));
-        free_result_binds(s);
         return -1;
     }
     return 0;
+}
+
+/* After each execute: make the binds and column names match the result the
+ * server is about to send. The server re-prepares silently after DDL, so a
+ * cached statement can change under us:
+ *  - another column count: Connector/C gives 2057 (handled by the caller);
+ *  - another column type (also "SELECT ?" with another parameter type):
+ *    Connector/C updates stmt->fields in place, we rebind;
+ *  - another column name: Connector/C keeps the names from prepare time
+ *    in stmt->fields; the fresh ones arrive in mysql->fields only on the
+ *    execute where the server resends metadata, so we keep our own copy. */
+static int refresh_results(fsdb_conn *c, fsdb_stmt *s, fsdb_error *err)
+{
+    unsigned n = mysql_stmt_field_count(s->st), i;
+    MYSQL_FIELD *fields = s->st->fields;
+    int rebind = 0;
+
+    if (fields != s->fields || n != s->ncols) {
+        free_result_binds(s);
+        if ((s->rbind = calloc(n, sizeof *s->rbind)) == NULL ||
+            (s->cols = calloc(n, sizeof *s->cols)) == NULL) {
+            free_result_binds(s);
+            fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory binding results");
+            return -1;
+        }
+        s->ncols = n;
+        s->fields = fields;
+        for (i = 0; i < n; i++)
+            if (set_name(&s->cols[i], &fields[i]) < 0)
+                goto nomem;
+        rebind = 1;
+    }
+    for (i = 0; i < n && !rebind; i++)
+        rebind = s->cols[i].kind != fsdb_column_kind(&fields[i]) ||
+                 s->cols[i].decimals != fields[i].decimals;
+    if (rebind && bind_columns(s, err) < 0) {
+        free_result_binds(s);
+        return -1;
+    }
+    if (c->my->fields && c->my->field_count == n) {
+        const MYSQL_FIELD *fresh = c->my->fields;
+        for (i = 0; i < n; i++)
+            if (strcmp(fresh[i].name, fields[i].name) != 0 &&
+                strcmp(fresh[i].name, s->cols[i].name) != 0 &&
+                set_name(&s->cols[i], &fresh[i]) < 0)
+                goto nomem;
+    }
+    return 0;
+
+nomem:
+    free_result_binds(s);
+    fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory binding results");
+    return -1;
 }
 
 int fsdb_stmt_execute(fsdb_conn *c, fsdb_stmt **sp, const fsdb_param *params, fsdb_error *err)
@@ -302,7 +359,7 @@ int fsdb_stmt_execute(fsdb_conn *c, fsdb_stmt **sp, const fsdb_param *params, fs
         }
     }
     if (mysql_stmt_field_count(s->st) > 0)
-        return bind_results(s, err);
+        return refresh_results(c, s, err);
     return 0;
 }
 
@@ -356,8 +413,16 @@ int fsdb_stmt_fetch(fsdb_stmt *s, fsdb_error *err)
         }
         return 1;
     }
-    fsdb_error_set(err, mysql_stmt_errno(s->st), mysql_stmt_sqlstate(s->st), "%s",
-                   mysql_stmt_error(s->st));
+    /* An error the server sends while rows are produced (e.g. 1690 out of
+     * range) is recorded on the connection, not on the statement. */
+    if (mysql_stmt_errno(s->st) != 0)
+        fsdb_error_set(err, mysql_stmt_errno(s->st), mysql_stmt_sqlstate(s->st), "%s",
+                       mysql_stmt_error(s->st));
+    else if (mysql_errno(s->st->mysql) != 0)
+        fsdb_error_set(err, mysql_errno(s->st->mysql), mysql_sqlstate(s->st->mysql), "%s",
+                       mysql_error(s->st->mysql));
+    else
+        fsdb_error_set(err, 2013, "HY000", "Lost connection to server while fetching rows");
     fsdb_error_add_hint(err);
     return -1;
 }

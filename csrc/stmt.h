@@ -54,6 +54,8 @@ typedef struct fsdb_colbuf {
     my_bool error;
     int kind;
     unsigned decimals;
+    char *name;         /* our copy: see refresh_results in stmt.c */
+    unsigned long name_len;
 } fsdb_colbuf;
 
 typedef struct fsdb_stmt {
@@ -66,7 +68,7 @@ typedef struct fsdb_stmt {
     unsigned nparams;
     MYSQL_BIND *pbind;      /* nparams */
     unsigned ncols;         /* columns currently bound */
-    MYSQL_FIELD *fields;    /* the metadata the binds were made for */
+    MYSQL_FIELD *fields;    /* Connector/C's metadata the binds follow */
     MYSQL_BIND *rbind;
     fsdb_colbuf *cols;
 } fsdb_stmt;

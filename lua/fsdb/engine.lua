@@ -131,8 +131,13 @@ function Engine:connect()
   return conn
 end
 
-local function finish(conn, ...)
+-- Returns the connection whatever happens: a raise inside (misuse such as
+-- a wrong parameter count) must not keep it checked out.
+local function finish(conn, ok, ...)
   conn:close()
+  if not ok then
+    error((...), 0)
+  end
   return ...
 end
 
@@ -143,7 +148,7 @@ function Engine:execute(sql, ...)
   if not conn then
     return nil, err, errno, sqlstate
   end
-  return finish(conn, conn:execute(sql, ...))
+  return finish(conn, pcall(conn.execute, conn, sql, ...))
 end
 
 --- Same as conn:query, on a pooled connection.
@@ -153,7 +158,7 @@ function Engine:query(sql, params, opts)
   if not conn then
     return nil, err, errno, sqlstate
   end
-  return finish(conn, conn:query(sql, params, opts))
+  return finish(conn, pcall(conn.query, conn, sql, params, opts))
 end
 
 --- Pool counters: size, max_overflow, checked_out, idle, overflow,

@@ -16,47 +16,52 @@ typedef struct scase {
     const char *rewritten; /* NULL when not named */
     int multi;
     const char *error;     /* exact message, or NULL */
+    int no_backslash;      /* scan as under sql_mode NO_BACKSLASH_ESCAPES */
 } scase;
 
 static const scase cases[] = {
-    {"SELECT 1", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
-    {"SELECT ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL},
-    {"SELECT ?, ?, ?", FSDB_SCAN_POSITIONAL, 3, NULL, NULL, 0, NULL},
-    {"SELECT '?'", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
-    {"SELECT \"?\"", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
-    {"SELECT `a?b` FROM t", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
-    {"SELECT 'it''s ?' , ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL},
-    {"SELECT 'a\\'?' , ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL},
-    {"SELECT `a``?` , ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL},
-    {"SELECT 1 -- ?\n, ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL},
-    {"SELECT 1 # ?\n, ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL},
-    {"SELECT 1 /* ? :x */ , ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL},
-    {"SELECT 1--?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL}, /* "--" needs a space */
-    {"SELECT 1 /* unterminated ?", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
-    {"SELECT 'unterminated ?", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
-    {"SELECT :a", FSDB_SCAN_NAMED, 1, "a", "SELECT ?", 0, NULL},
-    {"SELECT :a, :b_2, :a", FSDB_SCAN_NAMED, 3, "a,b_2,a", "SELECT ?, ?, ?", 0, NULL},
+    {"SELECT 1", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0},
+    {"SELECT ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL, 0},
+    {"SELECT ?, ?, ?", FSDB_SCAN_POSITIONAL, 3, NULL, NULL, 0, NULL, 0},
+    {"SELECT '?'", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0},
+    {"SELECT \"?\"", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0},
+    {"SELECT `a?b` FROM t", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0},
+    {"SELECT 'it''s ?' , ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL, 0},
+    {"SELECT 'a\\'?' , ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL, 0},
+    {"SELECT `a``?` , ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL, 0},
+    {"SELECT 1 -- ?\n, ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL, 0},
+    {"SELECT 1 # ?\n, ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL, 0},
+    {"SELECT 1 /* ? :x */ , ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL, 0},
+    {"SELECT 1--?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL, 0}, /* "--" needs a space */
+    {"SELECT 1 /* unterminated ?", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0},
+    {"SELECT 'unterminated ?", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0},
+    {"SELECT :a", FSDB_SCAN_NAMED, 1, "a", "SELECT ?", 0, NULL, 0},
+    {"SELECT :a, :b_2, :a", FSDB_SCAN_NAMED, 3, "a,b_2,a", "SELECT ?, ?, ?", 0, NULL, 0},
     {"SELECT * FROM t WHERE x=:x AND y = ':y'", FSDB_SCAN_NAMED, 1, "x",
-     "SELECT * FROM t WHERE x=? AND y = ':y'", 0, NULL},
-    {"SELECT '12:30', :when", FSDB_SCAN_NAMED, 1, "when", "SELECT '12:30', ?", 0, NULL},
-    {"SET @a := 1", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
-    {"SELECT a::b", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
-    {"SELECT x:y", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
-    {"SELECT :1", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
-    {"SELECT (:a)", FSDB_SCAN_NAMED, 1, "a", "SELECT (?)", 0, NULL},
-    {"SELECT :a /* :b */ -- :c\n", FSDB_SCAN_NAMED, 1, "a", "SELECT ? /* :b */ -- :c\n", 0, NULL},
+     "SELECT * FROM t WHERE x=? AND y = ':y'", 0, NULL, 0},
+    {"SELECT '12:30', :when", FSDB_SCAN_NAMED, 1, "when", "SELECT '12:30', ?", 0, NULL, 0},
+    {"SET @a := 1", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0},
+    {"SELECT a::b", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0},
+    {"SELECT x:y", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0},
+    {"SELECT :1", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0},
+    {"SELECT (:a)", FSDB_SCAN_NAMED, 1, "a", "SELECT (?)", 0, NULL, 0},
+    {"SELECT :a /* :b */ -- :c\n", FSDB_SCAN_NAMED, 1, "a", "SELECT ? /* :b */ -- :c\n", 0, NULL, 0},
     {"SELECT ?, :a", 0, 0, NULL, NULL, 0,
-     "fsdb: SQL mixes '?' and ':name' placeholders; use one style per statement"},
+     "fsdb: SQL mixes '?' and ':name' placeholders; use one style per statement", 0},
     {"SELECT :a, ?", 0, 0, NULL, NULL, 0,
-     "fsdb: SQL mixes '?' and ':name' placeholders; use one style per statement"},
-    {"SELECT 1;", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
-    {"SELECT 1;  -- done\n", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
-    {"SELECT 1; SELECT 2", FSDB_SCAN_NONE, 0, NULL, NULL, 1, NULL},
-    {"SELECT ';' ", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
-    {"INSERT INTO t VALUES (?); DROP TABLE t", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 1, NULL},
-    {"SELECT 1;'x'", FSDB_SCAN_NONE, 0, NULL, NULL, 1, NULL},
-    {"", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL},
-    {"SELECT \xc3\xa9:a", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL}, /* preceded by a word byte */
+     "fsdb: SQL mixes '?' and ':name' placeholders; use one style per statement", 0},
+    {"SELECT 1;", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0},
+    {"SELECT 1;  -- done\n", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0},
+    {"SELECT 1; SELECT 2", FSDB_SCAN_NONE, 0, NULL, NULL, 1, NULL, 0},
+    {"SELECT ';' ", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0},
+    {"INSERT INTO t VALUES (?); DROP TABLE t", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 1, NULL, 0},
+    {"SELECT 1;'x'", FSDB_SCAN_NONE, 0, NULL, NULL, 1, NULL, 0},
+    {"", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0},
+    {"SELECT \xc3\xa9:a", FSDB_SCAN_NONE, 0, NULL, NULL, 0, NULL, 0}, /* preceded by a word byte */
+    /* A trailing backslash ends the string only under NO_BACKSLASH_ESCAPES. */
+    {"SELECT 'C:\\', ':x', :y", FSDB_SCAN_NAMED, 1, "y", "SELECT 'C:\\', ':x', ?", 0, NULL, 1},
+    {"SELECT 'C:\\', '?', ?", FSDB_SCAN_POSITIONAL, 1, NULL, NULL, 0, NULL, 1},
+    {"SELECT 'C:\\', ':x', :y", FSDB_SCAN_NAMED, 1, "x", "SELECT 'C:\\', '?', :y", 0, NULL, 0},
 };
 
 int main(void)
@@ -70,7 +75,7 @@ int main(void)
         fsdb_error err;
         char names[256] = "";
         int ok = 1;
-        int rc = fsdb_sqlscan_run(c->sql, strlen(c->sql), &s, &err);
+        int rc = fsdb_sqlscan_run(c->sql, strlen(c->sql), c->no_backslash, &s, &err);
 
         if (c->error) {
             ok = rc < 0 && strcmp(err.message, c->error) == 0 && err.code == FSDB_ERR_PARAMS;
