@@ -71,9 +71,19 @@ void fsdb_error_add_hint(fsdb_error *e)
 {
     const char *hint = hint_for(e->code);
     size_t len = strlen(e->message);
+    const char *q1, *q2;
 
     if (hint == NULL || strstr(e->message, "; hint: ") != NULL)
         return;
+    /* "Unknown database 'store'": name it in the CREATE DATABASE hint. */
+    if (e->code == 1049 && (q1 = strchr(e->message, '\'')) != NULL &&
+        (q2 = strchr(q1 + 1, '\'')) != NULL && q2 - q1 - 1 < 200) {
+        snprintf(e->message + len, sizeof e->message - len,
+                 "; hint: create it: CREATE DATABASE `%.*s` CHARACTER SET utf8mb4 "
+                 "COLLATE utf8mb4_unicode_ci",
+                 (int)(q2 - q1 - 1), q1 + 1);
+        return;
+    }
     snprintf(e->message + len, sizeof e->message - len, "; hint: %s", hint);
 }
 

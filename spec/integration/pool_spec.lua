@@ -270,7 +270,11 @@ describe("pool #mariadb", function()
     cycle(1000)
     collectgarbage(); collectgarbage()
     assert.are.equal(fds, fd_count())
-    assert.is_true(rss_kb() - rss < 1024, "RSS grew by " .. (rss_kb() - rss) .. " KiB")
+    -- AddressSanitizer quarantines freed memory, so RSS says nothing there;
+    -- its leak checker covers the same ground in that run.
+    if not os.getenv("FSDB_ASAN") then
+      assert.is_true(rss_kb() - rss < 1024, "RSS grew by " .. (rss_kb() - rss) .. " KiB")
+    end
     assert.are.equal(1, e:status().connects)
     e:dispose()
   end)
