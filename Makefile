@@ -24,7 +24,7 @@ CORE54 := build/lua5.4/fsdb/core.so
 COREJIT := build/luajit/fsdb/core.so
 COREASAN := build/asan/fsdb/core.so
 
-.PHONY: all build deps test unit asan demo install uninstall clean rock
+.PHONY: all build deps test unit asan demo install uninstall clean
 
 all: build
 
