@@ -211,13 +211,9 @@ local function failed(ctx, shown_url, err, errno, sqlstate, hint)
   return EXIT_FAILURE
 end
 
--- A more specific hint than the core's generic one, when the CLI knows
--- more (the name of the missing database, where the URL came from).
+-- What the CLI knows beyond the core's hint (where the URL came from).
 local function extra_hint(errno, parsed, source)
-  if errno == 1049 and parsed and parsed.database then
-    return ("CREATE DATABASE `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"):format(
-      parsed.database:gsub("`", "``"))
-  elseif errno == 1044 then
+  if errno == 1044 then
     return "the database may not exist, or the user lacks privileges on it (SHOW GRANTS)"
   elseif errno == 2002 or errno == 2003 or errno == 2005 then
     return "the URL came from " .. source .. "; is that the server you meant?"
