@@ -13,11 +13,14 @@
 #include "stmt.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct lconn {
     fsdb_conn *c;     /* NULL once closed */
     fsdb_pool *pool;
+    fsdb_engine *e;   /* alive while c is out: the pool frees it last */
+    double checked_out_at;
 } lconn;
 
 int fsdb_push_error(lua_State *L, const fsdb_error *e)
@@ -25,13 +28,15 @@ int fsdb_push_error(lua_State *L, const fsdb_error *e)
     return fsdb_luri_push_error(L, e);
 }
 
-void fsdb_lconn_push(lua_State *L, int engine_idx, fsdb_pool *pool, fsdb_conn *c)
+void fsdb_lconn_push(lua_State *L, int engine_idx, fsdb_engine *e, fsdb_conn *c)
 {
     lconn *lc;
     engine_idx = engine_idx < 0 ? lua_gettop(L) + engine_idx + 1 : engine_idx;
     lc = fsdb_newuserdata(L, sizeof *lc);
     lc->c = NULL;
-    lc->pool = pool;
+    lc->pool = e->pool;
+    lc->e = e;
+    lc->checked_out_at = fsdb_now();
     luaL_getmetatable(L, FSDB_CONN_MT);
     lua_setmetatable(L, -2);
 #ifdef FSDB_LUA51
@@ -367,6 +372,16 @@ static int l_conn_close(lua_State *L)
     lc->c = NULL;
     if (c == NULL)
         return 0;
+    if (lc->e->leak_threshold > 0) {
+        /* Asked for by pool_leak_threshold: say so loudly, on stderr. */
+        double held = fsdb_now() - lc->checked_out_at;
+        if (held > lc->e->leak_threshold) {
+            __atomic_add_fetch(&lc->e->held_too_long, 1, __ATOMIC_RELAXED);
+            fprintf(stderr, "fsdb: warning: connection (thread %lu) was held for %.1f s, longer than "
+                            "pool_leak_threshold %.1f s; return connections promptly (conn:close())\n",
+                    c->thread_id, held, lc->e->leak_threshold);
+        }
+    }
     if (fsdb_pool_item_foreign(&c->item)) {
         fsdb_pool_checkin(lc->pool, &c->item, 1); /* abandons it */
         return 0;

@@ -19,6 +19,8 @@ typedef struct fsdb_engine {
     fsdb_conn_config cfg;
     fsdb_pool_config pool_cfg;
     fsdb_pool *pool;
+    double leak_threshold;       /* seconds; 0 = no leak warning */
+    unsigned long held_too_long; /* returned after leak_threshold (atomic) */
 } fsdb_engine;
 
 /* Each adds its constructor(s) to the module table on top of the stack. */
@@ -27,7 +29,7 @@ void fsdb_lconn_register(lua_State *L);
 
 /* Wraps a checked-out connection; the engine userdata at engine_idx is
  * kept alive by it. */
-void fsdb_lconn_push(lua_State *L, int engine_idx, fsdb_pool *pool, fsdb_conn *c);
+void fsdb_lconn_push(lua_State *L, int engine_idx, fsdb_engine *e, fsdb_conn *c);
 
 /* nil, message, errno, sqlstate; returns 4. */
 int fsdb_push_error(lua_State *L, const fsdb_error *e);

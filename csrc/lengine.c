@@ -135,6 +135,7 @@ static int l_engine_new(lua_State *L)
     e->pool_cfg.pre_ping = opt_bool(L, 2, "pool_pre_ping", 1);
     e->pool_cfg.ping_window = opt_number(L, 2, "pool_pre_ping_window", 1.0);
     e->pool_cfg.use_lifo = opt_bool(L, 2, "pool_use_lifo", 0);
+    e->leak_threshold = opt_number(L, 2, "pool_leak_threshold", 0);
     if ((e->pool = fsdb_pool_new(&e->pool_cfg, &engine_ops, e)) == NULL)
         return luaL_error(L, "fsdb: out of memory");
     return 1;
@@ -149,7 +150,7 @@ static int l_engine_checkout(lua_State *L)
     fsdb_pool_item *it = fsdb_pool_checkout(le->e->pool, &is_new, &err);
     if (it == NULL)
         return fsdb_push_error(L, &err);
-    fsdb_lconn_push(L, 1, le->e->pool, (fsdb_conn *)it);
+    fsdb_lconn_push(L, 1, le->e, (fsdb_conn *)it);
     lua_pushboolean(L, is_new);
     return 2;
 }
@@ -177,6 +178,7 @@ static int l_engine_status(lua_State *L)
     set_int(L, "timeouts", (lua_Integer)st.timeouts);
     set_int(L, "waits", (lua_Integer)st.waits);
     set_int(L, "recycled", (lua_Integer)st.recycled);
+    set_int(L, "held_too_long", (lua_Integer)__atomic_load_n(&le->e->held_too_long, __ATOMIC_RELAXED));
     return 1;
 }
 

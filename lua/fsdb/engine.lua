@@ -40,6 +40,9 @@ local OPTIONS = {
       return '"rollback", "commit", "reset" or false'
     end
   end,
+  pool_leak_threshold = function(v)
+    if type(v) ~= "number" or v < 0 then return "a number of seconds >= 0 (0 = off)" end
+  end,
   pool_use_lifo = function(v)
     if type(v) ~= "boolean" then return "a boolean" end
   end,
@@ -162,7 +165,7 @@ function Engine:query(sql, params, opts)
 end
 
 --- Pool counters: size, max_overflow, checked_out, idle, overflow,
---- connects, pings, invalidated, timeouts, waits, recycled.
+--- connects, pings, invalidated, timeouts, waits, recycled, held_too_long.
 -- syntax: t = engine:status()
 function Engine:status()
   return self._core:status()

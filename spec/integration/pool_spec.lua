@@ -172,6 +172,79 @@ describe("pool #mariadb", function()
     e:dispose()
   end)
 
+  it("pool_reset_on_return = 'commit' commits what was left open", function()
+    local e = db.engine({ pool_size = 1, pool_reset_on_return = "commit" })
+    local c = assert(e:connect())
+    db.must(c, "START TRANSACTION")
+    db.must(c, "INSERT INTO " .. tbl .. " VALUES (30, 'kept')")
+    c:close()
+    local d = assert(e:connect())
+    assert.is_false(d:in_transaction())
+    assert.are.equal(1, db.must(d, "SELECT COUNT(*) AS n FROM " .. tbl .. " WHERE id = 30")[1].n)
+    db.must(d, "DELETE FROM " .. tbl .. " WHERE id = 30")
+    d:close()
+    e:dispose()
+  end)
+
+  it("pool_reset_on_return = 'reset' clears session state and keeps prepared statements working", function()
+    local e = db.engine({ pool_size = 1, pool_reset_on_return = "reset", init_command = "SET @origin = 'init'" })
+    local c = assert(e:connect())
+    local id = c:thread_id()
+    db.must(c, "SET @x = 5")
+    assert.are.equal(1, db.must(c, "SELECT ? AS v", 1)[1].v) -- cached statement
+    db.must(c, "START TRANSACTION")
+    db.must(c, "INSERT INTO " .. tbl .. " VALUES (31, 'gone')")
+    c:close()
+    local d = assert(e:connect())
+    assert.are.equal(id, d:thread_id()) -- same connection, reset in place
+    local r = db.must(d, "SELECT @x AS x, @origin AS origin, @@in_transaction AS t")[1]
+    assert.are.equal(fsdb.null, r.x)
+    assert.are.equal("init", r.origin) -- init_command runs again after the reset
+    assert.are.equal(0, r.t)
+    assert.are.equal(2, db.must(d, "SELECT ? AS v", 2)[1].v) -- re-prepared transparently
+    assert.are.equal(0, db.must(d, "SELECT COUNT(*) AS n FROM " .. tbl .. " WHERE id = 31")[1].n)
+    d:close()
+    e:dispose()
+  end)
+
+  it("pool_reset_on_return = false leaves the connection as it was", function()
+    local e = db.engine({ pool_size = 1, pool_reset_on_return = false })
+    local c = assert(e:connect())
+    db.must(c, "START TRANSACTION")
+    c:close()
+    local d = assert(e:connect())
+    assert.is_true(d:in_transaction())
+    db.must(d, "ROLLBACK")
+    d:close()
+    e:dispose()
+  end)
+
+  it("pool_leak_threshold counts (and reports on stderr) connections held too long", function()
+    local e = db.engine({ pool_leak_threshold = 0.1 })
+    local c = assert(e:connect())
+    th.sleep(0.2)
+    c:close()
+    local quick = assert(e:connect())
+    quick:close()
+    assert.are.equal(1, e:status().held_too_long)
+    e:dispose()
+  end)
+
+  it("on_connect runs once per new connection, isolation_level applies", function()
+    local seen = 0
+    local e = db.engine({ pool_size = 1, isolation_level = "read committed",
+                          on_connect = function(conn) seen = seen + 1; db.must(conn, "SET @hooked = 1") end })
+    for _ = 1, 3 do
+      local c = assert(e:connect())
+      local r = db.must(c, "SELECT @hooked AS h, @@SESSION.tx_isolation AS iso")[1]
+      assert.are.equal(1, r.h)
+      assert.are.equal("READ-COMMITTED", r.iso)
+      c:close()
+    end
+    assert.are.equal(1, seen)
+    e:dispose()
+  end)
+
   it("fork: children never touch the parent's connection; the parent's survives", function()
     local e = db.engine({ pool_size = 2 })
     local parent_id = db.must(e, "SELECT CONNECTION_ID() AS id")[1].id
