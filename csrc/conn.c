@@ -32,19 +32,24 @@ static int run_setup(fsdb_conn *c, const char *sql, fsdb_error *err)
 }
 
 /* The server drops connections idle for wait_timeout seconds; knowing it
- * lets the pool replace them before "server has gone away" can happen. */
-static int read_wait_timeout(fsdb_conn *c, fsdb_error *err)
+ * lets the pool replace them before "server has gone away" can happen.
+ * max_allowed_packet sizes executemany's batches. */
+static int read_session_limits(fsdb_conn *c, fsdb_error *err)
 {
     MYSQL_RES *res;
     MYSQL_ROW row;
-    if (run_setup(c, "SELECT @@SESSION.wait_timeout", err) < 0)
+    if (run_setup(c, "SELECT @@SESSION.wait_timeout, @@SESSION.max_allowed_packet", err) < 0)
         return -1;
     if ((res = mysql_store_result(c->my)) == NULL) {
         fsdb_conn_error(c, err);
         return -1;
     }
-    if ((row = mysql_fetch_row(res)) != NULL && row[0])
-        c->item.idle_limit = strtod(row[0], NULL);
+    if ((row = mysql_fetch_row(res)) != NULL) {
+        if (row[0])
+            c->item.idle_limit = strtod(row[0], NULL);
+        if (row[1])
+            c->max_packet = strtoul(row[1], NULL, 10);
+    }
     mysql_free_result(res);
     return 0;
 }
@@ -115,8 +120,13 @@ fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
         if (run_setup(c, sql, err) < 0)
             goto fail;
     }
-    if (read_wait_timeout(c, err) < 0)
+    if (read_session_limits(c, err) < 0)
         goto fail;
+    {
+        unsigned long caps = 0;
+        if (mariadb_get_infov(c->my, MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES, &caps) == 0)
+            c->bulk = (caps & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32)) != 0;
+    }
     return c;
 
 fail:

@@ -40,6 +40,8 @@ typedef struct fsdb_conn {
     unsigned long thread_id;
     int busy;                /* a result is being read: dirty if still set */
     MYSQL_RES *pending;      /* text result being read (freed on close) */
+    int bulk;                /* server takes array binding (MariaDB >= 10.2) */
+    unsigned long max_packet; /* the session's max_allowed_packet */
     struct fsdb_stmt **stmts; /* statement cache, LRU by use tick */
     unsigned nstmts;
     unsigned long tick;

@@ -53,5 +53,6 @@ int luaopen_fsdb_core(lua_State *L)
     fsdb_luri_register(L);
     fsdb_lengine_register(L);
     fsdb_lconn_register(L);
+    fsdb_lcursor_register(L);
     return 1;
 }

@@ -16,12 +16,6 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef struct lconn {
-    fsdb_conn *c;     /* NULL once closed */
-    fsdb_pool *pool;
-    fsdb_engine *e;   /* alive while c is out: the pool frees it last */
-    double checked_out_at;
-} lconn;
 
 int fsdb_push_error(lua_State *L, const fsdb_error *e)
 {
@@ -34,6 +28,7 @@ void fsdb_lconn_push(lua_State *L, int engine_idx, fsdb_engine *e, fsdb_conn *c)
     engine_idx = engine_idx < 0 ? lua_gettop(L) + engine_idx + 1 : engine_idx;
     lc = fsdb_newuserdata(L, sizeof *lc);
     lc->c = NULL;
+    lc->streaming = 0;
     lc->pool = e->pool;
     lc->e = e;
     lc->checked_out_at = fsdb_now();
@@ -58,6 +53,9 @@ static lconn *check_conn(lua_State *L)
     if (fsdb_pool_item_foreign(&lc->c->item))
         luaL_error(L, "fsdb: this connection was checked out by the parent process before fork(); "
                       "check out a new one in this process");
+    if (lc->streaming)
+        luaL_error(L, "fsdb: connection is busy streaming rows (conn:rows); finish the loop or "
+                      "call cursor:close() first");
     if (lc->c->busy)
         luaL_error(L, "fsdb: connection is busy reading a result; finish or close it first");
     return lc;
@@ -65,7 +63,7 @@ static lconn *check_conn(lua_State *L)
 
 /* Returns the failure to the caller; a disconnect also retires the
  * connection so the pool never hands it out again. */
-static int fail(lua_State *L, lconn *lc, fsdb_error *err)
+int fsdb_lconn_fail(lua_State *L, lconn *lc, fsdb_error *err)
 {
     if (fsdb_error_is_disconnect(err->code))
         fsdb_pool_invalidate(lc->pool, &lc->c->item);
@@ -172,7 +170,7 @@ static void collect_params(lua_State *L, fsdb_stmt *s, int first, int nargs, int
 }
 
 static int run_text(lua_State *L, lconn *lc, const char *sql, size_t len, int array_rows,
-                    int multi)
+                    int multi, int stream)
 {
     fsdb_conn *c = lc->c;
     fsdb_error err;
@@ -184,13 +182,13 @@ static int run_text(lua_State *L, lconn *lc, const char *sql, size_t len, int ar
         fsdb_conn_error(c, &err);
         if (multi)
             fsdb_error_hint_multi(&err);
-        return fail(L, lc, &err);
+        return fsdb_lconn_fail(L, lc, &err);
     }
     if ((res = mysql_use_result(c->my)) == NULL) {
         c->busy = 0;
         if (mysql_field_count(c->my) != 0) {
             fsdb_conn_error(c, &err);
-            return fail(L, lc, &err);
+            return fsdb_lconn_fail(L, lc, &err);
         }
         fsdb_result_push_ok(L, mysql_affected_rows(c->my), mysql_insert_id(c->my),
                             mysql_warning_count(c->my));
@@ -199,12 +197,16 @@ static int run_text(lua_State *L, lconn *lc, const char *sql, size_t len, int ar
     /* Until every row is read the connection cannot take another command;
      * if building Lua values raises, close() sees busy and discards it. */
     c->pending = res;
+    if (stream) {
+        fsdb_lcursor_push(L, 1, res, NULL, array_rows);
+        return 1;
+    }
     if (fsdb_result_push_text(L, c->my, res, array_rows, &err) < 0) {
         fsdb_error_scrub(&err, c->cfg->uri.password);
         mysql_free_result(res);
         c->pending = NULL;
         c->busy = 0;
-        return fail(L, lc, &err);
+        return fsdb_lconn_fail(L, lc, &err);
     }
     mysql_free_result(res);
     c->pending = NULL;
@@ -213,7 +215,7 @@ static int run_text(lua_State *L, lconn *lc, const char *sql, size_t len, int ar
 }
 
 static int run_prepared(lua_State *L, lconn *lc, const char *sql, size_t len, int first,
-                        int nargs, int tidx, int array_rows)
+                        int nargs, int tidx, int array_rows, int stream)
 {
     fsdb_conn *c = lc->c;
     fsdb_error err;
@@ -224,7 +226,7 @@ static int run_prepared(lua_State *L, lconn *lc, const char *sql, size_t len, in
     if (s == NULL) {
         if (err.code == FSDB_ERR_PARAMS)
             return luaL_error(L, "%s", err.message);
-        return fail(L, lc, &err);
+        return fsdb_lconn_fail(L, lc, &err);
     }
     if (s->nparams > sizeof small / sizeof small[0])
         params = lua_newuserdata(L, s->nparams * sizeof *params);
@@ -233,15 +235,19 @@ static int run_prepared(lua_State *L, lconn *lc, const char *sql, size_t len, in
     rc = fsdb_stmt_execute(c, &s, params, &err);
     if (rc < 0) {
         c->busy = 0;
-        return fail(L, lc, &err);
+        return fsdb_lconn_fail(L, lc, &err);
     }
     if (mysql_stmt_field_count(s->st) > 0) {
+        if (stream) {
+            fsdb_lcursor_push(L, 1, NULL, s, array_rows);
+            return 1;
+        }
         rc = fsdb_result_push_stmt(L, s, array_rows, &err);
         mysql_stmt_free_result(s->st);
         if (rc < 0) {
             fsdb_error_scrub(&err, c->cfg->uri.password);
             c->busy = 0;
-            return fail(L, lc, &err);
+            return fsdb_lconn_fail(L, lc, &err);
         }
     } else {
         fsdb_result_push_ok(L, mysql_stmt_affected_rows(s->st), mysql_stmt_insert_id(s->st),
@@ -253,7 +259,8 @@ static int run_prepared(lua_State *L, lconn *lc, const char *sql, size_t len, in
 
 /* Shared by execute and query. Text protocol when there are no
  * parameters, prepared statements otherwise. */
-static int run(lua_State *L, lconn *lc, int first, int nargs, int tidx, int array_rows)
+static int run(lua_State *L, lconn *lc, int first, int nargs, int tidx, int array_rows,
+               int stream)
 {
     size_t len;
     const char *sql = luaL_checklstring(L, 2, &len);
@@ -272,9 +279,9 @@ static int run(lua_State *L, lconn *lc, int first, int nargs, int tidx, int arra
                               (int)n, plural(n));
         }
         fsdb_sqlscan_free(&scan);
-        return run_text(L, lc, sql, len, array_rows, multi);
+        return run_text(L, lc, sql, len, array_rows, multi, stream);
     }
-    return run_prepared(L, lc, sql, len, first, nargs, tidx, array_rows);
+    return run_prepared(L, lc, sql, len, first, nargs, tidx, array_rows, stream);
 }
 
 /* conn:execute(sql, ...) — varargs fill '?', or one table argument. */
@@ -283,8 +290,158 @@ static int l_conn_execute(lua_State *L)
     lconn *lc = check_conn(L);
     int nargs = lua_gettop(L) - 2;
     if (nargs == 1 && lua_istable(L, 3))
-        return run(L, lc, 3, 0, 3, 0);
-    return run(L, lc, 3, nargs < 0 ? 0 : nargs, 0, 0);
+        return run(L, lc, 3, 0, 3, 0, 0);
+    return run(L, lc, 3, nargs < 0 ? 0 : nargs, 0, 0, 0);
+}
+
+/* conn:rows(sql, ...) — like execute, but returns a cursor that streams
+ * the rows (unbuffered: memory stays bounded whatever the result size):
+ *   for row in conn:rows(sql, ...) do … end
+ * Returns cursor, nil, nil, cursor so that Lua 5.4 closes it on break. */
+static int l_conn_rows(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    int nargs = lua_gettop(L) - 2, n;
+    if (nargs == 1 && lua_istable(L, 3))
+        n = run(L, lc, 3, 0, 3, 0, 1);
+    else
+        n = run(L, lc, 3, nargs < 0 ? 0 : nargs, 0, 0, 1);
+    if (n != 1)
+        return n; /* nil, err, errno, sqlstate */
+    if (!lua_isuserdata(L, -1))
+        /* A statement without rows: an empty cursor. */
+        fsdb_lcursor_push(L, 1, NULL, NULL, 0);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushvalue(L, -3);
+    return 4;
+}
+
+/* One parameter set of executemany: the table at idx into out[0..np). */
+static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb_param *out)
+{
+    unsigned i, np = s->nparams;
+    if (!lua_istable(L, idx))
+        luaL_error(L, "fsdb: bad parameter set #%d (table expected, got %s)", (int)k,
+                   luaL_typename(L, idx));
+    if (s->scan.style == FSDB_SCAN_NAMED) {
+        for (i = 0; i < np; i++) {
+            lua_getfield(L, idx, s->scan.names[i]);
+            if (lua_isnil(L, -1))
+                luaL_error(L, "fsdb: parameter set #%d has no value for :%s (use fsdb.null for NULL)",
+                           (int)k, s->scan.names[i]);
+            to_param(L, lua_gettop(L), &out[i], i + 1, s->scan.names[i]);
+            lua_pop(L, 1); /* the set table keeps strings alive */
+        }
+        return;
+    }
+    {
+        size_t count;
+        lua_getfield(L, idx, "n");
+        count = lua_isnumber(L, -1) ? (size_t)lua_tonumber(L, -1) : fsdb_rawlen(L, idx);
+        lua_pop(L, 1);
+        if (count != np)
+            luaL_error(L, "fsdb: parameter set #%d has %d value%s, the statement has %d placeholder%s",
+                       (int)k, (int)count, plural((unsigned)count), (int)np, plural(np));
+    }
+    for (i = 0; i < np; i++) {
+        lua_rawgeti(L, idx, (int)i + 1);
+        to_param(L, lua_gettop(L), &out[i], i + 1, NULL);
+        lua_pop(L, 1);
+    }
+}
+
+#define BULK_MAX_ROWS 20000
+
+/* conn:executemany(sql, sets) — one statement for many parameter sets:
+ * MariaDB array binding in batches under max_allowed_packet (one round
+ * trip per batch), or one execute per set when the server cannot, or
+ * when a column mixes strings and numbers. Returns {affected_rows = total,
+ * insert_id = first id of the last batch, warnings = n}. Not atomic on its
+ * own: run it in a transaction (a session) for all-or-nothing. */
+static int l_conn_executemany(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    fsdb_conn *c = lc->c;
+    size_t len;
+    const char *sql = luaL_checklstring(L, 2, &len);
+    lua_Integer nsets, next = 1;
+    fsdb_error err;
+    fsdb_stmt *s;
+    fsdb_param *params;
+    int *types;
+    unsigned np, cap;
+    unsigned long long affected = 0, first_id = 0;
+    unsigned long limit;
+
+    luaL_checktype(L, 3, LUA_TTABLE);
+    nsets = (lua_Integer)fsdb_rawlen(L, 3);
+    if ((s = fsdb_stmt_get(c, sql, len, &err)) == NULL) {
+        if (err.code == FSDB_ERR_PARAMS)
+            return luaL_error(L, "%s", err.message);
+        return fsdb_lconn_fail(L, lc, &err);
+    }
+    if (mysql_stmt_field_count(s->st) > 0)
+        return luaL_error(L, "fsdb: executemany() is for statements without a result (INSERT, "
+                             "UPDATE, DELETE, REPLACE); use execute() or rows() for queries");
+    np = s->nparams;
+    if (np == 0)
+        return luaL_error(L, "fsdb: executemany() needs a statement with placeholders");
+    cap = (unsigned)(nsets < BULK_MAX_ROWS ? (nsets > 0 ? nsets : 1) : BULK_MAX_ROWS);
+    params = lua_newuserdata(L, (size_t)cap * np * sizeof *params);
+    types = lua_newuserdata(L, np * sizeof *types);
+    /* Leave room below max_allowed_packet for the packet's framing. */
+    limit = c->max_packet > (2ul << 20) ? c->max_packet / 2 : (1ul << 20);
+    if (limit > (16ul << 20))
+        limit = 16ul << 20;
+
+    while (next <= nsets) {
+        unsigned rows = 0, i;
+        unsigned long bytes = 0;
+        int mixed = 0, rc = 0;
+
+        for (i = 0; i < np; i++)
+            types[i] = FSDB_P_NULL;
+        while (next + rows <= nsets && rows < cap && (rows == 0 || bytes < limit)) {
+            fsdb_param *row = &params[rows * np];
+            lua_rawgeti(L, 3, (int)(next + rows));
+            collect_set(L, s, lua_gettop(L), next + rows, row);
+            lua_pop(L, 1);
+            for (i = 0; i < np; i++) {
+                int t = row[i].type;
+                bytes += 9 + (t == FSDB_P_STRING ? row[i].len : 0);
+                if (t == FSDB_P_NULL || t == types[i])
+                    continue;
+                if (types[i] == FSDB_P_NULL)
+                    types[i] = t;
+                else if ((t == FSDB_P_DOUBLE && types[i] == FSDB_P_INT) ||
+                         (t == FSDB_P_INT && types[i] == FSDB_P_DOUBLE))
+                    types[i] = FSDB_P_DOUBLE;
+                else
+                    mixed = 1;
+            }
+            rows++;
+        }
+        c->busy = 1;
+        if (c->bulk && !mixed && rows > 1) {
+            rc = fsdb_stmt_execute_bulk(c, s, params, rows, types, &affected, &first_id, &err);
+        } else {
+            for (i = 0; i < rows && rc == 0; i++) {
+                rc = fsdb_stmt_execute(c, &s, &params[i * np], &err);
+                if (rc == 0) {
+                    affected += mysql_stmt_affected_rows(s->st);
+                    if (first_id == 0)
+                        first_id = mysql_stmt_insert_id(s->st);
+                }
+            }
+        }
+        c->busy = 0;
+        if (rc < 0)
+            return fsdb_lconn_fail(L, lc, &err);
+        next += rows;
+    }
+    fsdb_result_push_ok(L, affected, first_id, mysql_warning_count(c->my));
+    return 1;
 }
 
 /* conn:query(sql, params_or_nil, opts_or_nil); opts.array = true gives
@@ -305,7 +462,7 @@ static int l_conn_query(lua_State *L)
         tidx = 3;
     }
     lua_settop(L, 4);
-    return run(L, lc, 3, 0, tidx, array_rows);
+    return run(L, lc, 3, 0, tidx, array_rows, 0);
 }
 
 static int l_conn_ping(lua_State *L)
@@ -314,7 +471,7 @@ static int l_conn_ping(lua_State *L)
     fsdb_error err;
     if (mysql_ping(lc->c->my) != 0) {
         fsdb_conn_error(lc->c, &err);
-        return fail(L, lc, &err);
+        return fsdb_lconn_fail(L, lc, &err);
     }
     lua_pushboolean(L, 1);
     return 1;
@@ -418,6 +575,8 @@ void fsdb_lconn_register(lua_State *L)
     static const luaL_Reg methods[] = {
         {"execute", l_conn_execute},
         {"query", l_conn_query},
+        {"rows", l_conn_rows},
+        {"executemany", l_conn_executemany},
         {"ping", l_conn_ping},
         {"in_transaction", l_conn_in_transaction},
         {"info", l_conn_info},

@@ -137,14 +137,10 @@ static void push_bin_value(lua_State *L, const fsdb_colbuf *col)
     }
 }
 
-/* Pushes the result table and its columns list; leaves both on the stack
- * (result at -2, columns at -1). Names come from fields, or from cols when
- * fields is NULL. */
-static void begin_result(lua_State *L, const MYSQL_FIELD *fields, const fsdb_colbuf *cols,
-                         unsigned n)
+void fsdb_result_push_columns(lua_State *L, const MYSQL_FIELD *fields, const fsdb_colbuf *cols,
+                              unsigned n)
 {
     unsigned i;
-    lua_createtable(L, 0, 1);
     lua_createtable(L, (int)n, 0);
     for (i = 0; i < n; i++) {
         if (fields)
@@ -153,45 +149,89 @@ static void begin_result(lua_State *L, const MYSQL_FIELD *fields, const fsdb_col
             lua_pushlstring(L, cols[i].name, cols[i].name_len);
         lua_rawseti(L, -2, (int)i + 1);
     }
+}
+
+/* Stores the value on top of the stack into the row table below it, under
+ * column i's name (or position). */
+static void set_cell(lua_State *L, unsigned i, int names_idx, int array_rows)
+{
+    if (array_rows) {
+        lua_rawseti(L, -2, (int)i + 1);
+    } else {
+        lua_rawgeti(L, names_idx, (int)i + 1);
+        lua_insert(L, -2);
+        lua_rawset(L, -3);
+    }
+}
+
+void fsdb_result_text_row(lua_State *L, MYSQL_ROW row, const unsigned long *lengths,
+                          const int *kinds, unsigned n, int names_idx, int array_rows)
+{
+    unsigned i;
+    lua_createtable(L, array_rows ? (int)n : 0, array_rows ? 0 : (int)n);
+    for (i = 0; i < n; i++) {
+        if (row[i] == NULL)
+            push_null(L);
+        else
+            push_text_value(L, kinds[i], row[i], lengths[i]);
+        set_cell(L, i, names_idx, array_rows);
+    }
+}
+
+void fsdb_result_stmt_row(lua_State *L, const fsdb_stmt *s, int names_idx, int array_rows)
+{
+    unsigned i, n = s->ncols;
+    lua_createtable(L, array_rows ? (int)n : 0, array_rows ? 0 : (int)n);
+    for (i = 0; i < n; i++) {
+        push_bin_value(L, &s->cols[i]);
+        set_cell(L, i, names_idx, array_rows);
+    }
+}
+
+int *fsdb_result_text_kinds(MYSQL_RES *res)
+{
+    unsigned n = mysql_num_fields(res), i;
+    MYSQL_FIELD *fields = mysql_fetch_fields(res);
+    int *kinds = malloc((n ? n : 1) * sizeof *kinds);
+    if (kinds)
+        for (i = 0; i < n; i++)
+            kinds[i] = fsdb_column_kind(&fields[i]);
+    return kinds;
+}
+
+/* Result table with its "columns" list; leaves the table at -2 and the
+ * columns at -1. */
+static void begin_result(lua_State *L, const MYSQL_FIELD *fields, const fsdb_colbuf *cols,
+                         unsigned n)
+{
+    lua_createtable(L, 0, 1);
+    fsdb_result_push_columns(L, fields, cols, n);
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "columns");
 }
 
 int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int array_rows, fsdb_error *err)
 {
-    unsigned n = mysql_num_fields(res), i;
-    MYSQL_FIELD *fields = mysql_fetch_fields(res);
-    int kinds_small[64], *kinds = kinds_small, nrows = 0;
+    unsigned n = mysql_num_fields(res);
+    int *kinds = fsdb_result_text_kinds(res), nrows = 0, names_idx;
     MYSQL_ROW row;
 
-    if (n > 64 && (kinds = malloc(n * sizeof *kinds)) == NULL) {
+    if (kinds == NULL) {
         fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory reading a result");
         return -1;
     }
-    for (i = 0; i < n; i++)
-        kinds[i] = fsdb_column_kind(&fields[i]);
-    luaL_checkstack(L, 8, "fsdb: result");
-    begin_result(L, fields, NULL, n);
+    if (!lua_checkstack(L, 8)) {
+        free(kinds);
+        fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "Lua stack overflow reading a result");
+        return -1;
+    }
+    begin_result(L, mysql_fetch_fields(res), NULL, n);
+    names_idx = lua_gettop(L);
     while ((row = mysql_fetch_row(res)) != NULL) {
-        unsigned long *lengths = mysql_fetch_lengths(res);
-        lua_createtable(L, array_rows ? (int)n : 0, array_rows ? 0 : (int)n);
-        for (i = 0; i < n; i++) {
-            if (row[i] == NULL)
-                push_null(L);
-            else
-                push_text_value(L, kinds[i], row[i], lengths[i]);
-            if (array_rows) {
-                lua_rawseti(L, -2, (int)i + 1);
-            } else {
-                lua_rawgeti(L, -3, (int)i + 1); /* column name */
-                lua_insert(L, -2);
-                lua_rawset(L, -3);
-            }
-        }
+        fsdb_result_text_row(L, row, mysql_fetch_lengths(res), kinds, n, names_idx, array_rows);
         lua_rawseti(L, -3, ++nrows);
     }
-    if (kinds != kinds_small)
-        free(kinds);
+    free(kinds);
     lua_pop(L, 1); /* columns */
     if (mysql_errno(my) != 0) {
         lua_pop(L, 1);
@@ -204,23 +244,13 @@ int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int array_row
 
 int fsdb_result_push_stmt(lua_State *L, fsdb_stmt *s, int array_rows, fsdb_error *err)
 {
-    unsigned n = s->ncols, i;
-    int nrows = 0, rc;
+    int nrows = 0, rc, names_idx;
 
     luaL_checkstack(L, 8, "fsdb: result");
-    begin_result(L, NULL, s->cols, n);
+    begin_result(L, NULL, s->cols, s->ncols);
+    names_idx = lua_gettop(L);
     while ((rc = fsdb_stmt_fetch(s, err)) == 1) {
-        lua_createtable(L, array_rows ? (int)n : 0, array_rows ? 0 : (int)n);
-        for (i = 0; i < n; i++) {
-            push_bin_value(L, &s->cols[i]);
-            if (array_rows) {
-                lua_rawseti(L, -2, (int)i + 1);
-            } else {
-                lua_rawgeti(L, -3, (int)i + 1);
-                lua_insert(L, -2);
-                lua_rawset(L, -3);
-            }
-        }
+        fsdb_result_stmt_row(L, s, names_idx, array_rows);
         lua_rawseti(L, -3, ++nrows);
     }
     lua_pop(L, 1);

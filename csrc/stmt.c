@@ -363,6 +363,84 @@ int fsdb_stmt_execute(fsdb_conn *c, fsdb_stmt **sp, const fsdb_param *params, fs
     return 0;
 }
 
+int fsdb_stmt_execute_bulk(fsdb_conn *c, fsdb_stmt *s, const fsdb_param *params,
+                           unsigned nrows, const int *types, unsigned long long *affected,
+                           unsigned long long *first_id, fsdb_error *err)
+{
+    unsigned np = s->nparams, i, r, zero = 0;
+    /* Rounded up so every column's slice stays 8-byte aligned. */
+    size_t per_col = (nrows * (sizeof(long long) + sizeof(const char *) + sizeof(unsigned long) + 1) + 7) & ~(size_t)7;
+    char *block = malloc(np * per_col + 1);
+    int rc = 0;
+
+    if (block == NULL) {
+        fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory for %u parameter sets", nrows);
+        return -1;
+    }
+    /* Column-wise arrays: values (8 bytes: integer, double or pointer),
+     * lengths and indicators, one slice of the block per parameter. */
+    for (i = 0; i < np; i++) {
+        char *base = block + i * per_col;
+        long long *ints = (long long *)base;
+        double *dbls = (double *)base;
+        const char **ptrs = (const char **)(base + nrows * sizeof(long long));
+        unsigned long *lens = (unsigned long *)(base + nrows * (sizeof(long long) + sizeof(const char *)));
+        char *ind = base + nrows * (sizeof(long long) + sizeof(const char *) + sizeof(unsigned long));
+        MYSQL_BIND *b = &s->pbind[i];
+
+        memset(b, 0, sizeof *b);
+        for (r = 0; r < nrows; r++) {
+            const fsdb_param *p = &params[r * np + i];
+            ind[r] = p->type == FSDB_P_NULL ? STMT_INDICATOR_NULL : STMT_INDICATOR_NONE;
+            switch (types[i]) {
+            case FSDB_P_INT:
+                ints[r] = p->i;
+                break;
+            case FSDB_P_DOUBLE:
+                dbls[r] = p->type == FSDB_P_INT ? (double)p->i : p->d;
+                break;
+            case FSDB_P_STRING:
+                ptrs[r] = p->type == FSDB_P_STRING ? p->s : "";
+                lens[r] = p->type == FSDB_P_STRING ? p->len : 0;
+                break;
+            default:
+                break;
+            }
+        }
+        b->u.indicator = ind;
+        switch (types[i]) {
+        case FSDB_P_INT:
+            b->buffer_type = MYSQL_TYPE_LONGLONG;
+            b->buffer = ints;
+            break;
+        case FSDB_P_DOUBLE:
+            b->buffer_type = MYSQL_TYPE_DOUBLE;
+            b->buffer = dbls;
+            break;
+        case FSDB_P_STRING:
+            b->buffer_type = MYSQL_TYPE_STRING;
+            b->buffer = (void *)ptrs;
+            b->length = lens;
+            break;
+        default:
+            b->buffer_type = MYSQL_TYPE_NULL;
+            break;
+        }
+    }
+    if (mysql_stmt_attr_set(s->st, STMT_ATTR_ARRAY_SIZE, &nrows) != 0 ||
+        mysql_stmt_bind_param(s->st, s->pbind) != 0 || mysql_stmt_execute(s->st) != 0) {
+        stmt_error(c, s->st, err);
+        rc = -1;
+    } else {
+        *affected += mysql_stmt_affected_rows(s->st);
+        *first_id = mysql_stmt_insert_id(s->st);
+    }
+    /* Back to one set per execute for the cached statement's next use. */
+    mysql_stmt_attr_set(s->st, STMT_ATTR_ARRAY_SIZE, &zero);
+    free(block);
+    return rc;
+}
+
 /* A long value did not fit: grow its buffer, fetch the column again. */
 static int fetch_long_column(fsdb_stmt *s, unsigned i, fsdb_error *err)
 {

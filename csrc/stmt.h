@@ -83,6 +83,15 @@ void fsdb_stmt_forget(fsdb_conn *c, fsdb_stmt *s);
  * Re-prepares once, transparently, when the server asks for it (1615). */
 int fsdb_stmt_execute(fsdb_conn *c, fsdb_stmt **sp, const fsdb_param *params, fsdb_error *err);
 
+/* Executes s once for nrows parameter sets in one round trip (MariaDB
+ * array binding; the caller checks c->bulk). params holds nrows rows of
+ * s->nparams values; types[i] is the one type of column i (FSDB_P_INT,
+ * _DOUBLE, _STRING, or _NULL when every value is NULL), with INT values
+ * allowed in a DOUBLE column. Adds to *affected; sets *first_id. */
+int fsdb_stmt_execute_bulk(fsdb_conn *c, fsdb_stmt *s, const fsdb_param *params,
+                           unsigned nrows, const int *types, unsigned long long *affected,
+                           unsigned long long *first_id, fsdb_error *err);
+
 /* After a successful execute with columns: 1 = a row is in s->cols,
  * 0 = no more rows, -1 = error (err set). */
 int fsdb_stmt_fetch(fsdb_stmt *s, fsdb_error *err);
