@@ -24,7 +24,7 @@ CORE54 := build/lua5.4/fsdb/core.so
 COREJIT := build/luajit/fsdb/core.so
 COREASAN := build/asan/fsdb/core.so
 
-.PHONY: all build deps test unit asan demo install uninstall clean
+.PHONY: all build deps test unit asan demo bench install uninstall clean
 
 all: build
 
@@ -86,6 +86,10 @@ asan: deps
 demo: deps
 	@$(MAKE) --no-print-directory build
 	@scripts/demo
+
+bench: deps
+	@$(MAKE) --no-print-directory build $(HELPER54) $(HELPERJIT)
+	@bench/run
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/share/lua/5.4/fsdb $(DESTDIR)$(PREFIX)/lib/lua/5.4/fsdb

@@ -465,6 +465,35 @@ static int l_conn_query(lua_State *L)
     return run(L, lc, 3, 0, tidx, array_rows, 0);
 }
 
+/* conn:query_rows(sql, params_or_nil, opts_or_nil) — rows() with the
+ * parameters as one table and opts.array = true for array rows. */
+static int l_conn_query_rows(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    int array_rows = 0, tidx = 0, n;
+
+    if (!lua_isnoneornil(L, 4)) {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        lua_getfield(L, 4, "array");
+        array_rows = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        tidx = 3;
+    }
+    lua_settop(L, 4);
+    n = run(L, lc, 3, 0, tidx, array_rows, 1);
+    if (n != 1)
+        return n;
+    if (!lua_isuserdata(L, -1))
+        fsdb_lcursor_push(L, 1, NULL, NULL, 0);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushvalue(L, -3);
+    return 4;
+}
+
 static int l_conn_ping(lua_State *L)
 {
     lconn *lc = check_conn(L);
@@ -576,6 +605,7 @@ void fsdb_lconn_register(lua_State *L)
         {"execute", l_conn_execute},
         {"query", l_conn_query},
         {"rows", l_conn_rows},
+        {"query_rows", l_conn_query_rows},
         {"executemany", l_conn_executemany},
         {"ping", l_conn_ping},
         {"in_transaction", l_conn_in_transaction},

@@ -1,0 +1,850 @@
+--- fsdb.session — units of work over one or more pooled connections.
+--
+--   local s = fsdb.session.new(engine)      -- or db:session()
+--   s:execute("UPDATE products SET stock = stock - ? WHERE id = ?", 1, 7)
+--   s:commit()                              -- or s:rollback()
+--   s:close()                               -- rolls back what is left
+--
+-- What a session promises:
+--   * Lazy: no connection is checked out until the first statement. A
+--     session touches one connection per bind (database) it uses and keeps
+--     it until commit, rollback or close, which return it to the pool.
+--   * Autobegin: the first statement on a bind's connection runs
+--     START TRANSACTION first (again after a statement that commits
+--     implicitly, such as DDL).
+--   * commit/rollback apply to every bind used, in the order first used.
+--   * If the server rolls a transaction back by itself (deadlock, lost
+--     connection), the session refuses further statements with that error
+--     until rollback(): a silent new transaction would commit half the work.
+--   * transaction(fn) commits on success and rolls back on error; nested,
+--     it uses SAVEPOINTs. begin() gives a transaction object for Lua 5.4's
+--     `local tx <close> = s:begin()`.
+-- Misuse (a closed session, an unknown bind, bad arguments) raises; what the
+-- server or the network causes returns nil, err, errno, sqlstate.
+
+local sqlb = require("fsdb.sql")
+
+local unpack = table.unpack or unpack
+
+local _M = {}
+
+local DEFAULT = "default"
+
+-- Deadlock and lock-wait timeout: the whole attempt can simply run again.
+local RETRYABLE = { [1213] = true, [1205] = true }
+
+local Session = {}
+Session.__index = Session
+
+local View = {}
+View.__index = View
+
+local Transaction = {}
+Transaction.__index = Transaction
+
+local function pack(...)
+  return { n = select("#", ...), ... }
+end
+
+local function weak_keys()
+  return setmetatable({}, { __mode = "k" })
+end
+
+local function sorted_names(engines)
+  local names = {}
+  for name in pairs(engines) do names[#names + 1] = tostring(name) end
+  table.sort(names)
+  return names
+end
+
+--- The error text for a bind name that is not configured.
+-- syntax: msg = fsdb.session.unknown_bind(name, engines)
+function _M.unknown_bind(name, engines)
+  return ("fsdb: unknown bind '%s' (known: %s)"):format(tostring(name),
+    table.concat(sorted_names(engines), ", "))
+end
+
+-- Raises at the caller of the public method that called it.
+local function check_open(s)
+  if s._closed then
+    error("fsdb: session is closed", 3)
+  end
+end
+
+-- The message without its "fsdb: " prefix, for embedding in another one.
+local function bare(err)
+  return (tostring(err):gsub("^fsdb: ", ""))
+end
+
+local function aborted_failure(s)
+  local a = s._aborted
+  s.last_errno = a.errno
+  return nil, ("fsdb: the transaction on bind '%s' was rolled back by the server (%s); "
+    .. "call rollback() and start over"):format(a.bind, bare(a.err)), a.errno, a.sqlstate
+end
+
+-- Records a failed statement. If the connection is no longer inside a
+-- transaction, the server has rolled it back (deadlock, disconnect): the
+-- session remembers that, so no later statement runs in a fresh
+-- transaction of its own.
+local function failed(s, conn, bind, err, errno, sqlstate)
+  s.last_errno = errno
+  if not s._aborted then
+    local ok, open = pcall(conn.in_transaction, conn)
+    if not (ok and open) then
+      s._aborted = { bind = bind, err = err, errno = errno, sqlstate = sqlstate }
+    end
+  end
+  return nil, err, errno, sqlstate
+end
+
+local function release(s, bind)
+  local conn = s._conns[bind]
+  s._conns[bind] = nil
+  for i, name in ipairs(s._order) do
+    if name == bind then
+      table.remove(s._order, i)
+      break
+    end
+  end
+  pcall(conn.close, conn)
+end
+
+-- The bind's connection, checked out and inside a transaction; savepoints
+-- of the open nested transactions are set on a connection that joins late.
+local function ensure(s, bind)
+  if s._aborted then
+    return aborted_failure(s)
+  end
+  local conn = s._conns[bind]
+  local fresh = false
+  if not conn then
+    local c, err, errno, sqlstate = s._engines[bind]:connect()
+    if not c then
+      s.last_errno = errno
+      return nil, err, errno, sqlstate
+    end
+    conn, fresh = c, true
+    s._conns[bind] = c
+    s._order[#s._order + 1] = bind
+  end
+  if not conn:in_transaction() then
+    local ok, err, errno, sqlstate = conn:execute("START TRANSACTION")
+    if not ok then
+      s.last_errno = errno
+      if fresh then release(s, bind) end
+      return nil, err, errno, sqlstate
+    end
+    for i = 2, #s._frames do
+      local f = s._frames[i]
+      local done, err2, errno2, sqlstate2 = conn:execute("SAVEPOINT " .. f.name)
+      if not done then
+        return failed(s, conn, bind, err2, errno2, sqlstate2)
+      end
+      if not f.has[bind] then
+        f.has[bind] = true
+        f.binds[#f.binds + 1] = bind
+      end
+    end
+  end
+  return conn
+end
+
+-- One statement through the bind's connection; conn:<method>(...).
+local function run(s, bind, method, ...)
+  local conn, err, errno, sqlstate = ensure(s, bind)
+  if not conn then
+    return nil, err, errno, sqlstate
+  end
+  local res, err2, errno2, sqlstate2 = conn[method](conn, ...)
+  if res == nil then
+    return failed(s, conn, bind, err2, errno2, sqlstate2)
+  end
+  return res
+end
+
+local function close_cursors(s)
+  local open = s._cursors
+  s._cursors = weak_keys()
+  for cursor in pairs(open) do
+    pcall(cursor.close, cursor)
+  end
+end
+
+-- Ends the session transaction on every bind (verb COMMIT or ROLLBACK) and
+-- returns the connections to the pool.
+--
+-- This is not a two-phase commit: binds are committed one after the other,
+-- so when a COMMIT fails, the binds committed before it stay committed; the
+-- failing one and those after it are rolled back, and the error says which
+-- is which.
+local function finish(s, verb)
+  close_cursors(s)
+  local order, conns, aborted = s._order, s._conns, s._aborted
+  s._order, s._conns, s._aborted, s._sp = {}, {}, nil, 0
+  local committed = {}
+  local failure, raised
+  for _, bind in ipairs(order) do
+    local conn = conns[bind]
+    local want = (verb == "COMMIT" and not failure and not aborted) and "COMMIT" or "ROLLBACK"
+    local ok, res, err, errno, sqlstate = pcall(conn.execute, conn, want)
+    if not ok then
+      raised = raised or res
+      failure = failure or { bind = bind, err = res }
+    elseif not res then
+      failure = failure or { bind = bind, err = err, errno = errno, sqlstate = sqlstate }
+    elseif want == "COMMIT" then
+      committed[#committed + 1] = bind
+    end
+    pcall(conn.close, conn)
+  end
+  if raised then
+    error(raised, 0)
+  end
+  if verb == "COMMIT" and aborted then
+    s.last_errno = aborted.errno
+    return nil, ("fsdb: commit failed: the transaction on bind '%s' was rolled back by the server (%s)")
+      :format(aborted.bind, bare(aborted.err)), aborted.errno, aborted.sqlstate
+  end
+  if failure then
+    s.last_errno = failure.errno
+    local msg
+    if verb == "COMMIT" then
+      msg = ("fsdb: COMMIT failed on bind '%s': %s"):format(failure.bind, bare(failure.err))
+      if #committed > 0 then
+        msg = msg .. ("; already committed (no two-phase commit): %s"):format(table.concat(committed, ", "))
+      end
+    else
+      msg = ("fsdb: ROLLBACK failed on bind '%s': %s"):format(failure.bind, bare(failure.err))
+    end
+    return nil, msg, failure.errno, failure.sqlstate
+  end
+  return true
+end
+
+---------------------------------------------------------------------------
+-- Transaction frames: one per open transaction(fn) or begin() object. The
+-- outermost frame is the session transaction itself; each inner one is a
+-- SAVEPOINT on every connection the session holds (and on connections
+-- that join while it is open).
+---------------------------------------------------------------------------
+
+local function open_frame(s, kind)
+  local f = { kind = kind, binds = {}, has = {}, done = false }
+  if #s._frames > 0 then
+    s._sp = s._sp + 1
+    f.name = "fsdb_sp_" .. s._sp
+    for _, bind in ipairs(s._order) do
+      local conn, err, errno, sqlstate = ensure(s, bind)
+      if not conn then
+        return nil, err, errno, sqlstate
+      end
+      local ok, err2, errno2, sqlstate2 = conn:execute("SAVEPOINT " .. f.name)
+      if not ok then
+        return failed(s, conn, bind, err2, errno2, sqlstate2)
+      end
+      f.has[bind] = true
+      f.binds[#f.binds + 1] = bind
+    end
+  end
+  s._frames[#s._frames + 1] = f
+  return f
+end
+
+local function frame_index(s, f)
+  for i = #s._frames, 1, -1 do
+    if s._frames[i] == f then return i end
+  end
+end
+
+-- Pops frame i and every frame inside it.
+local function pop_frames(s, i)
+  local f = s._frames[i]
+  for j = #s._frames, i, -1 do
+    s._frames[j].done = true
+    s._frames[j] = nil
+  end
+  return f
+end
+
+local function on_savepoint(s, f, sql)
+  for _, bind in ipairs(f.binds) do
+    local conn = s._conns[bind]
+    if conn then
+      local ok, err, errno, sqlstate = conn:execute(sql .. f.name)
+      if not ok then
+        return failed(s, conn, bind, err, errno, sqlstate)
+      end
+    end
+  end
+  return true
+end
+
+-- Rolls back frame i (and what is inside it).
+local function rollback_frame(s, i)
+  local f = pop_frames(s, i)
+  if i == 1 then
+    return finish(s, "ROLLBACK")
+  end
+  if s._aborted then
+    -- The server already rolled back the whole transaction.
+    return aborted_failure(s)
+  end
+  return on_savepoint(s, f, "ROLLBACK TO SAVEPOINT ")
+end
+
+-- Commits frame i, which must be the innermost one.
+local function commit_frame(s, i)
+  local f = pop_frames(s, i)
+  if i == 1 then
+    return finish(s, "COMMIT")
+  end
+  if s._aborted then
+    return aborted_failure(s)
+  end
+  return on_savepoint(s, f, "RELEASE SAVEPOINT ")
+end
+
+-- A begin() object collected while active marks its frame; the session rolls
+-- it back at its next call, never inside the collector (which may run in the
+-- middle of another statement on the same connection).
+local function reap(s)
+  if not s._reap then return end
+  s._reap = false
+  for i = 1, #s._frames do
+    if s._frames[i].abandoned then
+      if warn then
+        warn("fsdb: a transaction from session:begin() was garbage-collected while active; rolled back")
+      end
+      rollback_frame(s, i)
+      return
+    end
+  end
+end
+
+---------------------------------------------------------------------------
+-- Session
+---------------------------------------------------------------------------
+
+-- engine_or_db → the name → engine table the session draws from.
+local function engines_of(x)
+  if type(x) == "table" and type(rawget(x, "engines")) == "table" and rawget(x, "engine") then
+    return x.engines
+  end
+  if type(x) == "table" and type(x.connect) == "function" then
+    return { [DEFAULT] = x }
+  end
+  error("fsdb: bad argument #1 to 'session.new' (engine or db from fsdb.new expected, got "
+    .. type(x) .. ")", 3)
+end
+
+--- Creates a session. No connection is checked out until the first statement.
+-- syntax: s = fsdb.session.new(engine_or_db)
+function _M.new(engine_or_db)
+  local engines = engines_of(engine_or_db)
+  return setmetatable({
+    _engines = engines,
+    _conns = {},       -- bind → conn, while a session transaction is open
+    _order = {},       -- binds in the order first used
+    _frames = {},      -- open transaction(fn) / begin() frames, outermost first
+    _sp = 0,           -- savepoint counter
+    _aborted = nil,    -- set when the server rolled the transaction back
+    _cursors = weak_keys(),
+    _views = {},
+    _closed = false,
+    _reap = false,
+    --- errno of the last failed statement (nil if none failed yet).
+    last_errno = nil,
+  }, Session)
+end
+
+-- Store helpers: the SQL comes from fsdb.sql. Builder errors are raised at
+-- the user's call: build (1) ← helper (2) ← method (3) ← caller (4).
+local function build(kind, ...)
+  local ok, sql, params = pcall(sqlb.build[kind], ...)
+  if not ok then error(sql, 4) end
+  return sql, params
+end
+
+local HELPERS = {}
+
+--- Runs one statement in the session transaction.
+-- syntax: res, err, errno, sqlstate = s:execute(sql, ...)
+function HELPERS.execute(s, bind, sql, ...)
+  return run(s, bind, "execute", sql, ...)
+end
+
+--- Like conn:query, in the session transaction.
+-- syntax: res, err, errno, sqlstate = s:query(sql, params, opts)
+function HELPERS.query(s, bind, sql, params, opts)
+  return run(s, bind, "query", sql, params, opts)
+end
+
+--- One statement for many parameter sets, in the session transaction.
+-- syntax: res, err, errno, sqlstate = s:executemany(sql, sets)
+function HELPERS.executemany(s, bind, sql, sets)
+  return run(s, bind, "executemany", sql, sets)
+end
+
+--- Streams rows: for row in s:rows(sql, ...) do … end. The cursor is closed
+--- on break under Lua 5.4; on LuaJIT call cursor:close() after an early break
+--- (commit, rollback and close also close the session's open cursors).
+-- syntax: cursor, err, errno, sqlstate = s:rows(sql, ...)
+function HELPERS.rows(s, bind, sql, ...)
+  local conn, err, errno, sqlstate = ensure(s, bind)
+  if not conn then
+    return nil, err, errno, sqlstate
+  end
+  local cursor, err2, errno2, sqlstate2 = conn:rows(sql, ...)
+  if not cursor then
+    return failed(s, conn, bind, err2, errno2, sqlstate2)
+  end
+  s._cursors[cursor] = true
+  return cursor, nil, nil, cursor
+end
+
+--- The bind's connection, inside the session transaction (do not close it).
+-- syntax: conn, err, errno, sqlstate = s:connection()
+function HELPERS.connection(s, bind)
+  return ensure(s, bind)
+end
+
+--- INSERT INTO tbl (sorted columns) VALUES (?, …); returns the new id.
+-- syntax: id, err, errno, sqlstate = s:insert(tbl, values)
+function HELPERS.insert(s, bind, tbl, values)
+  local sql, params = build("insert", tbl, values)
+  local res, err, errno, sqlstate = run(s, bind, "execute", sql, params)
+  if not res then return nil, err, errno, sqlstate end
+  return res.insert_id
+end
+
+--- UPDATE tbl SET … WHERE …; returns the number of affected rows. where is
+--- required: {} updates every row.
+-- syntax: n, err, errno, sqlstate = s:update(tbl, values, where)
+function HELPERS.update(s, bind, tbl, values, where)
+  local sql, params = build("update", tbl, values, where)
+  local res, err, errno, sqlstate = run(s, bind, "execute", sql, params)
+  if not res then return nil, err, errno, sqlstate end
+  return res.affected_rows
+end
+
+--- DELETE FROM tbl WHERE …; returns the number of affected rows. where is
+--- required: {} deletes every row.
+-- syntax: n, err, errno, sqlstate = s:delete(tbl, where)
+function HELPERS.delete(s, bind, tbl, where)
+  local sql, params = build("delete", tbl, where)
+  local res, err, errno, sqlstate = run(s, bind, "execute", sql, params)
+  if not res then return nil, err, errno, sqlstate end
+  return res.affected_rows
+end
+
+--- SELECT with where (= / IS NULL / IN), order_by, limit, offset, for_update.
+-- syntax: rows, err, errno, sqlstate = s:select(tbl, {columns, where, order_by, limit, offset, for_update})
+function HELPERS.select(s, bind, tbl, opts)
+  local sql, params = build("select", tbl, opts)
+  return run(s, bind, "execute", sql, params)
+end
+
+-- Success is one value (rows: four, for the generic for), failure four.
+local function results(a, b, c, d)
+  if b == nil and c == nil and d == nil then return a end
+  return a, b, c, d
+end
+
+-- The same methods on the session (default bind) and on using(name) views.
+-- Not tail calls, so that error levels count the method's frame.
+for name, helper in pairs(HELPERS) do
+  Session[name] = function(self, ...)
+    check_open(self)
+    reap(self)
+    local a, b, c, d = helper(self, DEFAULT, ...)
+    return results(a, b, c, d)
+  end
+  View[name] = function(self, ...)
+    check_open(self._s)
+    reap(self._s)
+    local a, b, c, d = helper(self._s, self._bind, ...)
+    return results(a, b, c, d)
+  end
+end
+
+--- The session's view of a bind: execute, query, executemany, rows,
+--- connection and the store helpers, in the same session transaction.
+-- syntax: view = s:using(name)
+function Session:using(name)
+  check_open(self)
+  if name == nil then name = DEFAULT end
+  if rawget(self._engines, name) == nil then
+    error(_M.unknown_bind(name, self._engines), 2)
+  end
+  local view = self._views[name]
+  if not view then
+    view = setmetatable({ _s = self, _bind = name, bind = name }, View)
+    self._views[name] = view
+  end
+  return view
+end
+
+function View:__tostring()
+  return ("fsdb.session view of bind '%s'"):format(self._bind)
+end
+
+local function no_open_frames(s, what)
+  if #s._frames > 0 then
+    error(("fsdb: session:%s() inside transaction() or begin(); return from the function, "
+      .. "raise, or use the transaction object's %s() instead"):format(what, what), 3)
+  end
+end
+
+--- Commits every bind used, then returns the connections to the pool.
+-- syntax: ok, err, errno, sqlstate = s:commit()
+function Session:commit()
+  check_open(self)
+  reap(self)
+  no_open_frames(self, "commit")
+  return finish(self, "COMMIT")
+end
+
+--- Rolls back every bind used, then returns the connections to the pool.
+-- syntax: ok, err, errno, sqlstate = s:rollback()
+function Session:rollback()
+  check_open(self)
+  reap(self)
+  no_open_frames(self, "rollback")
+  return finish(self, "ROLLBACK")
+end
+
+--- Rolls back what is uncommitted and returns the connections; the session
+--- cannot be used afterwards. Closing twice is harmless.
+-- syntax: ok = s:close()
+function Session:close()
+  if self._closed then return true end
+  if #self._frames > 0 then
+    pop_frames(self, 1)
+  end
+  pcall(finish, self, "ROLLBACK")
+  self._closed = true
+  return true
+end
+
+--- Whether the session holds connections with uncommitted work.
+-- syntax: b = s:in_transaction()
+function Session:in_transaction()
+  return #self._order > 0
+end
+
+--- The bind names in use right now, in the order first used.
+-- syntax: names = s:binds_in_use()
+function Session:binds_in_use()
+  local names = {}
+  for i, name in ipairs(self._order) do names[i] = name end
+  return names
+end
+
+function Session:__tostring()
+  if self._closed then return "fsdb.session (closed)" end
+  if #self._order == 0 then return "fsdb.session (idle)" end
+  return "fsdb.session (in transaction on " .. table.concat(self._order, ", ") .. ")"
+end
+
+local function tx_retries(opts)
+  if opts == nil then return 0 end
+  if type(opts) ~= "table" then
+    error("fsdb: bad argument #2 to 'transaction' (table expected, got " .. type(opts) .. ")", 3)
+  end
+  for k in pairs(opts) do
+    if k ~= "retries" then
+      error(("fsdb: unknown transaction option '%s' (known: retries)"):format(tostring(k)), 3)
+    end
+  end
+  local n = opts.retries
+  if n == nil then return 0 end
+  if type(n) ~= "number" or n ~= math.floor(n) or n < 0 or n == math.huge then
+    error("fsdb: bad value for transaction option 'retries' (expected a whole number >= 0)", 3)
+  end
+  return n
+end
+
+local function callable(fn)
+  if type(fn) == "function" then return true end
+  local mt = getmetatable(fn)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
+-- A failure returned by fn: first value nil, second not.
+local function returned_failure(r)
+  return r[1] and r[2] == nil and r[3] ~= nil
+end
+
+local function nested(s, fn)
+  local f, err, errno, sqlstate = open_frame(s, "fn")
+  if not f then
+    return nil, err, errno, sqlstate
+  end
+  local r = pack(pcall(fn, s))
+  if f.done then
+    -- An enclosing transaction ended (or the session was closed) inside fn.
+    if not r[1] then error(r[2], 0) end
+    error("fsdb: the enclosing transaction ended inside a nested transaction()", 3)
+  end
+  local i = frame_index(s, f)
+  if i ~= #s._frames then
+    rollback_frame(s, i)
+    if not r[1] then error(r[2], 0) end
+    error("fsdb: a transaction from begin() was left open inside transaction(); rolled back", 3)
+  end
+  if not r[1] then
+    rollback_frame(s, i)
+    error(r[2], 0)
+  end
+  if returned_failure(r) then
+    rollback_frame(s, i)
+    return unpack(r, 2, r.n)
+  end
+  local ok, err2, errno2, sqlstate2 = commit_frame(s, i)
+  if not ok then
+    return nil, err2, errno2, sqlstate2
+  end
+  return unpack(r, 2, r.n)
+end
+
+--- Runs fn(s) in a transaction: commit when it returns, roll back when it
+--- raises (re-raised) or returns nil, err, … (returned). Nested calls use a
+--- SAVEPOINT. opts.retries = n runs fn again, up to n more times, after a
+--- deadlock (1213) or lock-wait timeout (1205).
+-- syntax: ... = s:transaction(fn, {retries = n})
+function Session:transaction(fn, opts)
+  check_open(self)
+  if not callable(fn) then
+    error("fsdb: bad argument #1 to 'transaction' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  local retries = tx_retries(opts)
+  reap(self)
+  if #self._frames > 0 then
+    -- Retries belong to the outermost transaction: a deadlock has already
+    -- rolled back everything, so only the outermost call can start over.
+    local a = pack(nested(self, fn))
+    return unpack(a, 1, a.n)
+  end
+  -- Statements run before transaction() are part of the same session
+  -- transaction; they cannot be replayed, so they rule out retries.
+  if #self._order > 0 then retries = 0 end
+  while true do
+    self.last_errno = nil
+    local f = open_frame(self, "fn")
+    local r = pack(pcall(fn, self))
+    if f.done then
+      if not r[1] then error(r[2], 0) end
+      error("fsdb: the session was closed or its transaction ended inside transaction()", 2)
+    end
+    local errno
+    if #self._frames ~= 1 then
+      rollback_frame(self, 1)
+      if r[1] then
+        error("fsdb: a transaction from begin() was left open inside transaction(); rolled back", 2)
+      end
+    end
+    if not r[1] then
+      errno = self.last_errno
+      if not f.done then rollback_frame(self, 1) end
+      if not (retries > 0 and RETRYABLE[errno]) then
+        error(r[2], 0)
+      end
+    elseif returned_failure(r) then
+      errno = r[4]
+      rollback_frame(self, 1)
+      if not (retries > 0 and RETRYABLE[errno]) then
+        return unpack(r, 2, r.n)
+      end
+    else
+      local ok, err, errno2, sqlstate = commit_frame(self, 1)
+      if ok then
+        return unpack(r, 2, r.n)
+      end
+      if not (retries > 0 and RETRYABLE[errno2]) then
+        return nil, err, errno2, sqlstate
+      end
+    end
+    retries = retries - 1
+  end
+end
+
+---------------------------------------------------------------------------
+-- Transaction objects (s:begin())
+---------------------------------------------------------------------------
+
+local function mark_abandoned(s, f)
+  if not f.done then
+    f.abandoned = true
+    s._reap = true
+  end
+end
+
+--- Starts a transaction and returns its object: the session transaction
+--- when none is open (its first statement autobegins), a SAVEPOINT when one
+--- is. Lua 5.4: `local tx <close> = s:begin()` rolls back at the end of the
+--- scope unless tx:commit() ran. LuaJIT has no <close>: call tx:close() (it
+--- rolls back unless committed), or use s:transaction(fn), which works the
+--- same on both.
+-- syntax: tx, err, errno, sqlstate = s:begin()
+function Session:begin()
+  check_open(self)
+  reap(self)
+  local f, err, errno, sqlstate = open_frame(self, "tx")
+  if not f then
+    return nil, err, errno, sqlstate
+  end
+  local tx = { _s = self, _f = f }
+  if newproxy then
+    -- Lua 5.1/LuaJIT run __gc only for userdata: a proxy carries it.
+    local proxy = newproxy(true)
+    getmetatable(proxy).__gc = function() mark_abandoned(self, f) end
+    tx._gc = proxy
+  end
+  return setmetatable(tx, Transaction)
+end
+
+local function inactive()
+  error("fsdb: this transaction is no longer active (committed, rolled back or closed)", 3)
+end
+
+--- Commits: the session transaction (every bind), or releases the savepoint.
+-- syntax: ok, err, errno, sqlstate = tx:commit()
+function Transaction:commit()
+  local s, f = self._s, self._f
+  if f.done then inactive() end
+  reap(s)
+  if f.done then inactive() end
+  local i = frame_index(s, f)
+  if i ~= #s._frames then
+    error("fsdb: an inner transaction is still open; commit or close it first", 2)
+  end
+  return commit_frame(s, i)
+end
+
+--- Rolls back (to the savepoint when nested). A no-op on a transaction that
+--- is no longer active.
+-- syntax: ok, err, errno, sqlstate = tx:rollback()
+function Transaction:rollback()
+  local s, f = self._s, self._f
+  if f.done then return true end
+  reap(s)
+  if f.done then return true end
+  return rollback_frame(s, frame_index(s, f))
+end
+
+--- Rolls back unless committed; closing twice is harmless.
+-- syntax: tx:close()
+function Transaction:close()
+  if not self._f.done then
+    self:rollback()
+  end
+  return true
+end
+
+--- Whether commit/rollback/close has not happened yet.
+-- syntax: b = tx:is_active()
+function Transaction:is_active()
+  return not self._f.done
+end
+
+-- __close must not raise over the error that may be unwinding the scope.
+function Transaction:__close()
+  if not self._f.done then
+    pcall(self.rollback, self)
+  end
+end
+
+function Transaction:__gc()
+  mark_abandoned(self._s, self._f)
+end
+
+function Transaction:__tostring()
+  local what = self._f.name and ("savepoint " .. self._f.name) or "transaction"
+  return ("fsdb.session %s (%s)"):format(what, self._f.done and "done" or "active")
+end
+
+---------------------------------------------------------------------------
+-- Scoped sessions
+---------------------------------------------------------------------------
+
+--- A registry giving one session per scope: registry() returns the current
+--- scope's session (made with factory() on first use, or again after it was
+--- closed); registry.remove() closes and forgets it. scopefunc() returns the
+--- scope key (default: one scope for the whole Lua state); keys are held
+--- weakly, so a scope that is collected takes its session with it (whose
+--- connections then go back to the pool through their collector).
+-- syntax: registry = fsdb.session.scoped(factory, scopefunc)
+function _M.scoped(factory, scopefunc)
+  if not callable(factory) then
+    error("fsdb: bad argument #1 to 'scoped' (function expected, got " .. type(factory) .. ")", 2)
+  end
+  if scopefunc ~= nil and not callable(scopefunc) then
+    error("fsdb: bad argument #2 to 'scoped' (function or nil expected, got " .. type(scopefunc) .. ")", 2)
+  end
+  local global = {}
+  local key_of = scopefunc or function() return global end
+  local sessions = weak_keys()
+
+  local function key()
+    local k = key_of()
+    if k == nil then
+      error("fsdb: the scope function returned nil", 3)
+    end
+    return k
+  end
+
+  local registry = {}
+
+  --- The current scope's session, if one exists (nil otherwise).
+  -- syntax: s = registry.get()
+  function registry.get()
+    local s = sessions[key()]
+    if s and not s._closed then return s end
+    return nil
+  end
+
+  --- Closes and forgets the current scope's session.
+  -- syntax: registry.remove()
+  function registry.remove()
+    local k = key()
+    local s = sessions[k]
+    if s then
+      sessions[k] = nil
+      s:close()
+    end
+  end
+
+  return setmetatable(registry, {
+    __call = function()
+      local k = key()
+      local s = sessions[k]
+      if not s or s._closed then
+        s = factory()
+        sessions[k] = s
+      end
+      return s
+    end,
+  })
+end
+
+--- scoped() for OpenResty: one session per request, keyed by ngx.ctx. Call
+--- registry.remove() in log_by_lua* (or another end-of-request hook) so the
+--- connections go back to the pool at once rather than at collection.
+-- syntax: registry = fsdb.session.ngx_scoped(engine_or_db)
+function _M.ngx_scoped(engine_or_db)
+  engines_of(engine_or_db)
+  local registry = _M.scoped(function() return _M.new(engine_or_db) end, function()
+    local ngx = rawget(_G, "ngx")
+    if type(ngx) ~= "table" then
+      error("fsdb: ngx_scoped needs OpenResty (no ngx global)", 0)
+    end
+    return ngx.ctx
+  end)
+  return registry
+end
+
+_M.Session = Session
+_M.Transaction = Transaction
+_M.DEFAULT = DEFAULT
+return _M

@@ -1,0 +1,233 @@
+-- conn:rows() (unbuffered streaming) and conn:executemany() (array binding).
+local fsdb = require("fsdb")
+local db = require("helpers.db")
+local th = require("fsdb_testhelper")
+
+local function rss_kb()
+  local f = assert(io.open("/proc/" .. th.getpid() .. "/status"))
+  local text = f:read("*a")
+  f:close()
+  return tonumber(text:match("VmRSS:%s+(%d+)"))
+end
+
+describe("conn:rows() #mariadb", function()
+  local e, c
+
+  before_each(function()
+    e = db.engine()
+    c = assert(e:connect())
+  end)
+
+  after_each(function()
+    c:close()
+    assert.are.equal(0, e:status().checked_out)
+    e:dispose()
+  end)
+
+  it("streams rows through both protocols with the same values", function()
+    local text, bin = {}, {}
+    for row in c:rows("SELECT seq AS n, CONCAT('row ', seq) AS s, NULL AS z FROM seq_1_to_1000") do
+      text[#text + 1] = row
+    end
+    for row in c:rows("SELECT seq AS n, CONCAT('row ', seq) AS s, NULL AS z FROM seq_1_to_1000 WHERE seq >= ?", 1) do
+      bin[#bin + 1] = row
+    end
+    assert.are.equal(1000, #text)
+    assert.are.same(text, bin)
+    assert.are.same({ n = 1000, s = "row 1000", z = fsdb.null }, text[1000])
+  end)
+
+  it("gives array rows and the column list on request", function()
+    local cur = assert(c:rows("SELECT 1 AS a, 2 AS a"))
+    assert.are.same({ "a", "a" }, cur:columns())
+    cur:close()
+    local rows = {}
+    for row in c:query_rows("SELECT 1 AS a, 2 AS a", nil, { array = true }) do rows[#rows + 1] = row end
+    assert.are.same({ { 1, 2 } }, rows)
+  end)
+
+  it("keeps memory bounded over 2,000,000 rows", function()
+    collectgarbage(); collectgarbage()
+    local before, peak, n, sum = rss_kb(), 0, 0, 0
+    for row in c:rows("SELECT seq AS n, REPEAT('x', 40) AS pad FROM seq_1_to_2000000") do
+      n = n + 1
+      sum = sum + row.n
+      if n % 200000 == 0 then
+        local now = rss_kb()
+        if now > peak then peak = now end
+      end
+    end
+    assert.are.equal(2000000, n)
+    assert.are.equal(2000000 * 2000001 / 2, sum)
+    if not os.getenv("FSDB_ASAN") then
+      assert.is_true(peak - before < 40 * 1024, ("RSS grew by %d KiB"):format(peak - before))
+    end
+  end)
+
+  it("refuses another statement while a cursor is open, names the way out", function()
+    local cur = assert(c:rows("SELECT seq FROM seq_1_to_100"))
+    assert.are.equal(1, cur().seq)
+    local ok, err = pcall(c.execute, c, "SELECT 1")
+    assert.is_false(ok)
+    assert.matches("fsdb: connection is busy streaming rows (conn:rows); finish the loop or call cursor:close() first", err, 1, true)
+    assert.is_true(cur:close())
+    assert.is_true(cur:close()) -- twice is harmless
+    assert.are.equal(1, db.must(c, "SELECT 1 AS one")[1].one)
+  end)
+
+  it("an early break leaves the connection usable (Lua 5.4 closes the cursor itself)", function()
+    if jit then
+      -- LuaJIT has no to-be-closed variables: close the cursor after break.
+      local cur = c:rows("SELECT seq FROM seq_1_to_100000")
+      for row in cur do if row.seq == 10 then break end end
+      cur:close()
+    else
+      local f = assert(load([[
+        local c = ...
+        local seen = 0
+        for row in c:rows("SELECT seq FROM seq_1_to_100000") do
+          seen = row.seq
+          if seen == 10 then break end
+        end
+        return seen
+      ]]))
+      assert.are.equal(10, f(c))
+    end
+    assert.are.equal(2, db.must(c, "SELECT 2 AS two")[1].two)
+    local again = 0
+    for _ in c:rows("SELECT seq FROM seq_1_to_5 WHERE seq > ?", 2) do again = again + 1 end
+    assert.are.equal(3, again)
+  end)
+
+  it("an abandoned cursor is drained by the garbage collector", function()
+    do
+      local cur = c:rows("SELECT seq FROM seq_1_to_1000")
+      cur()
+    end
+    collectgarbage(); collectgarbage()
+    assert.are.equal(3, db.must(c, "SELECT 3 AS three")[1].three)
+  end)
+
+  it("raises when the stream fails midway, with errno and sqlstate, never ends silently", function()
+    for _, args in ipairs({ { "SELECT CAST(5 AS UNSIGNED) - seq AS v FROM seq_1_to_10" },
+                            { "SELECT CAST(5 AS UNSIGNED) - seq AS v FROM seq_1_to_10 WHERE seq > ?", 0 } }) do
+      local got = 0
+      local ok, err = pcall(function()
+        for _ in c:rows((table.unpack or unpack)(args)) do got = got + 1 end
+      end)
+      assert.is_false(ok)
+      assert.matches("errno 1690, sqlstate 22003", err, 1, true)
+      assert.is_true(got < 10)
+      assert.are.equal(1, db.must(c, "SELECT 1 AS one")[1].one) -- still usable
+    end
+  end)
+
+  it("fails up front with the four values when the statement is wrong", function()
+    local cur, err, errno, sqlstate = c:rows("SELECT * FROM no_such_table_here")
+    assert.is_nil(cur)
+    assert.matches("^fsdb: Table", err)
+    assert.are.same({ 1146, "42S02" }, { errno, sqlstate })
+  end)
+
+  it("a statement without rows gives an empty cursor", function()
+    local n = 0
+    for _ in c:rows("DO 1") do n = n + 1 end
+    assert.are.equal(0, n)
+  end)
+
+  it("a connection returned while streaming is discarded, the cursor dies cleanly", function()
+    local cur = c:rows("SELECT seq FROM seq_1_to_100000")
+    cur()
+    c:close()
+    local ok, err = pcall(cur)
+    assert.is_false(ok)
+    assert.matches("the cursor's connection was closed", err, 1, true)
+    assert.is_true(cur:close())
+    assert.are.same({ 0, 0 }, { e:status().checked_out, e:status().idle })
+    c = assert(e:connect()) -- for after_each
+  end)
+end)
+
+describe("conn:executemany() #mariadb", function()
+  local e, c, tbl
+
+  before_each(function()
+    e = db.engine()
+    c = assert(e:connect())
+    tbl = db.unique("many")
+    db.must(c, "CREATE TABLE " .. tbl .. " (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(100), "
+      .. "price DECIMAL(10,2), qty INT, note TEXT)")
+  end)
+
+  after_each(function()
+    db.must(c, "DROP TABLE IF EXISTS " .. tbl)
+    c:close()
+    e:dispose()
+  end)
+
+  local function checksum(t)
+    return db.must(c, "SELECT COUNT(*) AS n, SUM(qty) AS q, SUM(price) AS p, SUM(note IS NULL) AS nulls, "
+      .. "SUM(CRC32(CONCAT_WS('|', name, price, qty, note))) AS crc FROM " .. t)[1]
+  end
+
+  it("lands 100,000 rows exactly (count and checksum against the same rows made by the server)", function()
+    local sets = {}
+    for i = 1, 100000 do
+      sets[i] = { "item " .. i, ((i % 1000) + 0.25), i % 7, (i % 3 == 0) and fsdb.null or ("n'" .. i) }
+    end
+    db.must(c, "START TRANSACTION")
+    local r, err = c:executemany("INSERT INTO " .. tbl .. " (name, price, qty, note) VALUES (?, ?, ?, ?)", sets)
+    db.must(c, "COMMIT")
+    assert.is_truthy(r, err)
+    assert.are.equal(100000, r.affected_rows)
+    local bulk = checksum(tbl)
+    assert.are.same({ 100000, "300000", "49975000.00", "33333" }, { bulk.n, bulk.q, bulk.p, bulk.nulls })
+    -- The same rows computed by the server itself must give the same checksum
+    -- (ids left out: InnoDB may leave gaps between the batches' id blocks).
+    local ref = tbl .. "_ref"
+    db.must(c, "CREATE TABLE " .. ref .. " LIKE " .. tbl)
+    db.must(c, "INSERT INTO " .. ref .. " (id, name, price, qty, note) SELECT seq, CONCAT('item ', seq), "
+      .. "(seq % 1000) + 0.25, seq % 7, IF(seq % 3 = 0, NULL, CONCAT('n''', seq)) FROM seq_1_to_100000")
+    local expected = checksum(ref)
+    db.must(c, "DROP TABLE " .. ref)
+    assert.are.same(expected, bulk)
+  end)
+
+  it("takes :name sets, mixed column types and a single set", function()
+    local r = assert(c:executemany("INSERT INTO " .. tbl .. " (name, qty) VALUES (:name, :qty)",
+      { { name = "a", qty = 1 }, { name = "b", qty = "2" }, { name = fsdb.null, qty = 3.0 } }))
+    assert.are.equal(3, r.affected_rows)
+    assert.are.equal(1, assert(c:executemany("UPDATE " .. tbl .. " SET qty = ? WHERE name = ?", { { 10, "a" } })).affected_rows)
+    local rows = db.must(c, "SELECT name, qty FROM " .. tbl .. " ORDER BY id")
+    rows.columns = nil
+    assert.are.same({ { name = "a", qty = 10 }, { name = "b", qty = 2 }, { name = fsdb.null, qty = 3 } }, rows)
+    assert.are.same({ affected_rows = 0, insert_id = 0, warnings = 0 },
+      assert(c:executemany("DELETE FROM " .. tbl .. " WHERE id = ?", {})))
+  end)
+
+  it("reports a failing set with the server's four values", function()
+    local r, err, errno, sqlstate = c:executemany("INSERT INTO " .. tbl .. " (id, qty) VALUES (?, ?)",
+      { { 1, 1 }, { 2, 2 }, { 1, 3 } })
+    assert.is_nil(r)
+    assert.matches("^fsdb: Duplicate entry '1'", err)
+    assert.are.same({ 1062, "23000" }, { errno, sqlstate })
+    assert.are.equal(1, db.must(c, "SELECT 1 AS one")[1].one)
+  end)
+
+  it("raises on misuse", function()
+    local cases = {
+      { "SELECT ?", { { 1 } }, "executemany() is for statements without a result" },
+      { "INSERT INTO " .. tbl .. " (qty) VALUES (1)", { {} }, "needs a statement with placeholders" },
+      { "INSERT INTO " .. tbl .. " (qty) VALUES (?)", { { 1 }, { 1, 2 } }, "parameter set #2 has 2 values, the statement has 1 placeholder" },
+      { "INSERT INTO " .. tbl .. " (qty) VALUES (?)", { { 1 }, 5 }, "bad parameter set #2 (table expected, got number)" },
+      { "INSERT INTO " .. tbl .. " (qty) VALUES (:q)", { { q = 1 }, { r = 2 } }, "parameter set #2 has no value for :q" },
+      { "INSERT INTO " .. tbl .. " (qty) VALUES (?)", { { {} } }, "bad parameter #1 (table cannot be bound" },
+    }
+    for _, case in ipairs(cases) do
+      local ok, err = pcall(c.executemany, c, case[1], case[2])
+      assert.is_false(ok)
+      assert.matches(case[3], err, 1, true)
+    end
+    assert.are.equal(0, db.must(c, "SELECT COUNT(*) AS n FROM " .. tbl)[1].n)
+  end)
+end)
