@@ -294,27 +294,31 @@ static int l_conn_execute(lua_State *L)
     return run(L, lc, 3, nargs < 0 ? 0 : nargs, 0, 0, 0);
 }
 
-/* conn:rows(sql, ...) — like execute, but returns a cursor that streams
- * the rows (unbuffered: memory stays bounded whatever the result size):
- *   for row in conn:rows(sql, ...) do … end
- * Returns cursor, nil, nil, cursor so that Lua 5.4 closes it on break. */
-static int l_conn_rows(lua_State *L)
+/* After run(..., stream = 1): what a generic for wants — cursor, nil, nil,
+ * cursor (the 4th is the to-be-closed value: Lua 5.4 closes it on break);
+ * a statement without rows gives an empty cursor. Failures pass through. */
+static int for_loop(lua_State *L, int nresults)
 {
-    lconn *lc = check_conn(L);
-    int nargs = lua_gettop(L) - 2, n;
-    if (nargs == 1 && lua_istable(L, 3))
-        n = run(L, lc, 3, 0, 3, 0, 1);
-    else
-        n = run(L, lc, 3, nargs < 0 ? 0 : nargs, 0, 0, 1);
-    if (n != 1)
-        return n; /* nil, err, errno, sqlstate */
+    if (nresults != 1)
+        return nresults; /* nil, err, errno, sqlstate */
     if (!lua_isuserdata(L, -1))
-        /* A statement without rows: an empty cursor. */
         fsdb_lcursor_push(L, 1, NULL, NULL, 0);
     lua_pushnil(L);
     lua_pushnil(L);
     lua_pushvalue(L, -3);
     return 4;
+}
+
+/* conn:rows(sql, ...) — like execute, but returns a cursor that streams
+ * the rows (unbuffered: memory stays bounded whatever the result size):
+ *   for row in conn:rows(sql, ...) do … end */
+static int l_conn_rows(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    int nargs = lua_gettop(L) - 2;
+    if (nargs == 1 && lua_istable(L, 3))
+        return for_loop(L, run(L, lc, 3, 0, 3, 0, 1));
+    return for_loop(L, run(L, lc, 3, nargs < 0 ? 0 : nargs, 0, 0, 1));
 }
 
 /* One parameter set of executemany: the table at idx into out[0..np). */
@@ -444,24 +448,31 @@ static int l_conn_executemany(lua_State *L)
     return 1;
 }
 
+/* Reads query()'s (params_or_nil, opts_or_nil) at 3 and 4. */
+static void query_args(lua_State *L, int *tidx, int *array_rows)
+{
+    *tidx = 0;
+    *array_rows = 0;
+    if (!lua_isnoneornil(L, 4)) {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        lua_getfield(L, 4, "array");
+        *array_rows = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        *tidx = 3;
+    }
+    lua_settop(L, 4);
+}
+
 /* conn:query(sql, params_or_nil, opts_or_nil); opts.array = true gives
  * rows as arrays in column order. */
 static int l_conn_query(lua_State *L)
 {
     lconn *lc = check_conn(L);
-    int array_rows = 0, tidx = 0;
-
-    if (!lua_isnoneornil(L, 4)) {
-        luaL_checktype(L, 4, LUA_TTABLE);
-        lua_getfield(L, 4, "array");
-        array_rows = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-    }
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        tidx = 3;
-    }
-    lua_settop(L, 4);
+    int tidx, array_rows;
+    query_args(L, &tidx, &array_rows);
     return run(L, lc, 3, 0, tidx, array_rows, 0);
 }
 
@@ -470,28 +481,9 @@ static int l_conn_query(lua_State *L)
 static int l_conn_query_rows(lua_State *L)
 {
     lconn *lc = check_conn(L);
-    int array_rows = 0, tidx = 0, n;
-
-    if (!lua_isnoneornil(L, 4)) {
-        luaL_checktype(L, 4, LUA_TTABLE);
-        lua_getfield(L, 4, "array");
-        array_rows = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-    }
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        tidx = 3;
-    }
-    lua_settop(L, 4);
-    n = run(L, lc, 3, 0, tidx, array_rows, 1);
-    if (n != 1)
-        return n;
-    if (!lua_isuserdata(L, -1))
-        fsdb_lcursor_push(L, 1, NULL, NULL, 0);
-    lua_pushnil(L);
-    lua_pushnil(L);
-    lua_pushvalue(L, -3);
-    return 4;
+    int tidx, array_rows;
+    query_args(L, &tidx, &array_rows);
+    return for_loop(L, run(L, lc, 3, 0, tidx, array_rows, 1));
 }
 
 static int l_conn_ping(lua_State *L)
