@@ -18,7 +18,7 @@ MARIADB_LIBS = $$(mariadb_config --libs) -lpthread -lm -ldl
 
 SRC := $(sort $(wildcard csrc/*.c))
 HDR := $(wildcard csrc/*.h)
-LUA_MODULES := $(sort $(wildcard lua/fsdb/*.lua))
+LUA_MODULES := $(sort $(wildcard lua/fsdb/*.lua lua/fsdb/*/*.lua))
 
 CORE54 := build/lua5.4/fsdb/core.so
 COREJIT := build/luajit/fsdb/core.so
@@ -95,8 +95,8 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/share/lua/5.4/fsdb $(DESTDIR)$(PREFIX)/lib/lua/5.4/fsdb
 	install -d $(DESTDIR)$(PREFIX)/share/lua/5.1/fsdb $(DESTDIR)$(PREFIX)/lib/lua/5.1/fsdb
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 644 $(LUA_MODULES) $(DESTDIR)$(PREFIX)/share/lua/5.4/fsdb/
-	install -m 644 $(LUA_MODULES) $(DESTDIR)$(PREFIX)/share/lua/5.1/fsdb/
+	for v in 5.4 5.1; do for f in $(LUA_MODULES); do \
+	  install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/lua/$$v/$${f#lua/}; done; done
 	install -m 755 $(CORE54) $(DESTDIR)$(PREFIX)/lib/lua/5.4/fsdb/core.so
 	install -m 755 $(COREJIT) $(DESTDIR)$(PREFIX)/lib/lua/5.1/fsdb/core.so
 	sed -e 's|@PREFIX@|$(PREFIX)|g' bin/fsdb > $(DESTDIR)$(PREFIX)/bin/fsdb

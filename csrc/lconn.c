@@ -65,6 +65,11 @@ static lconn *check_conn(lua_State *L)
  * connection so the pool never hands it out again. */
 int fsdb_lconn_fail(lua_State *L, lconn *lc, fsdb_error *err)
 {
+    /* A deadlock victim's transaction is rolled back by the server, but an
+     * error reply carries no status flags: keep in_transaction() true to
+     * the server's state. */
+    if (err->code == 1213)
+        lc->c->my->server_status &= ~SERVER_STATUS_IN_TRANS;
     if (fsdb_error_is_disconnect(err->code))
         fsdb_pool_invalidate(lc->pool, &lc->c->item);
     return fsdb_push_error(L, err);

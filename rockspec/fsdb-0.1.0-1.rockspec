@@ -69,6 +69,8 @@ build = {
     ["fsdb.cli"] = "lua/fsdb/cli.lua",
     ["fsdb.config"] = "lua/fsdb/config.lua",
     ["fsdb.engine"] = "lua/fsdb/engine.lua",
+    ["fsdb.session"] = "lua/fsdb/session.lua",
+    ["fsdb.sql"] = "lua/fsdb/sql.lua",
     ["fsdb.url"] = "lua/fsdb/url.lua",
     ["fsdb.core"] = {
       sources = {
@@ -76,6 +78,7 @@ build = {
         "csrc/core.c",
         "csrc/error.c",
         "csrc/lconn.c",
+        "csrc/lcursor.c",
         "csrc/lengine.c",
         "csrc/luri.c",
         "csrc/pool.c",

@@ -17,8 +17,13 @@
 --     connection), the session refuses further statements with that error
 --     until rollback(): a silent new transaction would commit half the work.
 --   * transaction(fn) commits on success and rolls back on error; nested,
---     it uses SAVEPOINTs. begin() gives a transaction object for Lua 5.4's
+--     it uses SAVEPOINTs (also on a bind first touched inside it), and
+--     {retries = n} runs fn again after a deadlock or lock-wait timeout.
+--     begin() gives a transaction object for Lua 5.4's
 --     `local tx <close> = s:begin()`.
+-- Limits: binds are committed one after the other (no two-phase commit);
+-- a statement that commits implicitly (DDL) ends the transaction on its bind
+-- and with it that bind's savepoints.
 -- Misuse (a closed session, an unknown bind, bad arguments) raises; what the
 -- server or the network causes returns nil, err, errno, sqlstate.
 
@@ -87,11 +92,17 @@ end
 -- transaction, the server has rolled it back (deadlock, disconnect): the
 -- session remembers that, so no later statement runs in a fresh
 -- transaction of its own.
+--
+-- An error reply carries no server status, so right after a failure
+-- conn:in_transaction() still shows the state from before the statement
+-- (true even after a deadlock). A trivial statement refreshes it; it costs a
+-- round trip on failures only.
 local function failed(s, conn, bind, err, errno, sqlstate)
   s.last_errno = errno
   if not s._aborted then
-    local ok, open = pcall(conn.in_transaction, conn)
-    if not (ok and open) then
+    local ok, res = pcall(conn.execute, conn, "DO 0")
+    local open = ok and res and conn:in_transaction()
+    if not open then
       s._aborted = { bind = bind, err = err, errno = errno, sqlstate = sqlstate }
     end
   end
@@ -403,6 +414,21 @@ function HELPERS.rows(s, bind, sql, ...)
   return cursor, nil, nil, cursor
 end
 
+--- rows() with a parameter table and conn:query options ({array = true}).
+-- syntax: cursor, err, errno, sqlstate = s:query_rows(sql, params, opts)
+function HELPERS.query_rows(s, bind, sql, params, opts)
+  local conn, err, errno, sqlstate = ensure(s, bind)
+  if not conn then
+    return nil, err, errno, sqlstate
+  end
+  local cursor, err2, errno2, sqlstate2 = conn:query_rows(sql, params, opts)
+  if not cursor then
+    return failed(s, conn, bind, err2, errno2, sqlstate2)
+  end
+  s._cursors[cursor] = true
+  return cursor, nil, nil, cursor
+end
+
 --- The bind's connection, inside the session transaction (do not close it).
 -- syntax: conn, err, errno, sqlstate = s:connection()
 function HELPERS.connection(s, bind)
@@ -469,7 +495,7 @@ for name, helper in pairs(HELPERS) do
 end
 
 --- The session's view of a bind: execute, query, executemany, rows,
---- connection and the store helpers, in the same session transaction.
+--- query_rows, connection and the store helpers, in the same session transaction.
 -- syntax: view = s:using(name)
 function Session:using(name)
   check_open(self)
