@@ -231,3 +231,40 @@ describe("conn:executemany() #mariadb", function()
     assert.are.equal(0, db.must(c, "SELECT COUNT(*) AS n FROM " .. tbl)[1].n)
   end)
 end)
+
+describe("session:rows() #mariadb", function()
+  it("streams 2,000,000 rows with bounded memory; after an early break the session goes on", function()
+    local e = db.engine()
+    local s = fsdb.session.new(e)
+    collectgarbage(); collectgarbage()
+    local before, peak, n = rss_kb(), 0, 0
+    for row in s:rows("SELECT seq AS n, REPEAT('y', 40) AS pad FROM seq_1_to_2000000") do
+      n = n + 1
+      if n % 250000 == 0 then
+        local now = rss_kb()
+        if now > peak then peak = now end
+      end
+    end
+    assert.are.equal(2000000, n)
+    if not os.getenv("FSDB_ASAN") then
+      assert.is_true(peak - before < 40 * 1024, ("RSS grew by %d KiB"):format(peak - before))
+    end
+    if jit then
+      local cur = s:rows("SELECT seq FROM seq_1_to_2000000")
+      for row in cur do if row.seq == 3 then break end end
+      cur:close() -- LuaJIT: no to-be-closed variables
+    else
+      assert(load([[
+        local s = ...
+        for row in s:rows("SELECT seq FROM seq_1_to_2000000") do
+          if row.seq == 3 then break end
+        end
+      ]]))(s)
+    end
+    assert.are.equal(7, db.must(s, "SELECT ? AS seven", 7)[1].seven)
+    assert.is_true(s:commit())
+    s:close()
+    assert.are.equal(0, e:status().checked_out)
+    e:dispose()
+  end)
+end)
