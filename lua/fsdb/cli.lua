@@ -13,10 +13,11 @@
 -- the password as a last line of defence.
 --
 -- Commands live in `_M.commands`, keyed by name, each
--- `{ summary = "…", usage = "…", options = { name = true, … }, run = function(ctx) … end }`;
--- run returns the exit status. The migration commands are listed and
--- answer with a clear "not available yet" until fsdb.migrate registers
--- them here.
+-- `{ summary = "…", usage = "…", options = { name = true, … },
+--    min_args = n, max_args = n, run = function(ctx) … end }`;
+-- run returns the exit status. The migration commands are thin: the work
+-- is fsdb.migrate's (lua/fsdb/migrate.lua), which returns `nil, err` on
+-- any failure; the command prints err on stderr as "fsdb <verb>: …".
 
 local _M = {}
 
@@ -24,8 +25,9 @@ _M.VERSION = "0.1.0"
 
 local EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
-local MIGRATION_COMMANDS = { "init", "revision", "migrate", "upgrade", "downgrade", "stamp",
-                             "current", "history", "heads", "branches", "merge", "show" }
+-- The order `fsdb --help` lists the commands in (others follow, sorted).
+local COMMAND_ORDER = { "check", "init", "revision", "migrate", "upgrade", "downgrade", "stamp",
+                        "current", "history", "heads", "branches", "merge", "show" }
 
 -- The engine's documented defaults, shown by `check` next to the pool
 -- status (lua/fsdb/engine.lua validates, csrc/lengine.c applies them).
@@ -46,6 +48,29 @@ local OPTIONS = {
   ["-h"] = { "help", false },
   ["--help"] = { "help", false },
   ["--version"] = { "version", false },
+  -- migration commands (each command says which it accepts)
+  ["-m"] = { "message", true },
+  ["--message"] = { "message", true },
+  ["--autogenerate"] = { "autogenerate", false },
+  ["--sql"] = { "sql", false },
+  ["--purge"] = { "purge", false },
+  ["-r"] = { "rev_range", true },
+  ["--rev-range"] = { "rev_range", true },
+  ["--head"] = { "head", true },
+  ["--splice"] = { "splice", false },
+  ["--branch-label"] = { "branch_label", true },
+  ["--depends-on"] = { "depends_on", true },
+  ["--rev-id"] = { "rev_id", true },
+  ["--bind"] = { "bind", true },
+  ["--lock-timeout"] = { "lock_timeout", true },
+}
+
+-- How each option key is spelled in messages.
+local OPTION_NAMES = {
+  url = "--url", help = "--help", version = "--version", message = "-m", autogenerate = "--autogenerate",
+  sql = "--sql", purge = "--purge", rev_range = "-r", head = "--head", splice = "--splice",
+  branch_label = "--branch-label", depends_on = "--depends-on", rev_id = "--rev-id", bind = "--bind",
+  lock_timeout = "--lock-timeout",
 }
 
 _M.commands = {}
@@ -119,31 +144,23 @@ end
 -- Usage
 ------------------------------------------------------------------------
 
-local function wrap_list(names, indent, width)
-  local lines, cur = {}, indent
-  for i, name in ipairs(names) do
-    local piece = name .. (i < #names and "," or "")
-    if #cur + #piece + 1 > width and cur ~= indent then
-      lines[#lines + 1] = cur
-      cur = indent
-    end
-    cur = cur .. (cur == indent and "" or " ") .. piece
-  end
-  lines[#lines + 1] = cur
-  return table.concat(lines, "\n")
-end
-
 function _M.usage()
-  local names = {}
-  for name in pairs(_M.commands) do names[#names + 1] = name end
-  table.sort(names)
+  local names, listed = {}, {}
+  for _, name in ipairs(COMMAND_ORDER) do
+    if _M.commands[name] then
+      names[#names + 1] = name
+      listed[name] = true
+    end
+  end
+  local others = {}
+  for name in pairs(_M.commands) do
+    if not listed[name] then others[#others + 1] = name end
+  end
+  table.sort(others)
+  for _, name in ipairs(others) do names[#names + 1] = name end
   local rows = {}
   for _, name in ipairs(names) do
     rows[#rows + 1] = ("  %-12s %s"):format(name, _M.commands[name].summary)
-  end
-  local pending = {}
-  for _, name in ipairs(MIGRATION_COMMANDS) do
-    if not _M.commands[name] then pending[#pending + 1] = name end
   end
   local text = {
     "usage: fsdb [--url URL] [-d DIR] <command> [options]",
@@ -152,19 +169,18 @@ function _M.usage()
     table.concat(rows, "\n"),
     ("  %-12s %s"):format("help [CMD]", "show this text, or the help of one command"),
   }
-  if #pending > 0 then
-    text[#text + 1] = ""
-    text[#text + 1] = "Migration commands (coming with fsdb.migrate; not available yet):"
-    text[#text + 1] = wrap_list(pending, "  ", 78)
-  end
   for _, l in ipairs({
+    "",
+    "Targets (upgrade, downgrade, stamp, show): head, heads, base, a full or",
+    "partial (4+ characters) revision id, a branch label, label@head, +N / -N",
+    "(relative to the database), rev+N / rev-N.",
     "",
     "Options:",
     "  --url URL      the database, mysql://user:pass@host:port/db?opt=val",
     "                 (default: DATABASE_URL, else DB_USER, DB_PASSWORD, DB_HOST,",
     "                 DB_PORT, DB_NAME, DB_SOCKET; the environment first, then ./.env)",
     "  -d DIR         the migrations directory (default ./migrations)",
-    "  -h, --help     show help",
+    "  -h, --help     show help (`fsdb CMD --help` for the options of one command)",
     "  --version      show the version of fsdb, Lua and Connector/C",
     "",
     "Exit status: 0 success, 1 failure, 2 usage error.",
@@ -331,13 +347,323 @@ _M.commands.check = {
   run = run_check,
 }
 
-local function not_yet(name)
+------------------------------------------------------------------------
+-- Migration commands (the work is fsdb.migrate's)
+------------------------------------------------------------------------
+
+-- Prints a fsdb.migrate error as "fsdb <verb>: …" (the library's
+-- "fsdb: " prefix gives way to the verb).
+local function migrate_failed(ctx, verb, err)
+  local msg = tostring(err or "unknown error"):gsub("^fsdb: ", "")
+  ctx.err(("fsdb %s: %s\n"):format(verb, msg))
+  return EXIT_FAILURE
+end
+
+local function dir_of(ctx)
+  return ctx.opts.directory or "migrations"
+end
+
+-- Opens the migrations directory with the command's options; returns m or
+-- nil after printing the error.
+local function open_migrations(ctx, verb)
+  local migrate = require("fsdb.migrate")
+  local m, err = migrate.open{
+    dir = dir_of(ctx),
+    url = ctx.opts.url,
+    bind = ctx.opts.bind,
+    lock_timeout = ctx.opts.lock_timeout and tonumber(ctx.opts.lock_timeout),
+    out = ctx.out,
+    getenv = ctx.getenv,
+    dotenv = ctx.dotenv,
+    engine_options = ctx.engine_options,
+    on_url = function(url)
+      -- Whatever the source (env.lua, DATABASE_URL_<BIND>, .env), its
+      -- password is scrubbed from everything written from now on.
+      url_secrets(ctx, url)
+      local ok, parsed = pcall(require("fsdb.url").parse, url)
+      if ok and type(parsed) == "table" then add_secret(ctx, parsed.password) end
+    end,
+  }
+  if not m then
+    migrate_failed(ctx, verb, err)
+    return nil
+  end
+  return m
+end
+
+-- Runs fn(m) on an opened migrations directory and closes it.
+local function with_migrations(verb, fn)
   return function(ctx)
-    ctx.err(("fsdb %s: not available yet; the migration commands (%s) come with fsdb.migrate\n")
-      :format(name, table.concat(MIGRATION_COMMANDS, ", ")))
-    return EXIT_USAGE
+    local m = open_migrations(ctx, verb)
+    if not m then return EXIT_FAILURE end
+    local ok, status = pcall(fn, ctx, m)
+    m:close()
+    if not ok then error(status, 0) end
+    return status
   end
 end
+
+local COMMON = "\nCommon options: --url URL (the database), -d DIR (the migrations directory,\n"
+  .. "default ./migrations), --help.\n"
+
+local LOCKED = "Holds the server lock GET_LOCK('fsdb_migrate:<database>') while it works,\n"
+  .. "so two migrators never interleave; another one waits up to lock_timeout\n"
+  .. "seconds (env.lua, default 60; --lock-timeout N), then fails naming the lock.\n"
+
+local function print_lines(ctx, entries, key)
+  for _, e in ipairs(entries) do line(ctx.out, e[key or "line"]) end
+end
+
+local function revision_result(ctx, verb, res, err)
+  if not res then return migrate_failed(ctx, verb, err) end
+  -- What autogenerate saw, in Alembic's words.
+  local diffs = res.diffs or {}
+  for _, d in ipairs(diffs) do
+    if d.description then line(ctx.out, "Detected " .. tostring(d.description)) end
+  end
+  for _, n in ipairs(diffs.notes or {}) do
+    line(ctx.out, "Not proposed: " .. tostring(n))
+  end
+  if res.no_changes then
+    line(ctx.out, res.message)
+    return EXIT_OK
+  end
+  line(ctx.out, ("Generating %s ...  done"):format(res.path))
+  return EXIT_OK
+end
+
+_M.commands.init = {
+  summary = "create a migrations directory (env.lua, versions/)",
+  usage = "usage: fsdb init [-d DIR]\n\n"
+    .. "Creates DIR (default ./migrations) with env.lua (how to connect, the version\n"
+    .. "table, the schema autogenerate compares — every key commented), README and\n"
+    .. "versions/. Fails when DIR exists and is not empty.\n" .. COMMON,
+  options = {},
+  run = function(ctx)
+    local ok, err = require("fsdb.migrate").init(dir_of(ctx), ctx.out)
+    if not ok then return migrate_failed(ctx, "init", err) end
+    return EXIT_OK
+  end,
+}
+
+local REVISION_OPTIONS = {
+  "  -m, --message MSG     the revision's message (also its file name's slug)\n",
+  "  --autogenerate        fill up()/down() from the differences between the\n"
+    .. "                        schema named in env.lua and the database\n",
+  "  --head REV            base the revision on REV (default: the head; 'base'\n"
+    .. "                        starts a new branch from nothing; an Alembic revision\n"
+    .. "                        id the version table names adopts that database)\n",
+  "  --splice              allow --head to name a revision that is not a head\n",
+  "  --branch-label NAME   label the new branch (targets NAME@head)\n",
+  "  --depends-on REV      a revision this one needs, on another branch\n",
+  "  --rev-id ID           use ID instead of 12 random hex characters\n",
+  "  --bind NAME           the bind to compare against (overrides env.lua's bind)\n",
+}
+
+local function run_revision(verb, autogenerate)
+  return with_migrations(verb, function(ctx, m)
+    local o = ctx.opts
+    local res, err = m:revision{
+      message = o.message, autogenerate = autogenerate or o.autogenerate, head = o.head,
+      splice = o.splice, branch_label = o.branch_label, depends_on = o.depends_on, rev_id = o.rev_id,
+    }
+    return revision_result(ctx, verb, res, err)
+  end)
+end
+
+_M.commands.revision = {
+  summary = "create a new revision file [-m MSG] [--autogenerate]",
+  usage = "usage: fsdb revision [-m MSG] [--autogenerate] [--head REV] [--splice]\n"
+    .. "                     [--branch-label NAME] [--depends-on REV] [--rev-id ID]\n\n"
+    .. "Writes DIR/versions/<rev>_<slug>.lua on top of the current head. Without\n"
+    .. "--autogenerate it needs no database. With it, the database must be at the head\n"
+    .. "(else \"Target database is not up to date.\"); when the schema and the database\n"
+    .. "agree it prints \"No changes in schema detected.\", writes no file and exits 0.\n\n"
+    .. "Options:\n" .. table.concat(REVISION_OPTIONS) .. COMMON,
+  options = { url = true, message = true, autogenerate = true, head = true, splice = true,
+              branch_label = true, depends_on = true, rev_id = true, bind = true },
+  run = run_revision("revision", false),
+}
+
+_M.commands.migrate = {
+  summary = "revision --autogenerate (schema vs. database) [-m MSG]",
+  usage = "usage: fsdb migrate [-m MSG] [--head REV] [--rev-id ID]\n\n"
+    .. "Flask-Migrate's `migrate`: the same as `fsdb revision --autogenerate`. Compares\n"
+    .. "the schema named in env.lua (schema = \"module.name\") with the database and\n"
+    .. "writes the differences as a revision. \"No changes in schema detected.\" (exit 0,\n"
+    .. "no file) when there are none; \"Target database is not up to date.\" when\n"
+    .. "revisions are pending (run `fsdb upgrade` first).\n\n"
+    .. "Options:\n" .. REVISION_OPTIONS[1] .. REVISION_OPTIONS[3] .. REVISION_OPTIONS[4]
+    .. REVISION_OPTIONS[5] .. REVISION_OPTIONS[6] .. REVISION_OPTIONS[7] .. REVISION_OPTIONS[8] .. COMMON,
+  options = { url = true, message = true, head = true, splice = true, branch_label = true,
+              depends_on = true, rev_id = true, bind = true },
+  run = run_revision("migrate", true),
+}
+
+local function run_migrate(verb, default)
+  return with_migrations(verb, function(ctx, m)
+    local res, err = m[verb](m, ctx.words[2] or default, { sql = ctx.opts.sql })
+    if not res then return migrate_failed(ctx, verb, err) end
+    return EXIT_OK
+  end)
+end
+
+_M.commands.upgrade = {
+  summary = "apply revisions up to a target (default head) [--sql]",
+  usage = "usage: fsdb upgrade [TARGET] [--sql] [--lock-timeout N]\n\n"
+    .. "Applies every revision between the database and TARGET (default head), each\n"
+    .. "in its own transaction together with its version-table write, printing\n"
+    .. "\"Running upgrade <from> -> <to>, <message>\" for each. MySQL commits DDL\n"
+    .. "implicitly: when a revision fails, the command names it, the operation and\n"
+    .. "its SQL, what the version table says, and which statements of the revision\n"
+    .. "had already run; the revisions before it stay applied. Exit 1 on failure.\n\n"
+    .. LOCKED .. "\n"
+    .. "TARGET: head, heads, a revision (full or 4+ characters), LABEL@head, +N.\n\n"
+    .. "Options:\n"
+    .. "  --sql               print the statements (DDL, version-table writes) instead\n"
+    .. "                      of running them; starts from what the database says, or\n"
+    .. "                      from FROM in FROM:TARGET (base:head) without a database\n"
+    .. "  --lock-timeout N    seconds to wait for the lock (default: env.lua, else 60)\n"
+    .. "  --bind NAME         migrate this bind (URL from DATABASE_URL_<NAME>)\n" .. COMMON,
+  options = { url = true, sql = true, lock_timeout = true, bind = true },
+  max_args = 1,
+  run = run_migrate("upgrade", "head"),
+}
+
+_M.commands.downgrade = {
+  summary = "undo revisions down to a target (default -1) [--sql]",
+  usage = "usage: fsdb downgrade [TARGET] [--sql] [--lock-timeout N]\n\n"
+    .. "Undoes revisions (their down()) newest first until the database is at TARGET\n"
+    .. "(default -1: the last revision). `downgrade base` undoes everything. Only\n"
+    .. "descendants of TARGET are undone; other branches stay. Progress and failures\n"
+    .. "as for upgrade.\n\n"
+    .. LOCKED .. "\n"
+    .. "TARGET: -N, base, a revision (full or 4+ characters), LABEL, rev-N.\n\n"
+    .. "Options:\n"
+    .. "  --sql               print the statements instead of running them (FROM:TARGET\n"
+    .. "                      gives the start without a database)\n"
+    .. "  --lock-timeout N    seconds to wait for the lock\n"
+    .. "  --bind NAME         migrate this bind\n" .. COMMON,
+  options = { url = true, sql = true, lock_timeout = true, bind = true },
+  max_args = 1,
+  run = run_migrate("downgrade", "-1"),
+}
+
+_M.commands.stamp = {
+  summary = "write the version table without running migrations [--purge]",
+  usage = "usage: fsdb stamp [--purge] [--sql] TARGET\n\n"
+    .. "Writes the version table as if the database had been migrated to TARGET (head,\n"
+    .. "heads, base, a revision) without running anything. Rows on branches unrelated\n"
+    .. "to TARGET are kept.\n\n"
+    .. LOCKED .. "\n"
+    .. "Options:\n"
+    .. "  --purge             empty the version table first; works when it names\n"
+    .. "                      revisions that no longer exist (\"Can't locate …\")\n"
+    .. "  --sql               print the statements instead of running them\n"
+    .. "  --lock-timeout N    seconds to wait for the lock\n"
+    .. "  --bind NAME         stamp this bind\n" .. COMMON,
+  options = { url = true, purge = true, sql = true, lock_timeout = true, bind = true },
+  min_args = 1, max_args = 1, args_name = "a target revision (e.g. fsdb stamp head)",
+  run = with_migrations("stamp", function(ctx, m)
+    local res, err = m:stamp(ctx.words[2], { purge = ctx.opts.purge, sql = ctx.opts.sql })
+    if not res then return migrate_failed(ctx, "stamp", err) end
+    return EXIT_OK
+  end),
+}
+
+_M.commands.current = {
+  summary = "show the revision(s) the database is at",
+  usage = "usage: fsdb current\n\n"
+    .. "Prints each row of the version table as \"<rev> (head), <message>\", or\n"
+    .. "\"<base> …\" when nothing is applied. Fails with \"Can't locate revision\n"
+    .. "identified by '…'\" when the table names a revision without a file.\n\n"
+    .. "Options:\n  --bind NAME         the bind to look at\n" .. COMMON,
+  options = { url = true, bind = true },
+  run = with_migrations("current", function(ctx, m)
+    local entries, missing = m:current()
+    if not entries then return migrate_failed(ctx, "current", missing) end
+    if #entries == 0 then
+      if missing then
+        line(ctx.out, ("<base> (no revision applied: the version table %s does not exist yet)")
+          :format(m.version_table))
+      else
+        line(ctx.out, "<base> (no revision applied)")
+      end
+    end
+    print_lines(ctx, entries)
+    return EXIT_OK
+  end),
+}
+
+_M.commands.history = {
+  summary = "list the revisions, newest first [-r START:END]",
+  usage = "usage: fsdb history [-r START:END]\n\n"
+    .. "Lists revisions newest first as \"<down> -> <rev> (head), <message>\".\n"
+    .. "-r limits to a range, both ends included: base:head, ae10:, :current (current\n"
+    .. "reads the database and marks its rows).\n" .. COMMON,
+  options = { url = true, rev_range = true, bind = true },
+  run = with_migrations("history", function(ctx, m)
+    local entries, err = m:history(ctx.opts.rev_range)
+    if not entries then return migrate_failed(ctx, "history", err) end
+    print_lines(ctx, entries, "history_line")
+    return EXIT_OK
+  end),
+}
+
+_M.commands.heads = {
+  summary = "list the head revisions",
+  usage = "usage: fsdb heads\n\nLists the revisions nothing builds on. More than one head means\n"
+    .. "branches: `fsdb merge` joins them, `fsdb upgrade heads` applies them all.\n" .. COMMON,
+  options = {},
+  run = with_migrations("heads", function(ctx, m)
+    print_lines(ctx, m:heads())
+    return EXIT_OK
+  end),
+}
+
+_M.commands.branches = {
+  summary = "list the branch points",
+  usage = "usage: fsdb branches\n\nLists the revisions more than one revision builds on, each followed\n"
+    .. "by those revisions.\n" .. COMMON,
+  options = {},
+  run = with_migrations("branches", function(ctx, m)
+    for _, e in ipairs(m:branches()) do
+      line(ctx.out, e.line)
+      for _, c in ipairs(e.children) do line(ctx.out, "  -> " .. c.line) end
+    end
+    return EXIT_OK
+  end),
+}
+
+_M.commands.merge = {
+  summary = "create a revision that joins several heads [-m MSG] [REV...]",
+  usage = "usage: fsdb merge [-m MSG] [--rev-id ID] [REV ...]\n\n"
+    .. "Writes a merge revision whose down_revision lists the given revisions (default:\n"
+    .. "heads, i.e. all of them), leaving one head. Its up()/down() are empty. Needs no\n"
+    .. "database.\n" .. COMMON,
+  options = { message = true, rev_id = true },
+  max_args = math.huge,
+  run = with_migrations("merge", function(ctx, m)
+    local revs = {}
+    for i = 2, #ctx.words do revs[#revs + 1] = ctx.words[i] end
+    local res, err = m:merge(revs, ctx.opts.message, { rev_id = ctx.opts.rev_id })
+    return revision_result(ctx, "merge", res, err)
+  end),
+}
+
+_M.commands.show = {
+  summary = "show one revision",
+  usage = "usage: fsdb show REV\n\nShows a revision (full or partial id, label, head, current):\n"
+    .. "its parents, branches, labels, file and message.\n" .. COMMON,
+  options = { url = true, bind = true },
+  min_args = 1, max_args = 1, args_name = "a revision (e.g. fsdb show head)",
+  run = with_migrations("show", function(ctx, m)
+    local e, err = m:show(ctx.words[2])
+    if not e then return migrate_failed(ctx, "show", err) end
+    ctx.out(e.text)
+    return EXIT_OK
+  end),
+}
 
 ------------------------------------------------------------------------
 -- main
@@ -363,6 +689,8 @@ local function parse(argv)
     if a == "--" then
       for j = i + 1, n do words[#words + 1] = argv[j] end
       break
+    elseif a:match("^[+-]%d+$") then
+      words[#words + 1] = a -- a relative target (downgrade -1), not an option
     elseif a:sub(1, 1) == "-" and a ~= "-" then
       local name, inline = a:match("^(%-%-[^=]+)=(.*)$")
       name = name or a
@@ -408,7 +736,9 @@ function _M.main(argv, env)
     dotenv = env.dotenv,
     engine_options = env.engine_options,
   }
-  local out = env.out or function(s) io.stdout:write(s) end
+  -- Flushed: a migration's progress must show while it runs, and in order
+  -- with what goes to stderr.
+  local out = env.out or function(s) io.stdout:write(s) io.stdout:flush() end
   local err = env.err or function(s) io.stderr:write(s) end
   ctx.out = scrubbing_writer(out, ctx.secrets)
   ctx.err = scrubbing_writer(err, ctx.secrets)
@@ -452,17 +782,11 @@ function _M.main(argv, env)
       ctx.out(cmd.usage or ("usage: fsdb " .. topic .. "\n"))
       return EXIT_OK
     end
-    for _, name in ipairs(MIGRATION_COMMANDS) do
-      if name == topic then return not_yet(topic)(ctx) end
-    end
     return usage_error(ctx, ("unknown command '%s'"):format(topic))
   end
 
   local cmd = _M.commands[verb]
   if not cmd then
-    for _, name in ipairs(MIGRATION_COMMANDS) do
-      if name == verb then return not_yet(verb)(ctx) end
-    end
     return usage_error(ctx, ("unknown command '%s'"):format(verb))
   end
 
@@ -472,11 +796,22 @@ function _M.main(argv, env)
   end
   for key in pairs(opts) do
     if key ~= "directory" and not (cmd.options and cmd.options[key]) then
-      return usage_error(ctx, ("option '%s' is not valid for '%s'"):format(key, verb))
+      return usage_error(ctx, ("option '%s' is not valid for '%s'"):format(OPTION_NAMES[key] or key, verb))
     end
   end
-  if not cmd.max_args and #words > 1 then
+  local nargs = #words - 1
+  if not cmd.max_args and nargs > 0 then
     return usage_error(ctx, ("'%s' takes no arguments (got '%s')"):format(verb, words[2]))
+  end
+  if cmd.max_args and nargs > cmd.max_args then
+    return usage_error(ctx, ("'%s' takes at most %d argument%s (got '%s')"):format(verb, cmd.max_args,
+      cmd.max_args == 1 and "" or "s", table.concat(words, " ", 2)))
+  end
+  if cmd.min_args and nargs < cmd.min_args then
+    return usage_error(ctx, ("'%s' needs %s"):format(verb, cmd.args_name or "an argument"))
+  end
+  if opts.lock_timeout and not tonumber(opts.lock_timeout) then
+    return usage_error(ctx, ("--lock-timeout needs a number of seconds (got '%s')"):format(opts.lock_timeout))
   end
   ctx.words = words
 
