@@ -26,7 +26,13 @@ typedef struct lcursor {
     int *kinds;       /* text: conversion kind per column */
     unsigned ncols;
     int array_rows;
+    unsigned long nrows; /* rows handed out so far */
 } lcursor;
+
+/* Rows come in faster than the incremental collector's pace assumes: one
+ * small collection step every so many rows keeps the garbage of a long
+ * stream from piling up (rows() promises bounded memory). */
+#define GC_STEP_EVERY 4096
 
 /* Still attached to a live connection? */
 static int attached(const lcursor *cur)
@@ -84,6 +90,7 @@ void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, fsdb_stmt *s,
     cur->kinds = NULL;
     cur->ncols = 0;
     cur->array_rows = array_rows;
+    cur->nrows = 0;
     luaL_getmetatable(L, FSDB_CURSOR_MT);
     lua_setmetatable(L, -2);
 
@@ -135,6 +142,8 @@ static int l_cursor_next(lua_State *L)
     if (!attached(cur))
         return luaL_error(L, "fsdb: the cursor's connection was closed");
     luaL_checkstack(L, 8, "fsdb: cursor");
+    if (++cur->nrows % GC_STEP_EVERY == 0)
+        lua_gc(L, LUA_GCSTEP, 0);
     fsdb_getuservalue(L, 1);
     lua_rawgeti(L, -1, 2);
     names_idx = lua_gettop(L);

@@ -53,26 +53,66 @@ static void push_float(lua_State *L, float f)
     lua_pushnumber(L, (lua_Number)strtod(buf, NULL));
 }
 
+/* Writes v as exactly `width` decimal digits (zero-padded) at p. */
+static char *put_digits(char *p, unsigned long v, int width)
+{
+    int i;
+    for (i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
+/* MySQL's text format for temporal values, written by hand: snprintf was
+ * the largest single cost of a primary-key lookup returning a DATETIME. */
 static void push_time(lua_State *L, const MYSQL_TIME *t, int kind, unsigned decimals)
 {
-    char buf[64];
-    int n;
-    if (kind == FSDB_K_DATE) {
-        n = snprintf(buf, sizeof buf, "%04u-%02u-%02u", t->year, t->month, t->day);
-    } else if (kind == FSDB_K_TIME) {
-        n = snprintf(buf, sizeof buf, "%s%02u:%02u:%02u", t->neg ? "-" : "",
-                     t->day * 24 + t->hour, t->minute, t->second);
+    char buf[48], *p = buf;
+    if (kind == FSDB_K_TIME) {
+        unsigned long hours = (unsigned long)t->day * 24 + t->hour;
+        if (t->neg)
+            *p++ = '-';
+        p = put_digits(p, hours, hours > 99 ? (hours > 999 ? 4 : 3) : 2);
     } else {
-        n = snprintf(buf, sizeof buf, "%04u-%02u-%02u %02u:%02u:%02u", t->year, t->month,
-                     t->day, t->hour, t->minute, t->second);
+        p = put_digits(p, t->year % 10000, 4);
+        *p++ = '-';
+        p = put_digits(p, t->month % 100, 2);
+        *p++ = '-';
+        p = put_digits(p, t->day % 100, 2);
+        if (kind == FSDB_K_DATE) {
+            lua_pushlstring(L, buf, (size_t)(p - buf));
+            return;
+        }
+        *p++ = ' ';
+        p = put_digits(p, t->hour % 100, 2);
     }
+    *p++ = ':';
+    p = put_digits(p, t->minute % 100, 2);
+    *p++ = ':';
+    p = put_digits(p, t->second % 100, 2);
     if (decimals > 0 && decimals <= 6) {
         /* second_part is microseconds; print the column's digits only. */
-        char frac[8];
-        snprintf(frac, sizeof frac, "%06lu", (unsigned long)t->second_part);
-        n += snprintf(buf + n, sizeof buf - (size_t)n, ".%.*s", (int)decimals, frac);
+        char frac[6];
+        put_digits(frac, t->second_part % 1000000, 6);
+        *p++ = '.';
+        memcpy(p, frac, decimals);
+        p += decimals;
     }
-    lua_pushlstring(L, buf, (size_t)n);
+    lua_pushlstring(L, buf, (size_t)(p - buf));
+}
+
+/* Decimal text of an integer column; the server sends only digits and an
+ * optional sign, so no strtoll (locale, errno, bases) is needed. */
+static long long parse_i64(const char *s)
+{
+    unsigned long long v = 0;
+    int neg = *s == '-';
+    if (neg || *s == '+')
+        s++;
+    while (*s >= '0' && *s <= '9')
+        v = v * 10 + (unsigned long long)(*s++ - '0');
+    return neg ? (long long)(0 - v) : (long long)v;
 }
 
 /* Text-protocol value of a given kind. */
@@ -80,8 +120,7 @@ static void push_text_value(lua_State *L, int kind, const char *s, unsigned long
 {
     switch (kind) {
     case FSDB_K_INT: {
-        char *end;
-        long long v = strtoll(s, &end, 10);
+        long long v = parse_i64(s);
 #ifndef FSDB_HAS_INT64
         if (v > TWO_POW_53 || v < -TWO_POW_53) {
             lua_pushlstring(L, s, len);
@@ -151,30 +190,22 @@ void fsdb_result_push_columns(lua_State *L, const MYSQL_FIELD *fields, const fsd
     }
 }
 
-/* Stores the value on top of the stack into the row table below it, under
- * column i's name (or position). */
-static void set_cell(lua_State *L, unsigned i, int names_idx, int array_rows)
-{
-    if (array_rows) {
-        lua_rawseti(L, -2, (int)i + 1);
-    } else {
-        lua_rawgeti(L, names_idx, (int)i + 1);
-        lua_insert(L, -2);
-        lua_rawset(L, -3);
-    }
-}
-
 void fsdb_result_text_row(lua_State *L, MYSQL_ROW row, const unsigned long *lengths,
                           const int *kinds, unsigned n, int names_idx, int array_rows)
 {
     unsigned i;
     lua_createtable(L, array_rows ? (int)n : 0, array_rows ? 0 : (int)n);
     for (i = 0; i < n; i++) {
+        if (!array_rows)
+            lua_rawgeti(L, names_idx, (int)i + 1); /* key first: no stack rotation */
         if (row[i] == NULL)
             push_null(L);
         else
             push_text_value(L, kinds[i], row[i], lengths[i]);
-        set_cell(L, i, names_idx, array_rows);
+        if (array_rows)
+            lua_rawseti(L, -2, (int)i + 1);
+        else
+            lua_rawset(L, -3);
     }
 }
 
@@ -183,8 +214,13 @@ void fsdb_result_stmt_row(lua_State *L, const fsdb_stmt *s, int names_idx, int a
     unsigned i, n = s->ncols;
     lua_createtable(L, array_rows ? (int)n : 0, array_rows ? 0 : (int)n);
     for (i = 0; i < n; i++) {
+        if (!array_rows)
+            lua_rawgeti(L, names_idx, (int)i + 1);
         push_bin_value(L, &s->cols[i]);
-        set_cell(L, i, names_idx, array_rows);
+        if (array_rows)
+            lua_rawseti(L, -2, (int)i + 1);
+        else
+            lua_rawset(L, -3);
     }
 }
 
@@ -204,7 +240,7 @@ int *fsdb_result_text_kinds(MYSQL_RES *res)
 static void begin_result(lua_State *L, const MYSQL_FIELD *fields, const fsdb_colbuf *cols,
                          unsigned n)
 {
-    lua_createtable(L, 0, 1);
+    lua_createtable(L, 1, 1); /* room for the first row: lookups return one */
     fsdb_result_push_columns(L, fields, cols, n);
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "columns");

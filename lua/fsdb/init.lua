@@ -14,15 +14,26 @@ local _M = {
   --- SQL NULL: a light userdata equal to cjson.null and ngx.null.
   null = core.null,
   engine = require("fsdb.engine"),
-  url = require("fsdb.url"),
   config = require("fsdb.config"),
-  session = require("fsdb.session"),
-  sql = require("fsdb.sql"),
   client_version = core.client_version,
 }
 
+-- Loaded on first use: a program that only runs queries should not pay for
+-- compiling the session layer at start-up (bench: start to first query).
+local LAZY = { session = "fsdb.session", sql = "fsdb.sql", url = "fsdb.url", migrate = "fsdb.migrate" }
+setmetatable(_M, {
+  __index = function(t, k)
+    local name = LAZY[k]
+    if name then
+      local mod = require(name)
+      rawset(t, k, mod)
+      return mod
+    end
+  end,
+})
+
 local engine_mod = _M.engine
-local session_mod = _M.session
+local function session_mod() return _M.session end
 
 --- True for SQL NULL as fsdb returns it (and for nil).
 -- syntax: b = fsdb.is_null(v)
@@ -114,7 +125,7 @@ function _M.new(config)
 
   setmetatable(engines, {
     __index = function(t, name)
-      error(session_mod.unknown_bind(name, t), 2)
+      error(session_mod().unknown_bind(name, t), 2)
     end,
   })
   return setmetatable({ engine = default, engines = engines }, DB)
@@ -127,7 +138,7 @@ function DB:get_engine(name)
   if name == nil then return self.engine end
   local engine = rawget(self.engines, name)
   if engine == nil then
-    error(session_mod.unknown_bind(name, self.engines), 2)
+    error(session_mod().unknown_bind(name, self.engines), 2)
   end
   return engine
 end
@@ -144,13 +155,13 @@ end
 --- A new session over every engine of the db (lazy: no connection yet).
 -- syntax: s = db:session()
 function DB:session()
-  return session_mod.new(self)
+  return session_mod().new(self)
 end
 
 --- A scoped-session registry for this db (see fsdb.session.scoped).
 -- syntax: registry = db:scoped(scopefunc)
 function DB:scoped(scopefunc)
-  local ok, registry = pcall(session_mod.scoped, function() return session_mod.new(self) end, scopefunc)
+  local ok, registry = pcall(session_mod().scoped, function() return session_mod().new(self) end, scopefunc)
   if not ok then error(registry, 2) end
   return registry
 end
