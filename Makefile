@@ -68,10 +68,61 @@ $(HELPERJIT): spec/support/testhelper.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu99 -fPIC $(WARN) -O2 $$(pkg-config --cflags luajit) -shared -o $@ $<
 
+# Test-only loopback TCP proxy (stall, cut, drop) for the fault specs; never
+# installed.
+PROXY54 := build/lua5.4/fsdb_testproxy.so
+PROXYJIT := build/luajit/fsdb_testproxy.so
+PROXYASAN := build/asan/fsdb_testproxy.so
+$(PROXY54) $(PROXYASAN): spec/support/proxy.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu99 -fPIC $(WARN) -O2 $$(pkg-config --cflags lua5.4) -shared -o $@ $<
+$(PROXYJIT): spec/support/proxy.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu99 -fPIC $(WARN) -O2 $$(pkg-config --cflags luajit) -shared -o $@ $<
+
+# Fuzzing with clang's libFuzzer under ASan and UBSan (Debian: clang,
+# libclang-rt-14-dev): `make fuzz` runs each target for FUZZ_SECONDS on its
+# seed corpus in fuzz/corpus/ (what it finds goes to build/fuzz/corpus-*,
+# not into the repo) and fails on the first crash, leaving the input in
+# build/fuzz/. `make fuzz-smoke` only replays the seed corpora (seconds).
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_FLAGS = -std=gnu99 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
+  -fno-sanitize-recover=undefined -Icsrc
+FUZZ_TARGETS := uri sqlscan
+FUZZERS := $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
+
+.PHONY: fuzz fuzz-smoke
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c csrc/%.c csrc/%.h csrc/error.c csrc/error.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< csrc/$*.c csrc/error.c
+
+fuzz: $(FUZZERS)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus-$$t; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -max_len=4096 -dict=fuzz/$$t.dict -print_final_stats=1 -artifact_prefix=build/fuzz/ \
+	    build/fuzz/corpus-$$t fuzz/corpus/$$t >build/fuzz/fuzz_$$t.log 2>&1 || { \
+	    tail -n 40 build/fuzz/fuzz_$$t.log; \
+	    echo "fuzz_$$t: FAILED (the input is in build/fuzz/, the log in build/fuzz/fuzz_$$t.log)"; \
+	    exit 1; }; \
+	  grep -E '^(Done|stat::(new_units_added|peak_rss_mb))' build/fuzz/fuzz_$$t.log; \
+	  echo "fuzz_$$t: 0 crashes"; \
+	done
+
+fuzz-smoke: $(FUZZERS)
+	@for t in $(FUZZ_TARGETS); do \
+	  build/fuzz/fuzz_$$t -runs=0 fuzz/corpus/$$t >build/fuzz/smoke_$$t.log 2>&1 || { \
+	    tail -n 40 build/fuzz/smoke_$$t.log; echo "fuzz_$$t: the seed corpus fails"; exit 1; }; \
+	  echo "fuzz_$$t: $$(ls fuzz/corpus/$$t | wc -l) seeds, 0 crashes"; \
+	done
+
 C_TESTS := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/test_*.c)) build/tests/tsan_test_pool
 
 test: deps
-	@$(MAKE) --no-print-directory build $(C_TESTS) $(HELPER54) $(HELPERJIT)
+	@$(MAKE) --no-print-directory build $(C_TESTS) $(HELPER54) $(HELPERJIT) $(PROXY54) $(PROXYJIT)
 	@scripts/run-tests
 
 # Unit specs only (no server needed).
@@ -80,7 +131,7 @@ unit: deps
 	@FSDB_NO_SERVER=1 scripts/run-tests
 
 asan: deps
-	@$(MAKE) --no-print-directory $(COREASAN) $(C_TESTS) $(HELPERASAN)
+	@$(MAKE) --no-print-directory $(COREASAN) $(C_TESTS) $(HELPERASAN) $(PROXYASAN)
 	@FSDB_ASAN=1 scripts/run-tests
 
 demo: deps

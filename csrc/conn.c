@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* MariaDB Connector/C defines SERVER_STATUS_IN_TRANS in mariadb_com.h. */
@@ -54,9 +55,42 @@ static int read_session_limits(fsdb_conn *c, fsdb_error *err)
     return 0;
 }
 
-static void set_tls(MYSQL *my, const fsdb_uri *u)
+/* True when the URL asks for no TLS at all, so a refusal may be the server
+ * (require_secure_transport) or the account (REQUIRE SSL/X509) insisting on
+ * it. Connector/C turns TLS on by itself once any ssl_* file is given. */
+static int tls_not_asked(const fsdb_uri *u)
+{
+    if (u->ssl_mode == FSDB_SSL_DISABLED)
+        return 1;
+    return u->ssl_mode == FSDB_SSL_UNSET && !u->ssl_ca && !u->ssl_capath && !u->ssl_cert &&
+           !u->ssl_key && !u->ssl_cipher;
+}
+
+/* What each ssl_mode asks of Connector/C 3.3 (docs/SECURITY.md has the
+ * table). Its rules, found by experiment and in its source:
+ *   - ssl_ca or ssl_capath makes it verify the server's chain against
+ *     them (SSL_VERIFY_PEER) in every mode that uses TLS;
+ *   - MYSQL_OPT_SSL_VERIFY_SERVER_CERT verifies the chain (against the
+ *     system's store when no CA is given) AND the host name (subjectAltName
+ *     DNS or IP, else CN): there is no flag for the chain alone;
+ *   - MYSQL_OPT_SSL_ENFORCE asks for TLS but does not refuse a server that
+ *     offers none (tls_missing does, for REQUIRED and VERIFY_CA).
+ * So VERIFY_CA is "TLS + a CA of the user's": chain checked, host name
+ * not; without a CA it would check nothing, hence refused here. */
+static int set_tls(MYSQL *my, const fsdb_uri *u, fsdb_error *err)
 {
     my_bool yes = 1;
+
+    /* A CA or key file next to DISABLED must not switch TLS on. */
+    if (u->ssl_mode == FSDB_SSL_DISABLED)
+        return 0;
+    if (u->ssl_mode == FSDB_SSL_VERIFY_CA && !u->ssl_ca && !u->ssl_capath) {
+        fsdb_error_set(err, FSDB_ERR_URL, NULL,
+                       "ssl_mode=VERIFY_CA needs ssl_ca or ssl_capath (the CA that signed the "
+                       "server's certificate); hint: add ssl_ca=/path/to/ca.pem, or use "
+                       "ssl_mode=VERIFY_IDENTITY to verify against the system's CA store");
+        return -1;
+    }
     if (u->ssl_ca) mysql_optionsv(my, MYSQL_OPT_SSL_CA, u->ssl_ca);
     if (u->ssl_capath) mysql_optionsv(my, MYSQL_OPT_SSL_CAPATH, u->ssl_capath);
     if (u->ssl_cert) mysql_optionsv(my, MYSQL_OPT_SSL_CERT, u->ssl_cert);
@@ -64,11 +98,10 @@ static void set_tls(MYSQL *my, const fsdb_uri *u)
     if (u->ssl_cipher) mysql_optionsv(my, MYSQL_OPT_SSL_CIPHER, u->ssl_cipher);
     switch (u->ssl_mode) {
     case FSDB_SSL_REQUIRED:
+    case FSDB_SSL_VERIFY_CA:
         mysql_optionsv(my, MYSQL_OPT_SSL_ENFORCE, &yes);
         break;
-    case FSDB_SSL_VERIFY_CA:
     case FSDB_SSL_VERIFY_IDENTITY:
-        /* Connector/C verifies the chain and the host name together. */
         mysql_optionsv(my, MYSQL_OPT_SSL_ENFORCE, &yes);
         mysql_optionsv(my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
         break;
@@ -79,6 +112,66 @@ static void set_tls(MYSQL *my, const fsdb_uri *u)
     default:
         break;
     }
+    return 0;
+}
+
+/* Connector/C 3.3 refuses a server without TLS before logging in only when
+ * it also verifies the host name (VERIFY_IDENTITY): MYSQL_OPT_SSL_ENFORCE
+ * alone quietly carries on in plain text. So REQUIRED and VERIFY_CA are
+ * enforced here, once connected: no statement ever runs over such a
+ * connection (the login did; docs/SECURITY.md says what that exposes). A
+ * unix socket is local and counts as secure transport, as the server
+ * counts it: not refused. */
+static int tls_missing(fsdb_conn *c, const fsdb_uri *u, fsdb_error *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd;
+
+    if (u->ssl_mode < FSDB_SSL_REQUIRED || mysql_get_ssl_cipher(c->my) != NULL)
+        return 0;
+    fd = (int)mysql_get_socket(c->my);
+    if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_UNIX)
+        return 0;
+    fsdb_error_set(err, 2026, "HY000",
+                   "TLS/SSL error: SSL is required, but the server does not support it "
+                   "(ssl_mode=%s)", fsdb_ssl_mode_name(u->ssl_mode));
+    return -1;
+}
+
+/* Appends a TLS remedy to a failed connect's error: Connector/C's TLS
+ * messages name the symptom, not the URL option that fixes it. */
+static void add_tls_hint(fsdb_error *err, const fsdb_uri *u)
+{
+    const char *hint = NULL;
+    size_t len = strlen(err->message);
+
+    if (err->code == 1045 && tls_not_asked(u)) {
+        /* MariaDB answers a plain-text login that require_secure_transport
+         * or REQUIRE SSL/X509 refuses with the same 1045 as a bad password. */
+        hint = "; or, if the server or the account requires TLS (require_secure_transport, "
+               "REQUIRE SSL/X509), add ssl_mode=VERIFY_IDENTITY&ssl_ca=/path/to/ca.pem "
+               "to the URL";
+    } else if (err->code == 2026) {
+        if (strstr(err->message, "server does not support it"))
+            hint = "; hint: the server offers no TLS: give it ssl_cert and ssl_key, "
+                   "or (on a trusted network only) lower ssl_mode";
+        else if (strstr(err->message, "Validation of SSL server certificate failed"))
+            hint = "; hint: the server's certificate does not name the host in the URL: "
+                   "connect by a name or address its subjectAltName lists "
+                   "(ssl_mode=VERIFY_CA checks the CA but not the name)";
+        else if ((strstr(err->message, "certificate") || strstr(err->message, "issuer")) &&
+                 (u->ssl_ca || u->ssl_capath))
+            hint = "; hint: ssl_ca must be the CA that signed the server's certificate";
+        else if (strstr(err->message, "certificate") || strstr(err->message, "issuer"))
+            hint = "; hint: no CA in the system's store signed the server's certificate: "
+                   "add ssl_ca=/path/to/ca.pem (the CA that did)";
+        else
+            hint = "; hint: check ssl_ca, ssl_cert, ssl_key and ssl_cipher "
+                   "(readable files, a key that matches its certificate)";
+    }
+    if (hint != NULL && strstr(err->message, hint + 2) == NULL)
+        snprintf(err->message + len, sizeof err->message - len, "%s", hint);
 }
 
 fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
@@ -103,17 +196,27 @@ fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
     mysql_optionsv(c->my, MYSQL_OPT_RECONNECT, &no);
     mysql_optionsv(c->my, MYSQL_OPT_LOCAL_INFILE, &local_infile);
     if (cfg->init_command) mysql_optionsv(c->my, MYSQL_INIT_COMMAND, cfg->init_command);
-    set_tls(c->my, u);
+    if (set_tls(c->my, u, err) < 0) {
+        mysql_close(c->my);
+        free(c);
+        return NULL;
+    }
 
     if (!mysql_real_connect(c->my, u->unix_socket ? "localhost" : u->host, u->user,
                             u->password ? u->password : "", u->database,
                             u->unix_socket ? 0 : u->port, u->unix_socket, flags)) {
         fsdb_conn_error(c, err);
+        add_tls_hint(err, u);
+        fsdb_error_scrub(err, u->password);
         mysql_close(c->my);
         free(c);
         return NULL;
     }
     c->thread_id = mysql_thread_id(c->my);
+    if (tls_missing(c, u, err) < 0) {
+        add_tls_hint(err, u);
+        goto fail;
+    }
     if (cfg->isolation_level) {
         char sql[96];
         snprintf(sql, sizeof sql, "SET SESSION TRANSACTION ISOLATION LEVEL %s", cfg->isolation_level);
