@@ -122,7 +122,7 @@ fuzz-smoke: $(FUZZERS)
 C_TESTS := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/test_*.c)) build/tests/tsan_test_pool
 
 test: deps
-	@$(MAKE) --no-print-directory build $(C_TESTS) $(HELPER54) $(HELPERJIT) $(PROXY54) $(PROXYJIT)
+	@$(MAKE) --no-print-directory build $(C_TESTS) $(HELPER54) $(HELPERJIT) $(PROXY54) $(PROXYJIT) $(FUZZERS)
 	@scripts/run-tests
 
 # Unit specs only (no server needed).

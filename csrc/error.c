@@ -52,7 +52,8 @@ static const char *hint_for(unsigned code)
     case 2006:
     case 2013:
     case 4031:
-        return "the server closed the connection (idle past wait_timeout, restart or KILL); "
+        return "the connection was lost: the server closed it (idle past wait_timeout, restart, "
+               "KILL, a packet over max_allowed_packet) or read_timeout/write_timeout expired; "
                "set pool_recycle below the server's wait_timeout and keep pool_pre_ping on";
     case 1153:
     case 2020:
@@ -124,6 +125,7 @@ void fsdb_error_scrub(fsdb_error *e, const char *secret)
 int fsdb_error_is_disconnect(unsigned code)
 {
     switch (code) {
+    case 1153: /* packet over max_allowed_packet: the server hangs up after it */
     case 1927: /* connection was killed */
     case 2006: /* server has gone away */
     case 2013: /* lost connection during query */

@@ -134,13 +134,14 @@ static void to_param(lua_State *L, int idx, fsdb_param *p, unsigned pos, const c
 }
 
 /* Collects s->nparams values from varargs (first..top) or from the table at
- * tidx (tidx > 0). Values are pushed on the stack so strings stay alive. */
+ * tidx (tidx > 0). Strings stay alive on the stack (varargs) or in the
+ * table, so the stack needs no room per parameter (LuaJIT's is small). */
 static void collect_params(lua_State *L, fsdb_stmt *s, int first, int nargs, int tidx,
                            fsdb_param *out)
 {
     unsigned i, n = s->nparams;
 
-    luaL_checkstack(L, (int)n + 4, "fsdb: too many parameters");
+    luaL_checkstack(L, 4, "fsdb: parameters");
     if (tidx == 0) {
         if (s->scan.style == FSDB_SCAN_NAMED)
             luaL_error(L, "fsdb: statement uses :name placeholders; pass one table of values");
@@ -158,6 +159,7 @@ static void collect_params(lua_State *L, fsdb_stmt *s, int first, int nargs, int
             if (lua_isnil(L, -1))
                 luaL_error(L, "fsdb: no value for parameter :%s (use fsdb.null for NULL)", name);
             to_param(L, lua_gettop(L), &out[i], i + 1, name);
+            lua_pop(L, 1);
         }
     } else {
         size_t count;
@@ -170,8 +172,31 @@ static void collect_params(lua_State *L, fsdb_stmt *s, int first, int nargs, int
         for (i = 0; i < n; i++) {
             lua_rawgeti(L, tidx, (int)i + 1);
             to_param(L, lua_gettop(L), &out[i], i + 1, NULL);
+            lua_pop(L, 1);
         }
     }
+}
+
+/* A statement the server would refuse for its size (and close the
+ * connection over) is refused here instead, keeping the connection. */
+static int too_big(fsdb_conn *c, unsigned long long bytes, fsdb_error *err)
+{
+    if (c->max_packet == 0 || bytes <= c->max_packet)
+        return 0;
+    fsdb_error_set(err, 1153, "08S01",
+                   "the statement needs a %llu-byte packet, more than the server's "
+                   "max_allowed_packet (%lu bytes)", bytes, c->max_packet);
+    fsdb_error_add_hint(err);
+    return 1;
+}
+
+static unsigned long long params_bytes(const fsdb_param *p, unsigned n)
+{
+    unsigned long long bytes = 16; /* command, statement id, flags, null map */
+    unsigned i;
+    for (i = 0; i < n; i++)
+        bytes += 10 + (p[i].type == FSDB_P_STRING ? p[i].len : 0);
+    return bytes;
 }
 
 static int run_text(lua_State *L, lconn *lc, const char *sql, size_t len, int array_rows,
@@ -181,6 +206,8 @@ static int run_text(lua_State *L, lconn *lc, const char *sql, size_t len, int ar
     fsdb_error err;
     MYSQL_RES *res;
 
+    if (too_big(c, (unsigned long long)len + 1, &err))
+        return fsdb_push_error(L, &err);
     c->busy = 1;
     if (mysql_real_query(c->my, sql, (unsigned long)len) != 0) {
         c->busy = 0;
@@ -236,6 +263,8 @@ static int run_prepared(lua_State *L, lconn *lc, const char *sql, size_t len, in
     if (s->nparams > sizeof small / sizeof small[0])
         params = lua_newuserdata(L, s->nparams * sizeof *params);
     collect_params(L, s, first, nargs, tidx, params);
+    if (too_big(c, params_bytes(params, s->nparams), &err))
+        return fsdb_push_error(L, &err);
     c->busy = 1;
     rc = fsdb_stmt_execute(c, &s, params, &err);
     if (rc < 0) {
@@ -399,8 +428,9 @@ static int l_conn_executemany(lua_State *L)
     cap = (unsigned)(nsets < BULK_MAX_ROWS ? (nsets > 0 ? nsets : 1) : BULK_MAX_ROWS);
     params = lua_newuserdata(L, (size_t)cap * np * sizeof *params);
     types = lua_newuserdata(L, np * sizeof *types);
-    /* Leave room below max_allowed_packet for the packet's framing. */
-    limit = c->max_packet > (2ul << 20) ? c->max_packet / 2 : (1ul << 20);
+    /* Batches of at most half of max_allowed_packet: room for the framing
+     * and the indicator bytes the estimate leaves out. */
+    limit = c->max_packet ? c->max_packet / 2 : (1ul << 20);
     if (limit > (16ul << 20))
         limit = 16ul << 20;
 
@@ -411,14 +441,21 @@ static int l_conn_executemany(lua_State *L)
 
         for (i = 0; i < np; i++)
             types[i] = FSDB_P_NULL;
-        while (next + rows <= nsets && rows < cap && (rows == 0 || bytes < limit)) {
+        while (next + rows <= nsets && rows < cap) {
             fsdb_param *row = &params[rows * np];
+            unsigned long row_bytes = 0;
             lua_rawgeti(L, 3, (int)(next + rows));
             collect_set(L, s, lua_gettop(L), next + rows, row);
             lua_pop(L, 1);
+            for (i = 0; i < np; i++)
+                row_bytes += 10 + (row[i].type == FSDB_P_STRING ? row[i].len : 0);
+            /* This set would overflow the batch: it starts the next one
+             * (a single set goes alone, and the server judges it). */
+            if (rows > 0 && bytes + row_bytes > limit)
+                break;
+            bytes += row_bytes;
             for (i = 0; i < np; i++) {
                 int t = row[i].type;
-                bytes += 9 + (t == FSDB_P_STRING ? row[i].len : 0);
                 if (t == FSDB_P_NULL || t == types[i])
                     continue;
                 if (types[i] == FSDB_P_NULL)

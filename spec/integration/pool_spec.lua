@@ -342,7 +342,11 @@ describe("pool #mariadb", function()
     local fds, rss = fd_count(), rss_kb()
     cycle(1000)
     collectgarbage(); collectgarbage()
-    assert.are.equal(fds, fd_count())
+    -- A leak would show as about one descriptor per cycle (1,000); allow
+    -- the odd descriptor that something else in this process (the garbage
+    -- of earlier specs, the shell of the count) opens meanwhile.
+    local grown = fd_count() - fds
+    assert.is_true(grown <= 2, ("%d more descriptors after 1,000 cycles"):format(grown))
     -- AddressSanitizer quarantines freed memory, so RSS says nothing there;
     -- its leak checker covers the same ground in that run.
     if not os.getenv("FSDB_ASAN") then
