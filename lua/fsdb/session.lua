@@ -573,22 +573,28 @@ function Session:__tostring()
   return "fsdb.session (in transaction on " .. table.concat(self._order, ", ") .. ")"
 end
 
-local function tx_retries(opts)
+-- opts of transaction(): {retries = n, on_retry = function(attempt, errno, err)}
+local TX_OPTIONS = { retries = true, on_retry = true }
+
+local function tx_options(opts)
   if opts == nil then return 0 end
   if type(opts) ~= "table" then
     error("fsdb: bad argument #2 to 'transaction' (table expected, got " .. type(opts) .. ")", 3)
   end
   for k in pairs(opts) do
-    if k ~= "retries" then
-      error(("fsdb: unknown transaction option '%s' (known: retries)"):format(tostring(k)), 3)
+    if not TX_OPTIONS[k] then
+      error(("fsdb: unknown transaction option '%s' (known: on_retry, retries)"):format(tostring(k)), 3)
     end
   end
+  if opts.on_retry ~= nil and type(opts.on_retry) ~= "function" then
+    error("fsdb: bad value for transaction option 'on_retry' (expected a function(attempt, errno, err))", 3)
+  end
   local n = opts.retries
-  if n == nil then return 0 end
+  if n == nil then return 0, opts.on_retry end
   if type(n) ~= "number" or n ~= math.floor(n) or n < 0 or n == math.huge then
     error("fsdb: bad value for transaction option 'retries' (expected a whole number >= 0)", 3)
   end
-  return n
+  return n, opts.on_retry
 end
 
 local function callable(fn)
@@ -637,14 +643,15 @@ end
 --- Runs fn(s) in a transaction: commit when it returns, roll back when it
 --- raises (re-raised) or returns nil, err, … (returned). Nested calls use a
 --- SAVEPOINT. opts.retries = n runs fn again, up to n more times, after a
---- deadlock (1213) or lock-wait timeout (1205).
--- syntax: ... = s:transaction(fn, {retries = n})
+--- deadlock (1213) or lock-wait timeout (1205); opts.on_retry(attempt,
+--- errno, err) is called before each new attempt.
+-- syntax: ... = s:transaction(fn, {retries = n, on_retry = function(attempt, errno, err) end})
 function Session:transaction(fn, opts)
   check_open(self)
   if not callable(fn) then
     error("fsdb: bad argument #1 to 'transaction' (function expected, got " .. type(fn) .. ")", 2)
   end
-  local retries = tx_retries(opts)
+  local retries, on_retry = tx_options(opts)
   reap(self)
   if #self._frames > 0 then
     -- Retries belong to the outermost transaction: a deadlock has already
@@ -655,7 +662,9 @@ function Session:transaction(fn, opts)
   -- Statements run before transaction() are part of the same session
   -- transaction; they cannot be replayed, so they rule out retries.
   if #self._order > 0 then retries = 0 end
+  local attempt = 0
   while true do
+    attempt = attempt + 1
     self.last_errno = nil
     local f = open_frame(self, "fn")
     local r = pack(pcall(fn, self))
@@ -663,7 +672,7 @@ function Session:transaction(fn, opts)
       if not r[1] then error(r[2], 0) end
       error("fsdb: the session was closed or its transaction ended inside transaction()", 2)
     end
-    local errno
+    local errno, failure
     if #self._frames ~= 1 then
       rollback_frame(self, 1)
       if r[1] then
@@ -671,13 +680,13 @@ function Session:transaction(fn, opts)
       end
     end
     if not r[1] then
-      errno = self.last_errno
+      errno, failure = self.last_errno, r[2]
       if not f.done then rollback_frame(self, 1) end
       if not (retries > 0 and RETRYABLE[errno]) then
         error(r[2], 0)
       end
     elseif returned_failure(r) then
-      errno = r[4]
+      errno, failure = r[4], r[3]
       rollback_frame(self, 1)
       if not (retries > 0 and RETRYABLE[errno]) then
         return unpack(r, 2, r.n)
@@ -690,7 +699,10 @@ function Session:transaction(fn, opts)
       if not (retries > 0 and RETRYABLE[errno2]) then
         return nil, err, errno2, sqlstate
       end
+      errno, failure = errno2, err
     end
+    -- The attempt was rolled back and will run again: say why, if asked.
+    if on_retry then on_retry(attempt, errno, failure) end
     retries = retries - 1
   end
 end

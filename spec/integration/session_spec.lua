@@ -409,8 +409,10 @@ describe("session #mariadb", function()
     it("checks its arguments", function()
       local s = session.new(engine)
       assert.matches("function expected, got nil", raised(s.transaction, s))
-      assert.are.equal("fsdb: unknown transaction option 'retry' (known: retries)",
+      assert.are.equal("fsdb: unknown transaction option 'retry' (known: on_retry, retries)",
         raised(s.transaction, s, function() end, { retry = 1 }))
+      assert.are.equal("fsdb: bad value for transaction option 'on_retry' (expected a function(attempt, errno, err))",
+        raised(s.transaction, s, function() end, { on_retry = 1 }))
       assert.are.equal("fsdb: bad value for transaction option 'retries' (expected a whole number >= 0)",
         raised(s.transaction, s, function() end, { retries = -1 }))
       assert.are.equal("fsdb: bad value for transaction option 'retries' (expected a whole number >= 0)",
@@ -430,6 +432,15 @@ describe("session #mariadb", function()
       assert.is_nil(res)
       assert.are.same({ "fsdb: pretend deadlock", 1213, "40001" }, { err, errno, sqlstate })
       assert.are.equal(0, count())
+      -- on_retry hears about every attempt that runs again, with its errno
+      local heard = {}
+      runs = 0
+      s:transaction(function()
+        runs = runs + 1
+        if runs < 3 then return nil, "fsdb: pretend lock wait " .. runs, 1205, "HY000" end
+        return true
+      end, { retries = 5, on_retry = function(attempt, no, e) heard[#heard + 1] = { attempt, no, e } end })
+      assert.are.same({ { 1, 1205, "fsdb: pretend lock wait 1" }, { 2, 1205, "fsdb: pretend lock wait 2" } }, heard)
       -- other errnos are not retried
       runs = 0
       s:transaction(function()
