@@ -205,6 +205,10 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
             pthread_mutex_lock(&p->mu);
             if (it == NULL) {
                 p->total--;
+                /* The server cannot be reached: the idle connections to it
+                 * are most likely dead too (restart, failover). */
+                if (err->code == 2002 || err->code == 2003 || fsdb_error_is_disconnect(err->code))
+                    p->stale_before = fsdb_now();
                 pthread_cond_signal(&p->cv);
                 unlock_and_maybe_destroy(p);
                 return NULL;

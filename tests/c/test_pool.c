@@ -268,6 +268,20 @@ static void test_replacement(void)
     fsdb_pool_get_status(p, &st);
     CHECK(st.checked_out == 0 && st.idle == 0 && st.overflow == 0);
     w.fail_connect = 0;
+
+    /* A server that cannot be reached makes the connections made before
+     * stale: one out during the failed connect is closed on return. */
+    a = fsdb_pool_checkout(p, &is_new, &err);
+    w.fail_connect = 1;
+    b = fsdb_pool_checkout(p, &is_new, &err);
+    CHECK(b == NULL && err.code == 2003);
+    w.fail_connect = 0;
+    fsdb_pool_checkin(p, a, 0);
+    fsdb_pool_get_status(p, &st);
+    CHECK(st.idle == 0 && st.checked_out == 0);
+    a = fsdb_pool_checkout(p, &is_new, &err);
+    CHECK(a != NULL && is_new);
+    fsdb_pool_checkin(p, a, 0);
     fsdb_pool_free(p);
     CHECK(w.live == 0);
 }
