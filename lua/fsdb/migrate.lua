@@ -26,6 +26,7 @@
 
 local graph_mod = require("fsdb.migrate.graph")
 local script = require("fsdb.migrate.script")
+local ops = require("fsdb.migrate.ops")
 
 local unpack = table.unpack or unpack
 
@@ -92,92 +93,13 @@ local function literal(v)
 end
 _M.literal = literal
 
---- The statement with its parameters inlined as literals: `?` from the
---- array part, `:name` from the string keys; placeholders inside quotes,
---- backticks and comments are left alone.
+--- The statement with its parameters inlined as literals, for display: `?`
+--- from the array part, `:name` from the string keys; a missing value shows
+--- as NULL (the statement is shown as run, never refused here).
 -- syntax: s = migrate.inline(sql, params)
 function _M.inline(sql, params)
   if params == nil or type(params) ~= "table" then return sql end
-  local out, i, n, pos = {}, 1, #sql, 0
-  while i <= n do
-    local c = sql:sub(i, i)
-    if c == "'" or c == '"' or c == "`" then
-      local j = i + 1
-      while j <= n do
-        local d = sql:sub(j, j)
-        if d == "\\" and c ~= "`" then
-          j = j + 2
-        elseif d == c then
-          if sql:sub(j + 1, j + 1) == c then j = j + 2 else break end
-        else
-          j = j + 1
-        end
-      end
-      out[#out + 1] = sql:sub(i, j)
-      i = j + 1
-    elseif c == "#" or (c == "-" and sql:sub(i, i + 2):match("^%-%-[%s]")) then
-      local j = sql:find("\n", i, true) or n
-      out[#out + 1] = sql:sub(i, j)
-      i = j + 1
-    elseif c == "/" and sql:sub(i + 1, i + 1) == "*" then
-      local _, j = sql:find("*/", i + 2, true)
-      j = j or n
-      out[#out + 1] = sql:sub(i, j)
-      i = j + 1
-    elseif c == "?" then
-      pos = pos + 1
-      out[#out + 1] = literal(params[pos])
-      i = i + 1
-    elseif c == ":" and sql:sub(i + 1, i + 1):match("[%a_]") and not sql:sub(i - 1, i - 1):match("[%w_:]") then
-      local name = sql:match("^[%w_]+", i + 1)
-      out[#out + 1] = literal(params[name])
-      i = i + 1 + #name
-    else
-      out[#out + 1] = c
-      i = i + 1
-    end
-  end
-  return table.concat(out)
-end
-
-------------------------------------------------------------------------
--- ops: the real module when present, else a minimal op with execute only
-------------------------------------------------------------------------
-
-local function fallback_op(run)
-  local op = { statements = {} }
-  local function execute(a, b, c)
-    if a == op then a, b = b, c end -- op:execute(…) as well as op.execute(…)
-    if type(a) ~= "string" then
-      error("fsdb: op.execute expects a SQL string, got " .. type(a), 2)
-    end
-    op.statements[#op.statements + 1] = a
-    local res, err, errno, sqlstate = run(a, b)
-    if not res then
-      op.last_failure = { op = "execute", sql = a, err = err, errno = errno, sqlstate = sqlstate }
-      error(err, 0)
-    end
-    return res
-  end
-  op.execute = execute
-  op.raw = execute
-  return setmetatable(op, {
-    __index = function(_, name)
-      error(("fsdb: op.%s is not available (fsdb.migrate.ops is not installed); use op.execute(sql)")
-        :format(tostring(name)), 2)
-    end,
-  })
-end
-
-local function new_op(run)
-  local ok, ops = pcall(require, "fsdb.migrate.ops")
-  if ok and type(ops) == "table" and type(ops.new) == "function" then
-    return ops.new(run)
-  end
-  if not ok and not tostring(ops):find("module 'fsdb.migrate.ops' not found", 1, true) then
-    error(ops, 0) -- the module exists but does not load: say so, do not hide it
-  end
-  return fallback_op(run)
+  return ops.substitute(sql, function(key) return literal(params[key]) end)
 end
 
 ------------------------------------------------------------------------
@@ -544,7 +466,7 @@ function M:run_plan(direction, plan, rows, exec, log, offline, conn)
       if type(fn) ~= "function" then
         error(("fsdb: revision %s has no %s function"):format(id, direction == "upgrade" and "up" or "down"), 0)
       end
-      op = new_op(exec)
+      op = ops.new(exec)
       fn(op)
     end, function(m) return m end)
     if not ok then

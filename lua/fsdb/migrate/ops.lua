@@ -923,14 +923,13 @@ _M.build = build
 ---------------------------------------------------------------------------
 -- Inlining parameters, for --sql output of execute and bulk_insert.
 
---- The statement with its parameters written in as SQL literals: `?` from
---- the array part, `:name` from the string keys. Placeholders inside
---- quotes, backticks and comments are left alone, as the server would.
--- syntax: sql = ops.inline(sql, params)
-function _M.inline(sql, params)
-  if params == nil then return sql end
+--- The statement with each placeholder replaced by value(key): key is the
+--- position (1, 2, …) for `?` and the name for `:name`. Placeholders inside
+--- quotes, backticks and comments are left alone, by the same rules as the
+--- C core's scanner (csrc/sqlscan.c).
+-- syntax: sql = ops.substitute(sql, value)
+function _M.substitute(sql, value)
   local out, n, pos, len = {}, 0, 1, #sql
-  local used_named = false
   local i = 1
   while i <= len do
     local c = sql:sub(i, i)
@@ -955,33 +954,48 @@ function _M.inline(sql, params)
       i = e and e + 1 or len + 1
     elseif c == "?" then
       n = n + 1
-      if params[n] == nil then
-        fail("inline: statement has more placeholders than the %d parameters given", #params)
-      end
       out[#out + 1] = sql:sub(pos, i - 1)
-      out[#out + 1] = literal(params[n], "inline")
+      out[#out + 1] = value(n)
       pos = i + 1
       i = i + 1
-    elseif c == ":" and sql:sub(i + 1, i + 1):match("[%a_]") and sql:sub(i - 1, i - 1) ~= ":" then
+    elseif c == ":" and sql:sub(i + 1, i + 1):match("[%a_]") and not sql:sub(i - 1, i - 1):match("[%w_:\\]") then
       local name = sql:match("^[%a_][%w_]*", i + 1)
-      local v = params[name]
-      if v == nil then
-        fail("inline: no parameter for :%s", name)
-      end
-      used_named = true
       out[#out + 1] = sql:sub(pos, i - 1)
-      out[#out + 1] = literal(v, "inline")
+      out[#out + 1] = value(name)
       i = i + 1 + #name
       pos = i
     else
       i = i + 1
     end
   end
-  if n < #params and not used_named then
-    fail("inline: statement has %d placeholders but %d parameters were given", n, #params)
-  end
   out[#out + 1] = sql:sub(pos)
   return table.concat(out)
+end
+
+--- The statement with its parameters written in as SQL literals: `?` from
+--- the array part, `:name` from the string keys; raises when they do not
+--- match the placeholders.
+-- syntax: sql = ops.inline(sql, params)
+function _M.inline(sql, params)
+  if params == nil then return sql end
+  local positional, used_named = 0, false
+  local text = _M.substitute(sql, function(key)
+    local v = params[key]
+    if type(key) == "number" then
+      positional = key
+      if v == nil then
+        fail("inline: statement has more placeholders than the %d parameters given", #params)
+      end
+    else
+      used_named = true
+      if v == nil then fail("inline: no parameter for :%s", key) end
+    end
+    return literal(v, "inline")
+  end)
+  if positional < #params and not used_named then
+    fail("inline: statement has %d placeholders but %d parameters were given", positional, #params)
+  end
+  return text
 end
 
 ---------------------------------------------------------------------------
