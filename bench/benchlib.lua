@@ -47,6 +47,17 @@ function M.rss_kib()
   return tonumber(s:match("VmHWM:%s*(%d+)")) or -1
 end
 
+--- The timed loop of W1, W2 and W6: run(k) does k operations and returns
+--- their check sum; B.WARMUP untimed ones first, then n timed.
+-- syntax: seconds, cpu_seconds, check = B.measure(n, run)
+function M.measure(n, run)
+  run(M.WARMUP)
+  local stop = M.timer()
+  local check = run(n)
+  local t, cpu = stop()
+  return t, cpu, check
+end
+
 function M.report(ops, seconds, check, cpu_seconds)
   io.write(("ops %d\nseconds %.6f\ncpu_seconds %.6f\ncheck %.0f\nrss_kib %d\n"):format(
     ops, seconds, cpu_seconds or -1, check, M.rss_kib()))

@@ -32,35 +32,28 @@ end
 
 -- W1: SELECT 1 (no parameters: the text protocol).
 function W.w1(conn, n)
-  local check = 0
-  local function run(k)
+  local t, cpu, check = B.measure(n, function(k)
+    local check = 0
     for _ = 1, k do
       check = check + must(conn, "SELECT 1")[1]["1"]
     end
-  end
-  run(B.WARMUP)
-  check = 0
-  local stop = B.timer()
-  run(n)
-  local t, cpu = stop()
+    return check
+  end)
   B.report(n, t, check, cpu)
 end
 
 -- W2: primary-key lookup with a bound id (prepared, cached).
 function W.w2(conn, n)
   local sql = B.SEL_ROW .. " WHERE id = ?"
-  local check, item_check, w2_id = 0, B.item_check, B.w2_id
-  local function run(k)
+  local item_check, w2_id = B.item_check, B.w2_id
+  local t, cpu, check = B.measure(n, function(k)
+    local check = 0
     for i = 0, k - 1 do
       local r = must(conn, sql, w2_id(i))[1]
       check = check + item_check(r.id, r.name, r.price, r.qty, r.created, r.note)
     end
-  end
-  run(B.WARMUP)
-  check = 0
-  local stop = B.timer()
-  run(n)
-  local t, cpu = stop()
+    return check
+  end)
   B.report(n, t, check, cpu)
 end
 
@@ -124,19 +117,15 @@ local function w6(query, ping)
     local opts = { pool_pre_ping = ping ~= "off" }
     if ping == "ping" then opts.pool_pre_ping_window = 0 end
     local engine = fsdb.engine.new(url, opts)
-    local check = 0
-    local function run(k)
+    local t, cpu, check = B.measure(n, function(k)
+      local check = 0
       for _ = 1, k do
         local conn = engine:connect()
         if query then check = check + must(conn, "SELECT 1")[1]["1"] end
         conn:close()
       end
-    end
-    run(B.WARMUP)
-    check = 0
-    local stop = B.timer()
-    run(n)
-    local t, cpu = stop()
+      return check
+    end)
     local st = engine:status()
     assert(st.connects == 1 and st.checked_out == 0, "the pool opened more than one connection")
     B.report(n, t, query and check or n, cpu)

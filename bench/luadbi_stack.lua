@@ -42,36 +42,29 @@ end
 
 function W.w1(conn, n)
   local st = prepare(conn, "SELECT 1")
-  local check = 0
-  local function loop(k)
+  local t, cpu, check = B.measure(n, function(k)
+    local check = 0
     for _ = 1, k do
       run(st)
       check = check + st:fetch(false)[1]
     end
-  end
-  loop(B.WARMUP)
-  check = 0
-  local stop = B.timer()
-  loop(n)
-  local t, cpu = stop()
+    return check
+  end)
   B.report(n, t, check, cpu)
 end
 
 function W.w2(conn, n)
   local st = prepare(conn, B.SEL_ROW .. " WHERE id = ?")
-  local check, item_check, w2_id = 0, B.item_check, B.w2_id
-  local function loop(k)
+  local item_check, w2_id = B.item_check, B.w2_id
+  local t, cpu, check = B.measure(n, function(k)
+    local check = 0
     for i = 0, k - 1 do
       run(st, w2_id(i))
       local r = st:fetch(true)
       check = check + item_check(r.id, r.name, r.price, r.qty, r.created, r.note)
     end
-  end
-  loop(B.WARMUP)
-  check = 0
-  local stop = B.timer()
-  loop(n)
-  local t, cpu = stop()
+    return check
+  end)
   B.report(n, t, check, cpu)
 end
 

@@ -37,39 +37,32 @@ function W.start()
 end
 
 function W.w1(conn, n)
-  local check = 0
-  local function run(k)
+  local t, cpu, check = B.measure(n, function(k)
+    local check = 0
     for _ = 1, k do
       local cur = must(conn, "SELECT 1")
       check = check + tonumber(cur:fetch())
       cur:close()
     end
-  end
-  run(B.WARMUP)
-  check = 0
-  local stop = B.timer()
-  run(n)
-  local t, cpu = stop()
+    return check
+  end)
   B.report(n, t, check, cpu)
 end
 
 -- No bound parameters in LuaSQL: the id goes into the SQL text.
 function W.w2(conn, n)
   local sql = B.SEL_ROW .. " WHERE id = %d"
-  local check, item_check, w2_id = 0, B.item_check, B.w2_id
-  local function run(k)
+  local item_check, w2_id = B.item_check, B.w2_id
+  local t, cpu, check = B.measure(n, function(k)
+    local check = 0
     for i = 0, k - 1 do
       local cur = must(conn, sql:format(w2_id(i)))
       local r = cur:fetch({}, "a")
       cur:close()
       check = check + item_check(r.id, r.name, r.price, r.qty, r.created, r.note)
     end
-  end
-  run(B.WARMUP)
-  check = 0
-  local stop = B.timer()
-  run(n)
-  local t, cpu = stop()
+    return check
+  end)
   B.report(n, t, check, cpu)
 end
 
