@@ -18,6 +18,13 @@
 --   * every function takes the db from store.open(), opens one session for
 --     its work and always closes it (connections go back to the pool, also
 --     when a Lua error is raised);
+--   * or, in place of the db, a session of it (a web request's scoped
+--     session, say): the work then runs in that session, which stays open
+--     for its owner to commit or close. The functions that write (placing
+--     or cancelling an order, registering, seeding) use s:transaction, so
+--     they commit the session's transaction, with whatever it held
+--     uncommitted; called inside the caller's own s:transaction they are a
+--     savepoint of it, committed or rolled back with it and not retried;
 --   * success returns values; failure returns nil, err, errno, sqlstate.
 --     A business refusal ("insufficient stock for …") is nil, err without
 --     an errno; server and network failures carry the server's
@@ -30,6 +37,7 @@
 -- Runs on Lua 5.4 and LuaJIT.
 
 local fsdb = require("fsdb")
+local Session = require("fsdb.session").Session
 local config = require("furniture_store.config")
 
 local unpack = table.unpack or unpack
@@ -87,9 +95,13 @@ local function misuse(fname, fmt, ...)
   error(("store.%s: " .. fmt):format(fname, ...), 0)
 end
 
+local function is_session(x)
+  return type(x) == "table" and getmetatable(x) == Session
+end
+
 local function check_db(db, fname)
-  if type(db) ~= "table" or type(db.session) ~= "function" then
-    misuse(fname, "db must be the db from store.open(), got %s", type(db))
+  if not is_session(db) and (type(db) ~= "table" or type(db.session) ~= "function") then
+    misuse(fname, "db must be the db from store.open() or a session of it, got %s", type(db))
   end
 end
 
@@ -110,10 +122,14 @@ local function check_opts(opts, known, fname)
 end
 
 --- Runs fn(s, ...) with a new session of db and always closes it (what fn
---- did not commit is rolled back), also when fn raises (re-raised).
+--- did not commit is rolled back), also when fn raises (re-raised). Given
+--- a session instead of a db, runs fn in it and leaves it open.
 -- syntax: ... = store.with_session(db, fn, ...)
 function store.with_session(db, fn, ...)
   check_db(db, "with_session")
+  if is_session(db) then
+    return fn(db, ...)
+  end
   local s = db:session()
   local r = pack(pcall(fn, s, ...))
   s:close()
@@ -162,6 +178,7 @@ end
 -- syntax: t = store.pool_status(db)
 function store.pool_status(db)
   check_db(db, "pool_status")
+  if is_session(db) then misuse("pool_status", "needs the db from store.open(), not a session") end
   local t = {}
   for _, name in ipairs(db:bind_names()) do
     t[name] = db:get_engine(name):status()

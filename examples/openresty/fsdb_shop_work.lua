@@ -14,16 +14,16 @@
 -- (s:transaction), so it is committed or rolled back before the function
 -- returns; the request's log phase only has to clean up after a Lua error.
 --
--- The tables are the furniture store's (examples/furniture_store; plain DDL
--- in schema.sql next to this file), and the order is placed the way the
--- store places it: product rows locked in id order with SELECT … FOR
--- UPDATE, stock checked and decremented, money summed by the server as
--- DECIMAL. This module keeps its own copy of that logic and of a small
--- catalog, so the example stands on its own.
+-- The tables are the furniture store's default bind (plain DDL in
+-- schema.sql next to this file, so that this example can make them on its
+-- own), and the store logic is the furniture store's (examples/
+-- furniture_store/store.lua), called with the request's session in place
+-- of the store's db: this module adds only what HTTP needs (argument
+-- checks that answer 400, statuses, JSON). The store's `auth` bind is not
+-- used here.
 
 local cjson = require("cjson")
-
-local unpack = table.unpack or unpack
+local store = require("furniture_store.store")
 
 local work = {}
 
@@ -108,61 +108,69 @@ local function conn_of(s, meta)
   return conn
 end
 
--- Runs fn(s) in a transaction and turns the outcome into status, body:
--- fn returns status, body on success; nil, err (no errno) for a refusal;
--- nil, err, errno, sqlstate for a database failure.
-local function in_transaction(s, opts, fn)
-  local a, b, c, d = s:transaction(fn, opts)
+-- The outcome of a unit of work as status, body: a refusal (nil, err
+-- without errno) becomes its HTTP status; a database failure stays
+-- nil, err, errno, sqlstate.
+local function outcome(a, b, c, d)
   if a ~= nil then return a, b end
   if c == nil then return refusal(b) end
   return nil, b, c, d
+end
+
+-- Runs fn() in a transaction of the request's session, with meta.conn_id
+-- recorded first. fn returns status, body on success; nil, err (no errno)
+-- for a refusal; nil, err, errno, sqlstate for a database failure.
+local function in_transaction(s, meta, fn)
+  return outcome(s:transaction(function()
+    local conn, err, errno, sqlstate = conn_of(s, meta)
+    if not conn then return nil, err, errno, sqlstate end
+    return fn()
+  end))
 end
 
 ----------------------------------------------------------------------------
 -- Products
 ----------------------------------------------------------------------------
 
-local PRODUCTS_SQL = "SELECT p.id, p.sku, p.name, c.name AS category, p.price, p.stock"
-  .. " FROM products p JOIN categories c ON c.id = p.category_id"
+-- A price filter as the DECIMAL text the store binds, or nil.
+local function price_text(v)
+  v = tostring(v)
+  if v:match("^%d+$") or v:match("^%d+%.%d+$") then return v end
+  return nil
+end
 
---- GET /products?category=&max_price=&in_stock= — products, cheapest
---- first (the furniture store's filters, all bound).
+--- GET /products?category=&min_price=&max_price=&in_stock= — products,
+--- cheapest first (store.list_products: category by name or slug, prices
+--- compared as DECIMAL, every filter bound).
 -- syntax: status, body = work.list_products(s, args, meta)
 function work.list_products(s, args, meta)
-  local where, params = {}, {}
+  local filter = {}
   if args.category ~= nil then
     if type(args.category) ~= "string" or args.category == "" then
       return bad_request("category must be a non-empty string")
     end
-    where[#where + 1] = "c.name = ?"
-    params[#params + 1] = args.category
+    filter.category = args.category
   end
-  if args.max_price ~= nil then
-    local v = tostring(args.max_price)
-    if not v:match("^%d+$") and not v:match("^%d+%.%d+$") then
-      return bad_request("max_price must be a decimal number such as 400 or 399.90")
+  for _, k in ipairs({ "min_price", "max_price" }) do
+    if args[k] ~= nil then
+      filter[k] = price_text(args[k])
+      if not filter[k] then
+        return bad_request(k .. " must be a decimal number such as 400 or 399.90")
+      end
     end
-    where[#where + 1] = "p.price <= CAST(? AS DECIMAL(12,2))"
-    params[#params + 1] = v
   end
   if args.in_stock ~= nil then
     local v = tostring(args.in_stock)
     if v == "1" or v == "true" then
-      where[#where + 1] = "p.stock > 0"
+      filter.in_stock = true
     elseif v == "0" or v == "false" then
-      where[#where + 1] = "p.stock = 0"
+      filter.in_stock = false
     else
       return bad_request("in_stock must be 1, 0, true or false")
     end
   end
-  local sql = PRODUCTS_SQL
-    .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
-    .. " ORDER BY p.price, p.id"
-  return in_transaction(s, nil, function()
-    local conn, err, errno, sqlstate = conn_of(s, meta)
-    if not conn then return nil, err, errno, sqlstate end
-    local rows
-    rows, err, errno, sqlstate = s:execute(sql, unpack(params, 1, #params))
+  return in_transaction(s, meta, function()
+    local rows, err, errno, sqlstate = store.list_products(s, filter)
     if not rows then return nil, err, errno, sqlstate end
     rows.columns = nil
     return 200, { products = work.array(rows) }
@@ -173,56 +181,12 @@ end
 -- Orders
 ----------------------------------------------------------------------------
 
--- One attempt at an order, inside the session transaction. Returns
--- order_id, total; nil, err for a refusal; nil, err, errno, sqlstate.
-local function order_body(s, customer_id, lines)
-  local rows, err, errno, sqlstate = s:select("customers",
-    { columns = { "id" }, where = { id = customer_id } })
-  if not rows then return nil, err, errno, sqlstate end
-  if not rows[1] then return nil, ("no such customer #%d"):format(customer_id) end
-
-  -- Lock the product rows in id order until commit: a second buyer of the
-  -- same product waits here, then sees the stock this order left.
-  local ids = {}
-  for i, line in ipairs(lines) do ids[i] = line.product_id end
-  local products
-  products, err, errno, sqlstate = s:select("products", { columns = { "id", "name", "price", "stock" },
-    where = { id = ids }, order_by = "id", for_update = true })
-  if not products then return nil, err, errno, sqlstate end
-  local by_id = {}
-  for _, p in ipairs(products) do by_id[p.id] = p end
-  for _, line in ipairs(lines) do
-    local p = by_id[line.product_id]
-    if not p then return nil, ("no such product #%d"):format(line.product_id) end
-    if p.stock < line.quantity then return nil, "insufficient stock for " .. p.name end
-  end
-
-  local order_id
-  order_id, err, errno, sqlstate = s:insert("orders", { customer_id = customer_id })
-  if not order_id then return nil, err, errno, sqlstate end
-  for _, line in ipairs(lines) do
-    local res
-    res, err, errno, sqlstate = s:execute("UPDATE products SET stock = stock - ? WHERE id = ?",
-      line.quantity, line.product_id)
-    if not res then return nil, err, errno, sqlstate end
-    -- unit_price: the locked row's DECIMAL string, stored exactly.
-    res, err, errno, sqlstate = s:insert("order_items", { order_id = order_id,
-      product_id = line.product_id, quantity = line.quantity, unit_price = by_id[line.product_id].price })
-    if not res then return nil, err, errno, sqlstate end
-  end
-  local res
-  res, err, errno, sqlstate = s:execute("UPDATE orders SET total = (SELECT SUM(quantity * unit_price)"
-    .. " FROM order_items WHERE order_id = ?) WHERE id = ?", order_id, order_id)
-  if not res then return nil, err, errno, sqlstate end
-  rows, err, errno, sqlstate = s:select("orders", { columns = { "total" }, where = { id = order_id } })
-  if not rows then return nil, err, errno, sqlstate end
-  return order_id, rows[1].total
-end
-
 --- POST /orders {customer_id =, items = {{product_id =, quantity =}, …}}
 --- → 201 {order_id, total}; out of stock → 409; unknown customer or
---- product → 404. One transaction, rows locked with SELECT … FOR UPDATE;
---- a deadlock or lock-wait timeout runs it again (work.retries times).
+--- product → 404. store.place_order in the request's session: one
+--- transaction, product rows locked in id order with SELECT … FOR UPDATE,
+--- the total summed by the server; a deadlock or lock-wait timeout runs it
+--- again (work.retries times).
 -- syntax: status, body = work.place_order(s, args, meta)
 function work.place_order(s, args, meta)
   local customer_id = positive_int(args.customer_id)
@@ -232,60 +196,36 @@ function work.place_order(s, args, meta)
   if type(args.items) ~= "table" or #args.items == 0 or #args.items > 100 then
     return bad_request("items must be a list of 1 to 100 {product_id, quantity}")
   end
-  -- Repeated products merged; sorted by id so that every order locks its
-  -- rows in the same order (fewer deadlocks).
-  local by_id, lines = {}, {}
+  local items = {}
   for i, item in ipairs(args.items) do
     local product_id = type(item) == "table" and positive_int(item.product_id)
     local quantity = type(item) == "table" and positive_int(item.quantity)
     if not product_id or not quantity then
       return bad_request(("item #%d needs a positive whole product_id and quantity"):format(i))
     end
-    local line = by_id[product_id]
-    if line then
-      line.quantity = line.quantity + quantity
-    else
-      line = { product_id = product_id, quantity = quantity }
-      by_id[product_id] = line
-      lines[#lines + 1] = line
-    end
+    items[i] = { product_id = product_id, quantity = quantity }
   end
-  table.sort(lines, function(a, b) return a.product_id < b.product_id end)
-  return in_transaction(s, { retries = work.retries }, function()
-    local conn, err, errno, sqlstate = conn_of(s, meta)
-    if not conn then return nil, err, errno, sqlstate end
-    local order_id, total
-    order_id, total, errno, sqlstate = order_body(s, customer_id, lines)
-    if not order_id then return nil, total, errno, sqlstate end
-    return 201, { order_id = order_id, total = total }
-  end)
+  local order_id, total, errno, sqlstate = store.place_order(s, customer_id, items, {
+    retries = work.retries,
+    on_locked = function(locked) conn_of(locked, meta) end,
+  })
+  if order_id then return 201, { order_id = order_id, total = total } end
+  return outcome(nil, total, errno, sqlstate)
 end
 
---- GET /orders/<id> → {id, customer_id, customer, status, total, items}.
+--- GET /orders/<id> → {id, customer_id, customer, status, total, created_at,
+--- items = {{product_id, name, quantity, unit_price, amount}, …}}.
 -- syntax: status, body = work.get_order(s, args, meta)
 function work.get_order(s, args, meta)
   local order_id = positive_int(args.id)
   if not order_id then
     return bad_request("the order id must be a positive whole number")
   end
-  return in_transaction(s, nil, function()
-    local conn, err, errno, sqlstate = conn_of(s, meta)
-    if not conn then return nil, err, errno, sqlstate end
-    local rows
-    rows, err, errno, sqlstate = s:execute(
-      "SELECT o.id, o.customer_id, c.name AS customer, o.status, o.total, o.created_at"
-        .. " FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ?", order_id)
-    if not rows then return nil, err, errno, sqlstate end
-    local order = rows[1]
-    if not order then return nil, ("no such order #%d"):format(order_id) end
-    local items
-    items, err, errno, sqlstate = s:execute(
-      "SELECT oi.product_id, p.name, oi.quantity, oi.unit_price"
-        .. " FROM order_items oi JOIN products p ON p.id = oi.product_id"
-        .. " WHERE oi.order_id = ? ORDER BY oi.id", order_id)
-    if not items then return nil, err, errno, sqlstate end
-    items.columns = nil
-    order.items = work.array(items)
+  return in_transaction(s, meta, function()
+    local order, err, errno, sqlstate = store.get_order(s, order_id)
+    if not order then return nil, err, errno, sqlstate end
+    order.items.columns = nil
+    order.items = work.array(order.items)
     return 200, order
   end)
 end
@@ -304,11 +244,8 @@ function work.create_customer(s, args, meta)
   if type(args.email) ~= "string" or not args.email:match("^[^@%s]+@[^@%s]+$") or #args.email > 254 then
     return bad_request("email must look like an e-mail address")
   end
-  return in_transaction(s, nil, function()
-    local conn, err, errno, sqlstate = conn_of(s, meta)
-    if not conn then return nil, err, errno, sqlstate end
-    local id
-    id, err, errno, sqlstate = s:insert("customers", { name = args.name, email = args.email })
+  return in_transaction(s, meta, function()
+    local id, err, errno, sqlstate = s:insert("customers", { name = args.name, email = args.email })
     if not id then return nil, err, errno, sqlstate end
     return 201, { id = id }
   end)
@@ -322,11 +259,8 @@ end
 --- (asked with a round trip) next to the client's idea of it.
 -- syntax: status, body = work.whoami(s, args, meta)
 function work.whoami(s, args, meta)
-  return in_transaction(s, nil, function()
-    local conn, err, errno, sqlstate = conn_of(s, meta)
-    if not conn then return nil, err, errno, sqlstate end
-    local rows
-    rows, err, errno, sqlstate = s:execute("SELECT CONNECTION_ID() AS id")
+  return in_transaction(s, meta, function()
+    local rows, err, errno, sqlstate = s:execute("SELECT CONNECTION_ID() AS id")
     if not rows then return nil, err, errno, sqlstate end
     return 200, { conn_id = rows[1].id, client_thread_id = meta.conn_id }
   end)
@@ -355,26 +289,9 @@ end
 -- Set-up (scripts/openresty and the spec; not used by requests)
 ----------------------------------------------------------------------------
 
---- A small catalog. Prices are strings: they go to DECIMAL columns exactly.
-work.CATALOG = {
-  categories = { { "Sofas", "sofas" }, { "Tables", "tables" }, { "Chairs", "chairs" },
-                 { "Lighting", "lighting" } },
-  products = {
-    { sku = "SOF-001", category = "Sofas", name = "Kanapé Ølstrup 🛋", price = "899.00", stock = 3 },
-    { sku = "SOF-002", category = "Sofas", name = "Chesterfield Classic", price = "1499.99", stock = 2 },
-    { sku = "TAB-001", category = "Tables", name = "Oak Dining Table", price = "649.50", stock = 5 },
-    { sku = "TAB-002", category = "Tables", name = "Side Table Birk", price = "79.90", stock = 10 },
-    { sku = "CHA-001", category = "Chairs", name = "Windsor Chair", price = "129.00", stock = 12 },
-    { sku = "CHA-003", category = "Chairs", name = "Desk Chair Ergo", price = "249.95", stock = 0 },
-    { sku = "LIG-001", category = "Lighting", name = "Floor Lamp Lumen", price = "59.99", stock = 7 },
-    { sku = "LIG-002", category = "Lighting", name = "Pendant Lamp Ängsö", price = "89.90", stock = 6 },
-  },
-  customers = {
-    { name = "Ada Lovelace", email = "ada@example.com" },
-    { name = "Søren Kierkegaard", email = "soren@example.dk" },
-    { name = "Grace Hopper", email = "grace@example.com" },
-  },
-}
+--- The furniture store's demo catalog (store.CATALOG; the customers'
+--- passwords belong to the auth bind, which this example does not use).
+work.CATALOG = store.CATALOG
 
 --- Runs schema.sql (CREATE TABLE IF NOT EXISTS …), one statement at a time.
 -- syntax: n, err, errno, sqlstate = work.create_schema(engine, path)
@@ -404,19 +321,20 @@ end
 -- syntax: ids, err, errno, sqlstate = work.seed(session)
 function work.seed(s)
   return s:transaction(function()
-    for _, t in ipairs({ "order_items", "orders", "products", "customers", "categories" }) do
+    for _, t in ipairs(store.TABLES.default) do
       local n, err, errno, sqlstate = s:delete(t, {})
       if not n then return nil, err, errno, sqlstate end
     end
     local ids = { categories = {}, products = {}, customers = {} }
-    for _, c in ipairs(work.CATALOG.categories) do
-      local id, err, errno, sqlstate = s:insert("categories", { name = c[1], slug = c[2] })
+    for _, name in ipairs(work.CATALOG.categories) do
+      local slug = name:lower():gsub("%s+", "-")
+      local id, err, errno, sqlstate = s:insert("categories", { name = name, slug = slug })
       if not id then return nil, err, errno, sqlstate end
-      ids.categories[c[1]] = id
+      ids.categories[name] = id
     end
     for _, p in ipairs(work.CATALOG.products) do
       local id, err, errno, sqlstate = s:insert("products", { category_id = ids.categories[p.category],
-        sku = p.sku, name = p.name, price = p.price, stock = p.stock })
+        sku = p.sku, name = p.name, price = p.price, stock = p.stock, image_path = p.image_path })
       if not id then return nil, err, errno, sqlstate end
       ids.products[p.sku] = id
     end

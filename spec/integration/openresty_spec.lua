@@ -11,7 +11,7 @@
 -- The store lives in its own database (fsdb_openresty), dropped at the end.
 -- Runs under Lua 5.4 and LuaJIT (the busted process only talks to the
 -- server and runs curl/ab; nginx always runs the LuaJIT build of the core).
-package.path = "examples/openresty/?.lua;" .. package.path
+package.path = "examples/openresty/?.lua;examples/?.lua;" .. package.path
 
 local fsdb = require("fsdb")
 local cjson = require("cjson.safe")

@@ -828,4 +828,58 @@ describe("furniture store #mariadb", function()
     assert.has_error(function() store.with_session(db, function(s) s:execute("SELECT ? AS x", {}) end) end)
     no_checkouts()
   end)
+
+  it("runs in a caller's session when given one, and leaves it open", function()
+    local opened = {}
+    local function session()
+      opened[#opened + 1] = db:session()
+      return opened[#opened]
+    end
+    -- An assertion that fails must not leave a transaction open: the
+    -- teardown's DROP DATABASE would wait for its metadata lock forever.
+    finally(function() for _, x in ipairs(opened) do x:close() end end)
+
+    -- A clean session: place_order's transaction commits; the session
+    -- stays usable and checked out.
+    local s = session()
+    local order_id, total = store.place_order(s, customer("ada@example.com"), { item("TAB-002", 2) })
+    assert.is_not_nil(order_id, total)
+    assert.are.equal("159.80", total)
+    assert.are.equal(8, stock("TAB-002")) -- seen from another connection: committed
+    local rows = assert(store.list_products(s, { category = "tables" }))
+    assert.are.same({ "TAB-002", "TAB-001" }, { rows[1].sku, rows[2].sku })
+    local order = assert(store.get_order(s, order_id))
+    assert.are.equal("159.80", order.items[1].amount)
+    local missing, err, errno = store.get_order(s, 999999)
+    assert.is_nil(missing)
+    assert.are.equal("no such order #999999", err)
+    assert.is_nil(errno)
+    assert.are.equal(1, db.engine:status().checked_out) -- still the caller's
+    s:close()
+    no_checkouts()
+
+    -- Inside the caller's transaction the order is a savepoint: it goes
+    -- when the caller's transaction fails.
+    s = session()
+    local a, b = s:transaction(function()
+      local id = store.place_order(s, customer("grace@example.com"), { item("LIG-001", 5) })
+      assert.is_not_nil(id)
+      assert.are.equal(2, s:select("products", { columns = { "stock" }, where = { sku = "LIG-001" } })[1].stock)
+      assert.are.equal(7, stock("LIG-001")) -- nothing committed yet
+      return nil, "changed my mind"
+    end)
+    assert.is_nil(a)
+    assert.are.equal("changed my mind", b)
+    s:close()
+    assert.are.equal(7, stock("LIG-001"))
+    assert.are.same({ orders = 1, items = 1 }, counts())
+
+    -- pool_status needs the db itself.
+    s = session()
+    assert.has_error(function() store.pool_status(s) end,
+      "store.pool_status: needs the db from store.open(), not a session")
+    s:close()
+    assert.has_error(function() store.list_products(42) end,
+      "store.list_products: db must be the db from store.open() or a session of it, got number")
+  end)
 end)
