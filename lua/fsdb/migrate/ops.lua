@@ -240,16 +240,10 @@ local function check_on_update(where, v)
     type(v) == "string" and sql_string(v) or type(v))
 end
 
-local function check_bool(where, what, v)
-  if v ~= nil and type(v) ~= "boolean" then
-    fail("%s: %s must be a boolean, got %s", where, what, type(v))
-  end
-  return v
-end
-
-local function check_string(where, what, v)
-  if v ~= nil and type(v) ~= "string" then
-    fail("%s: %s must be a string, got %s", where, what, type(v))
+-- v, when given, must be of the Lua type lua_type ("boolean", "string").
+local function check_is(lua_type, where, what, v)
+  if v ~= nil and type(v) ~= lua_type then
+    fail("%s: %s must be a %s, got %s", where, what, lua_type, type(v))
   end
   return v
 end
@@ -339,11 +333,11 @@ function _M.column(spec, where)
       fail("%s: unknown option '%s'", cw, tostring(k))
     end
   end
-  check_bool(cw, "nullable", spec.nullable)
-  check_bool(cw, "auto_increment", spec.auto_increment)
-  check_bool(cw, "primary_key", spec.primary_key)
-  check_bool(cw, "unique", spec.unique)
-  check_string(cw, "comment", spec.comment)
+  check_is("boolean", cw, "nullable", spec.nullable)
+  check_is("boolean", cw, "auto_increment", spec.auto_increment)
+  check_is("boolean", cw, "primary_key", spec.primary_key)
+  check_is("boolean", cw, "unique", spec.unique)
+  check_is("string", cw, "comment", spec.comment)
   check_value(cw, "default", spec.default)
   if spec.primary_key and spec.nullable == true then
     fail("%s: a primary key column cannot be nullable", cw)
@@ -536,7 +530,7 @@ function _M.table_definition(name, columns, options, where, extra)
     local iw = ("%s: indexes[%d]"):format(tw, i)
     check_keys(iw, "key", ix, INDEX_KEYS)
     check_names(iw, "columns", ix.columns)
-    check_bool(iw, "unique", ix.unique)
+    check_is("boolean", iw, "unique", ix.unique)
     known_column(iw, def, "columns", ix.columns)
     local n = ix.name == nil and _M.default_name(ix.unique and "uq" or "ix", name, ix.columns)
       or check_name(iw, "name", ix.name)
@@ -573,7 +567,7 @@ function _M.table_definition(name, columns, options, where, extra)
     def.charset = "utf8mb4"
     def.collate = def.collate or "utf8mb4_unicode_ci"
   end
-  def.comment = check_string(tw, "comment", options.comment)
+  def.comment = check_is("string", tw, "comment", options.comment)
   return def
 end
 
@@ -686,14 +680,14 @@ function build.alter_column(tname, cname, o)
   local cw = ("%s: column '%s' of table '%s'"):format(where, cname, tname)
   if o.type ~= nil then check_type(cw, o.type) end
   if o.existing_type ~= nil then check_type(cw, o.existing_type) end
-  check_bool(cw, "nullable", o.nullable)
-  check_bool(cw, "existing_nullable", o.existing_nullable)
+  check_is("boolean", cw, "nullable", o.nullable)
+  check_is("boolean", cw, "existing_nullable", o.existing_nullable)
   check_value(cw, "default", o.default)
   check_value(cw, "existing_default", o.existing_default)
-  check_string(cw, "comment", o.comment)
-  check_string(cw, "existing_comment", o.existing_comment)
-  check_bool(cw, "auto_increment", o.auto_increment)
-  check_bool(cw, "existing_auto_increment", o.existing_auto_increment)
+  check_is("string", cw, "comment", o.comment)
+  check_is("string", cw, "existing_comment", o.existing_comment)
+  check_is("boolean", cw, "auto_increment", o.auto_increment)
+  check_is("boolean", cw, "existing_auto_increment", o.existing_auto_increment)
   local on_update = check_on_update(cw, o.on_update)
   local existing_on_update = check_on_update(cw, o.existing_on_update)
   if o.new_name ~= nil then check_name(cw, "new_name", o.new_name) end
@@ -754,7 +748,7 @@ function build.create_index(name, tname, columns, o)
   check_name(where, "table name", tname)
   check_names(where, "columns", columns)
   o = check_opts(where, o, { unique = true })
-  check_bool(where, "unique", o.unique)
+  check_is("boolean", where, "unique", o.unique)
   if name == nil then
     name = _M.default_name(o.unique and "uq" or "ix", tname, columns)
   end
