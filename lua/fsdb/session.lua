@@ -291,30 +291,25 @@ local function on_savepoint(s, f, sql)
   return true
 end
 
--- Rolls back frame i (and what is inside it).
-local function rollback_frame(s, i)
+-- Ends frame i (and what is inside it): the outermost one with COMMIT or
+-- ROLLBACK, a nested one with RELEASE SAVEPOINT or ROLLBACK TO SAVEPOINT.
+local function end_frame(s, i, commit)
   local f = pop_frames(s, i)
   if i == 1 then
-    return finish(s, "ROLLBACK")
+    return finish(s, commit and "COMMIT" or "ROLLBACK")
   end
   if s._aborted then
     -- The server already rolled back the whole transaction.
     return aborted_failure(s)
   end
-  return on_savepoint(s, f, "ROLLBACK TO SAVEPOINT ")
+  return on_savepoint(s, f, commit and "RELEASE SAVEPOINT " or "ROLLBACK TO SAVEPOINT ")
 end
 
+-- Rolls back frame i (and what is inside it).
+local function rollback_frame(s, i) return end_frame(s, i, false) end
+
 -- Commits frame i, which must be the innermost one.
-local function commit_frame(s, i)
-  local f = pop_frames(s, i)
-  if i == 1 then
-    return finish(s, "COMMIT")
-  end
-  if s._aborted then
-    return aborted_failure(s)
-  end
-  return on_savepoint(s, f, "RELEASE SAVEPOINT ")
-end
+local function commit_frame(s, i) return end_frame(s, i, true) end
 
 -- A begin() object collected while active marks its frame; the session rolls
 -- it back at its next call, never inside the collector (which may run in the
