@@ -32,6 +32,30 @@ static int run_setup(fsdb_conn *c, const char *sql, fsdb_error *err)
     return 0;
 }
 
+/* What the pool re-applies after COM_RESET_CONNECTION too: the collation
+ * (the handshake can only name a character set, whose default collation
+ * the server then uses) and the isolation level. Both names were checked
+ * (URL parser, engine options) to be bare words. */
+static int apply_session_settings(fsdb_conn *c, fsdb_error *err)
+{
+    const fsdb_uri *u = &c->cfg->uri;
+    char sql[192];
+
+    if (u->collation) {
+        snprintf(sql, sizeof sql, "SET NAMES %s COLLATE %s",
+                 u->charset ? u->charset : "utf8mb4", u->collation);
+        if (run_setup(c, sql, err) < 0)
+            return -1;
+    }
+    if (c->cfg->isolation_level) {
+        snprintf(sql, sizeof sql, "SET SESSION TRANSACTION ISOLATION LEVEL %s",
+                 c->cfg->isolation_level);
+        if (run_setup(c, sql, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* The server drops connections idle for wait_timeout seconds; knowing it
  * lets the pool replace them before "server has gone away" can happen.
  * max_allowed_packet sizes executemany's batches. */
@@ -217,12 +241,8 @@ fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
         add_tls_hint(err, u);
         goto fail;
     }
-    if (cfg->isolation_level) {
-        char sql[96];
-        snprintf(sql, sizeof sql, "SET SESSION TRANSACTION ISOLATION LEVEL %s", cfg->isolation_level);
-        if (run_setup(c, sql, err) < 0)
-            goto fail;
-    }
+    if (apply_session_settings(c, err) < 0)
+        goto fail;
     if (read_session_limits(c, err) < 0)
         goto fail;
     {
@@ -294,13 +314,8 @@ int fsdb_conn_reset(fsdb_conn *c)
             return -1;
         if (c->cfg->init_command && run_setup(c, c->cfg->init_command, &ignored) < 0)
             return -1;
-        if (c->cfg->isolation_level) {
-            char sql[96];
-            snprintf(sql, sizeof sql, "SET SESSION TRANSACTION ISOLATION LEVEL %s",
-                     c->cfg->isolation_level);
-            if (run_setup(c, sql, &ignored) < 0)
-                return -1;
-        }
+        if (apply_session_settings(c, &ignored) < 0)
+            return -1;
         break;
     }
     default:

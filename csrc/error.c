@@ -61,6 +61,10 @@ static const char *hint_for(unsigned code)
     case 1366:
     case 1300:
         return "the text is not valid in the column's character set; use utf8mb4 columns and connection charset";
+    case 1253: /* COLLATION '…' is not valid for CHARACTER SET '…' */
+    case 1273: /* Unknown collation */
+        return "the URL's collation option must name a collation of its charset "
+               "(SHOW COLLATION LIKE 'utf8mb4%' lists them)";
     case FSDB_ERR_POOL_TIMEOUT:
         return "return connections promptly (conn:close()) or raise pool_size/max_overflow";
     default:

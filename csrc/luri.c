@@ -51,6 +51,7 @@ void fsdb_luri_push_uri(lua_State *L, const fsdb_uri *u)
     set_string(L, "database", u->database);
     set_string(L, "unix_socket", u->unix_socket);
     set_string(L, "charset", u->charset ? u->charset : "utf8mb4");
+    set_string(L, "collation", u->collation);
     set_uint(L, "connect_timeout", u->connect_timeout);
     set_uint(L, "read_timeout", u->read_timeout);
     set_uint(L, "write_timeout", u->write_timeout);

@@ -27,13 +27,18 @@
 #define MSG_GUARDED MSG_INVALID \
     " (percent-encode '/', '?' and '@' in the user name and password as %%2F, %%3F and %%40)"
 
-#define KNOWN_OPTIONS "charset, connect_timeout, read_timeout, write_timeout, " \
+#define KNOWN_OPTIONS "charset, collation, connect_timeout, read_timeout, write_timeout, " \
     "ssl_mode, ssl_ca, ssl_cert, ssl_key, ssl_capath, ssl_cipher, local_infile, unix_socket"
 
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
-enum opt_kind { OPT_CHARSET, OPT_TIMEOUT, OPT_SSL_MODE, OPT_PATH, OPT_BOOL, OPT_SOCKET };
+enum opt_kind { OPT_CHARSET, OPT_COLLATION, OPT_TIMEOUT, OPT_SSL_MODE, OPT_PATH, OPT_BOOL, OPT_SOCKET };
+
+/* Kinds whose field is a char * the URL owns. */
+#define OWNS_STRING(kind) ((kind) == OPT_CHARSET || (kind) == OPT_COLLATION || \
+                           (kind) == OPT_PATH || (kind) == OPT_SOCKET)
+#define MAX_NAME 64 /* the server's limit for character set and collation names */
 
 typedef struct option_def {
     const char *name;
@@ -44,6 +49,7 @@ typedef struct option_def {
 /* The order is the rendering order (after unix_socket, which leads). */
 static const option_def option_defs[] = {
     { "charset", OPT_CHARSET, offsetof(fsdb_uri, charset) },
+    { "collation", OPT_COLLATION, offsetof(fsdb_uri, collation) },
     { "connect_timeout", OPT_TIMEOUT, offsetof(fsdb_uri, connect_timeout) },
     { "read_timeout", OPT_TIMEOUT, offsetof(fsdb_uri, read_timeout) },
     { "write_timeout", OPT_TIMEOUT, offsetof(fsdb_uri, write_timeout) },
@@ -419,11 +425,15 @@ static int set_option(parser *p, const option_def *def, char *value)
 
     switch (def->kind) {
     case OPT_CHARSET:
+    case OPT_COLLATION:
+        /* A bare name: it is written into SET NAMES as it is. */
         for (i = 0; value[i]; i++)
             if (!is_alnum((unsigned char)value[i]) && value[i] != '_')
                 break;
-        if (i == 0 || value[i] != '\0') {
-            rc = bad_value(p, def, value, "a character set name such as utf8mb4");
+        if (i == 0 || i > MAX_NAME || value[i] != '\0') {
+            rc = bad_value(p, def, value, def->kind == OPT_CHARSET
+                                              ? "a character set name such as utf8mb4"
+                                              : "a collation name such as utf8mb4_unicode_ci");
             break;
         }
         *(char **)field = value;
@@ -693,7 +703,7 @@ void fsdb_uri_free(fsdb_uri *u)
     for (i = 0; i < N_OPTIONS; i++) {
         const option_def *d = &option_defs[i];
 
-        if (d->kind == OPT_CHARSET || d->kind == OPT_PATH || d->kind == OPT_SOCKET)
+        if (OWNS_STRING(d->kind))
             free(*(char **)((char *)u + d->offset));
     }
     memset(u, 0, sizeof *u);
@@ -729,7 +739,7 @@ int fsdb_uri_copy(fsdb_uri *dst, const fsdb_uri *src)
     for (i = 0; i < N_OPTIONS; i++) {
         const option_def *d = &option_defs[i];
 
-        if (d->kind == OPT_CHARSET || d->kind == OPT_PATH || d->kind == OPT_SOCKET)
+        if (OWNS_STRING(d->kind))
             rc |= copy_str((char **)((char *)dst + d->offset),
                            *(char *const *)((const char *)src + d->offset));
     }
@@ -865,6 +875,7 @@ size_t fsdb_uri_render(const fsdb_uri *u, char *buf, size_t cap)
                 put_option(&w, &first, d->name, cs);
             break;
         }
+        case OPT_COLLATION:
         case OPT_PATH:
             if (*(char *const *)field != NULL)
                 put_option(&w, &first, d->name, *(char *const *)field);

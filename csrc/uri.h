@@ -33,6 +33,7 @@ typedef struct fsdb_uri {
     char *database;     /* decoded; NULL when absent or empty */
     char *unix_socket;  /* from ?unix_socket= or a '/' host; NULL otherwise */
     char *charset;      /* "utf8mb4" when absent */
+    char *collation;    /* NULL when absent: the character set's default */
     unsigned connect_timeout; /* seconds; 0 = not given */
     unsigned read_timeout;
     unsigned write_timeout;

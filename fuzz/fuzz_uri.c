@@ -60,6 +60,13 @@ static char *render(const fsdb_uri *u)
     return buf;
 }
 
+static int bare_name(const char *s)
+{
+    static const char word[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
+    size_t n = strlen(s);
+    return n >= 1 && n <= 64 && strspn(s, word) == n;
+}
+
 static void check_parsed(const fsdb_uri *u)
 {
     fsdb_uri copy, bare, again;
@@ -69,6 +76,9 @@ static void check_parsed(const fsdb_uri *u)
 
     CHECK(u->scheme != NULL && u->host != NULL && u->charset != NULL);
     CHECK(u->port >= 1 && u->port <= 65535);
+    /* Both go into SET NAMES as they are: bare words only. */
+    CHECK(bare_name(u->charset));
+    CHECK(u->collation == NULL || bare_name(u->collation));
 
     full = render(u);
 

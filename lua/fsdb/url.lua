@@ -10,7 +10,7 @@
 -- Also accepted: mariadb://, mysql+<driver>:// and mariadb+<driver>://
 -- (the driver is ignored), percent-encoded user and password, [::1] hosts,
 -- a percent-encoded socket path as host (%2Ftmp%2Fmysql.sock) or
--- ?unix_socket=/path. Options: charset, connect_timeout, read_timeout,
+-- ?unix_socket=/path. Options: charset, collation, connect_timeout, read_timeout,
 -- write_timeout, ssl_mode, ssl_ca, ssl_cert, ssl_key, ssl_capath,
 -- ssl_cipher, local_infile, unix_socket.
 
@@ -28,7 +28,7 @@ end
 --- Parses a URL.
 -- syntax: t, err, errno, sqlstate = url.parse(s)
 -- t has scheme, user, password, host, port, database, unix_socket, charset,
--- connect_timeout, read_timeout, write_timeout, ssl_mode, ssl_ca, ssl_cert,
+-- collation, connect_timeout, read_timeout, write_timeout, ssl_mode, ssl_ca, ssl_cert,
 -- ssl_key, ssl_capath, ssl_cipher, local_infile. Unset fields are nil,
 -- except host ("localhost"), port (3306), charset ("utf8mb4") and
 -- local_infile (false). On failure: nil, "fsdb: …", 9001, "HY000"; the

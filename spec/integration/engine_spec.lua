@@ -85,6 +85,74 @@ describe("engine #mariadb", function()
       engine:dispose()
     end)
 
+    it("?collation= sets the connection collation, also after a COM_RESET_CONNECTION", function()
+      local function with_params(params)
+        return db.url .. (db.url:find("?", 1, true) and "&" or "?") .. params
+      end
+      local function settings(conn)
+        return db.must(conn, "SELECT @@character_set_connection AS cs, @@collation_connection AS coll, "
+          .. "'ß' = 'ss' AS eszett_is_ss")[1]
+      end
+      -- Without the option: the character set's default collation
+      -- (utf8mb4_general_ci on MariaDB 10.11, where 'ß' and 'ss' differ);
+      -- with utf8mb4_unicode_ci they compare equal.
+      local plain = db.engine()
+      local pc = assert(plain:connect())
+      local r = settings(pc)
+      assert.are.equal("utf8mb4", r.cs)
+      assert.are_not.equal("utf8mb4_unicode_ci", r.coll)
+      -- A user variable carries the connection's collation: against a
+      -- utf8mb4_unicode_ci column that is "Illegal mix of collations".
+      local function lookup(conn)
+        db.must(conn, "CREATE TEMPORARY TABLE coll_t (name VARCHAR(20)) DEFAULT CHARSET=utf8mb4 "
+          .. "COLLATE utf8mb4_unicode_ci")
+        db.must(conn, "INSERT INTO coll_t VALUES ('Kanapé')")
+        db.must(conn, "SET @wanted = 'Kanapé'")
+        return conn:execute("SELECT COUNT(*) AS n FROM coll_t WHERE name = @wanted")
+      end
+      local res, err, errno = lookup(pc)
+      assert.is_nil(res)
+      assert.are.equal(1267, errno, err)
+      pc:close()
+      plain:dispose()
+
+      local engine = db.engine({ pool_size = 1, max_overflow = 0, pool_reset_on_return = "reset" },
+        with_params("collation=utf8mb4_unicode_ci"))
+      local conn = assert(engine:connect())
+      local id = conn:thread_id()
+      r = settings(conn)
+      assert.are.same({ cs = "utf8mb4", coll = "utf8mb4_unicode_ci", eszett_is_ss = 1 }, r)
+      assert.are.equal(1, assert(lookup(conn))[1].n)
+      db.must(conn, "DROP TEMPORARY TABLE coll_t")
+      db.must(conn, "SET NAMES utf8mb4 COLLATE utf8mb4_bin")
+      conn:close() -- COM_RESET_CONNECTION, then the collation again
+      conn = assert(engine:connect())
+      assert.are.equal(id, conn:thread_id())
+      assert.are.same({ cs = "utf8mb4", coll = "utf8mb4_unicode_ci", eszett_is_ss = 1 }, settings(conn))
+      conn:close()
+      engine:dispose()
+    end)
+
+    it("a collation of another character set, or none, fails at connect with a hint", function()
+      local function with_params(params)
+        return db.url .. (db.url:find("?", 1, true) and "&" or "?") .. params
+      end
+      local h = require("support.hardening")
+      local engine = db.engine(nil, with_params("collation=latin1_swedish_ci"))
+      local conn, err, errno, sqlstate = engine:connect()
+      h.failure(conn, err, errno, sqlstate, { errno = 1253, sqlstate = "42000",
+        contains = { "latin1_swedish_ci", "hint: the URL's collation option must name a collation of its charset" } })
+      assert.are.equal(0, engine:status().checked_out)
+      engine:dispose()
+      engine = db.engine(nil, with_params("collation=utf8mb4_nonesuch_ci"))
+      conn, err, errno, sqlstate = engine:connect()
+      h.failure(conn, err, errno, sqlstate, { errno = 1273, sqlstate = "HY000",
+        contains = { "utf8mb4_nonesuch_ci", "SHOW COLLATION" } })
+      engine:dispose()
+      -- Checked before any connection: only a bare name is accepted.
+      raises("invalid value 'x'' for option collation", fsdb.engine.new, with_params("collation=x%27"))
+    end)
+
     it("an unknown engine option raises naming it", function()
       raises("unknown engine option 'pool_sise'", fsdb.engine.new, db.url, { pool_sise = 5 })
       raises("'statement_cache'", fsdb.engine.new, db.url, { statement_cache = 4 })

@@ -19,7 +19,7 @@ end
 local E_INVALID = "fsdb: invalid URL: expected mysql://user:password@host:port/database"
 local E_GUARDED = E_INVALID .. " (percent-encode '/', '?' and '@' in the user name and password as %2F, %3F and %40)"
 local E_PCT = "fsdb: invalid percent-encoding in URL"
-local E_KNOWN = "(known: charset, connect_timeout, read_timeout, write_timeout, ssl_mode, ssl_ca, ssl_cert, "
+local E_KNOWN = "(known: charset, collation, connect_timeout, read_timeout, write_timeout, ssl_mode, ssl_ca, ssl_cert, "
   .. "ssl_key, ssl_capath, ssl_cipher, local_infile, unix_socket)"
 local E_SSL = "(expected DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)"
 local E_BOOL = "(expected 1, 0, true, false, on, off, yes or no)"
@@ -110,6 +110,14 @@ local cases = {
   { "mysql://db.example?charset=", err = bad_value("", "charset", "a character set name such as utf8mb4") },
   { "mysql://db.example?charset=utf8;x",
     err = bad_value("utf8;x", "charset", "a character set name such as utf8mb4") },
+  { "mysql://db.example?collation=utf8mb4_unicode_ci", R { host = "db.example", collation = "utf8mb4_unicode_ci" } },
+  { "mysql://db.example?charset=latin1&collation=latin1_bin",
+    R { host = "db.example", charset = "latin1", collation = "latin1_bin" } },
+  { "mysql://db.example?collation=", err = bad_value("", "collation", "a collation name such as utf8mb4_unicode_ci") },
+  { "mysql://db.example?collation=x%27%20OR%201",
+    err = bad_value("x' OR 1", "collation", "a collation name such as utf8mb4_unicode_ci") },
+  { "mysql://db.example?collation=" .. ("c"):rep(65),
+    err = bad_value(("c"):rep(60) .. "...", "collation", "a collation name such as utf8mb4_unicode_ci") },
   { "mysql://db.example?connect_timeout=5&read_timeout=30&write_timeout=31536000",
     R { host = "db.example", connect_timeout = 5, read_timeout = 30, write_timeout = 31536000 } },
   { "mysql://db.example?read_timeout=0", R { host = "db.example" } },
@@ -161,6 +169,7 @@ local renders = {
   { "mysql://app:p@ss@[::1]:3307/shop", "mysql://app:***@[::1]:3307/shop" },
   { "mysql://app:s3cret@%2Ftmp%2Fmy.sock:3307/shop", "mysql://app:***@localhost/shop?unix_socket=/tmp/my.sock" },
   { "mysql://db.example/my%20shop?charset=UTF8MB4&read_timeout=0", "mysql://db.example:3306/my%20shop" },
+  { "mysql://db.example?collation=utf8mb4_unicode_ci", "mysql://db.example:3306?collation=utf8mb4_unicode_ci" },
   { "mysql://db.example?local_infile=on&ssl_mode=verify_ca&write_timeout=3&read_timeout=2&connect_timeout=1"
       .. "&charset=latin1&ssl_cipher=AES+256&ssl_capath=/c&ssl_key=/k&ssl_cert=/c%20t&ssl_ca=/a",
     "mysql://db.example:3306?charset=latin1&connect_timeout=1&read_timeout=2&write_timeout=3&ssl_mode=VERIFY_CA"

@@ -48,6 +48,8 @@ static void describe(const fsdb_uri *u, char *buf, size_t cap)
     if (u->unix_socket)
         ADD(" socket=%s", u->unix_socket);
     ADD(" charset=%s", u->charset);
+    if (u->collation)
+        ADD(" collation=%s", u->collation);
     if (u->connect_timeout)
         ADD(" connect_timeout=%u", u->connect_timeout);
     if (u->read_timeout)
@@ -82,7 +84,7 @@ typedef struct parse_case {
 #define E_GUARDED E_INVALID " (percent-encode '/', '?' and '@' in the user name " \
     "and password as %2F, %3F and %40)"
 #define E_PCT "fsdb: invalid percent-encoding in URL"
-#define E_KNOWN "(known: charset, connect_timeout, read_timeout, write_timeout, ssl_mode, " \
+#define E_KNOWN "(known: charset, collation, connect_timeout, read_timeout, write_timeout, ssl_mode, " \
     "ssl_ca, ssl_cert, ssl_key, ssl_capath, ssl_cipher, local_infile, unix_socket)"
 #define E_SSL "(expected DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)"
 #define E_BOOL "(expected 1, 0, true, false, on, off, yes or no)"
@@ -178,6 +180,23 @@ static const parse_case parse_cases[] = {
       "fsdb: invalid value '' for option charset (expected a character set name such as utf8mb4)", NULL },
     { "mysql://h?charset=utf8;drop", NULL,
       "fsdb: invalid value 'utf8;drop' for option charset (expected a character set name such as utf8mb4)", NULL },
+    { "mysql://h?collation=utf8mb4_unicode_ci",
+      "mysql host=h port=3306 charset=utf8mb4 collation=utf8mb4_unicode_ci", NULL, NULL },
+    { "mysql://h?charset=latin1&collation=latin1_bin",
+      "mysql host=h port=3306 charset=latin1 collation=latin1_bin", NULL, NULL },
+    { "mysql://h?collation=", NULL,
+      "fsdb: invalid value '' for option collation (expected a collation name such as utf8mb4_unicode_ci)", NULL },
+    { "mysql://h?collation=utf8mb4_bin%27%3B%20DROP", NULL,
+      "fsdb: invalid value 'utf8mb4_bin'; DROP' for option collation "
+      "(expected a collation name such as utf8mb4_unicode_ci)", NULL },
+    { "mysql://h?collation=a1234567890123456789012345678901234567890123456789012345678901234", NULL,
+      "fsdb: invalid value 'a12345678901234567890123456789012345678901234567890123456789...' for option collation "
+      "(expected a collation name such as utf8mb4_unicode_ci)", NULL },
+    { "mysql://h?collation=a123456789012345678901234567890123456789012345678901234567890123",
+      "mysql host=h port=3306 charset=utf8mb4 collation=a123456789012345678901234567890123456789012345678901234567890123",
+      NULL, NULL },
+    { "mysql://h?collation=utf8mb4_bin&collation=utf8mb4_bin", NULL,
+      "fsdb: option 'collation' is given more than once in URL", NULL },
     { "mysql://h?connect_timeout=10&read_timeout=0&write_timeout=31536000",
       "mysql host=h port=3306 charset=utf8mb4 connect_timeout=10 write_timeout=31536000", NULL, NULL },
     { "mysql://h?read_timeout=x", NULL,
@@ -248,6 +267,8 @@ static const render_case render_cases[] = {
     { "mysql://localhost?unix_socket=/tmp/a%26b.sock&charset=latin1",
       "mysql://localhost?unix_socket=/tmp/a%26b.sock&charset=latin1" },
     { "mysql://h/my%20db%3F?charset=utf8mb4", "mysql://h:3306/my%20db%3F" },
+    { "mysql://h?collation=utf8mb4_unicode_ci&charset=utf8mb4",
+      "mysql://h:3306?collation=utf8mb4_unicode_ci" },
     { "mysql://h?local_infile=on&ssl_mode=verify_ca&write_timeout=3&read_timeout=2&connect_timeout=1"
       "&charset=UTF8MB4&ssl_cipher=AES+256&ssl_capath=/c&ssl_key=/k&ssl_cert=/c%20t&ssl_ca=/a",
       "mysql://h:3306?connect_timeout=1&read_timeout=2&write_timeout=3&ssl_mode=VERIFY_CA"
