@@ -25,12 +25,20 @@ enum { /* pool_reset_on_return */
     FSDB_RESET_CONNECTION
 };
 
+/* How executemany sends its sets (engine option executemany_mode). */
+enum {
+    FSDB_MANY_AUTO = 0, /* array binding, else multi-row VALUES, else one per set */
+    FSDB_MANY_VALUES,   /* multi-row VALUES where the statement allows, else one per set */
+    FSDB_MANY_EACH      /* one execute per set */
+};
+
 typedef struct fsdb_conn_config {
     fsdb_uri uri;
     char *init_command;      /* NULL = none */
     char *isolation_level;   /* e.g. "READ COMMITTED"; NULL = server default */
     unsigned stmt_cache_size; /* prepared statements kept per connection */
     int reset_on_return;
+    int executemany_mode;    /* FSDB_MANY_* */
 } fsdb_conn_config;
 
 typedef struct fsdb_conn {

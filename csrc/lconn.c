@@ -390,24 +390,47 @@ static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb
 }
 
 #define BULK_MAX_ROWS 20000
+#define MAX_PLACEHOLDERS 65535 /* the server's limit per prepared statement */
 
-/* conn:executemany(sql, sets) — one statement for many parameter sets:
- * MariaDB array binding in batches under max_allowed_packet (one round
- * trip per batch), or one execute per set when the server cannot, or
- * when a column mixes strings and numbers. Returns {affected_rows = total,
- * insert_id = first id of the last batch, warnings = n}. Not atomic on its
- * own: run it in a transaction (a session) for all-or-nothing. */
+/* The SQL of a multi-row INSERT: text with its VALUES group at
+ * [gstart, gend) repeated rows times; pushed on the Lua stack. */
+static const char *push_values_sql(lua_State *L, const char *text, size_t len, size_t gstart,
+                                   size_t gend, unsigned rows, size_t *out_len)
+{
+    luaL_Buffer b;
+    unsigned r;
+    luaL_buffinit(L, &b);
+    luaL_addlstring(&b, text, gstart);
+    for (r = 0; r < rows; r++) {
+        if (r > 0)
+            luaL_addchar(&b, ',');
+        luaL_addlstring(&b, text + gstart, gend - gstart);
+    }
+    luaL_addlstring(&b, text + gend, len - gend);
+    luaL_pushresult(&b);
+    return lua_tolstring(L, -1, out_len);
+}
+
+/* conn:executemany(sql, sets) — one statement for many parameter sets, in
+ * batches under max_allowed_packet (one round trip per batch): MariaDB
+ * array binding when the server takes it and every column keeps one type;
+ * otherwise, for an INSERT/REPLACE … VALUES (…), one multi-row INSERT per
+ * batch; otherwise one execute per set. The engine option
+ * executemany_mode ("auto", "values", "each") narrows the choice. Returns
+ * {affected_rows = total, insert_id = first id of the last batch,
+ * warnings = n}. Not atomic on its own: run it in a transaction (a
+ * session) for all-or-nothing. */
 static int l_conn_executemany(lua_State *L)
 {
     lconn *lc = check_conn(L);
     fsdb_conn *c = lc->c;
-    size_t len;
-    const char *sql = luaL_checklstring(L, 2, &len);
+    size_t len, gstart = 0, gend = 0, text_len;
+    const char *sql = luaL_checklstring(L, 2, &len), *text;
     lua_Integer nsets, next = 1;
     fsdb_error err;
     fsdb_stmt *s;
     fsdb_param *params;
-    int *types;
+    int *types, mode = c->cfg ? c->cfg->executemany_mode : FSDB_MANY_AUTO, values_ok;
     unsigned np, cap;
     unsigned long long affected = 0, first_id = 0;
     unsigned long limit;
@@ -425,7 +448,21 @@ static int l_conn_executemany(lua_State *L)
     np = s->nparams;
     if (np == 0)
         return luaL_error(L, "fsdb: executemany() needs a statement with placeholders");
+    /* The statement as the server sees it ('?'), kept on the Lua stack:
+     * preparing the multi-row form may evict s from the cache. */
+    if (s->scan.style == FSDB_SCAN_NAMED)
+        lua_pushlstring(L, s->scan.sql, s->scan.sql_len);
+    else
+        lua_pushlstring(L, sql, len);
+    text = lua_tolstring(L, -1, &text_len);
+    values_ok = mode != FSDB_MANY_EACH && np <= MAX_PLACEHOLDERS / 2 &&
+                fsdb_sqlscan_values_group(text, text_len, fsdb_conn_no_backslash_escapes(c),
+                                          &gstart, &gend);
     cap = (unsigned)(nsets < BULK_MAX_ROWS ? (nsets > 0 ? nsets : 1) : BULK_MAX_ROWS);
+    /* Without array binding a batch is one statement: its placeholders
+     * must stay under the server's limit. */
+    if (values_ok && !(mode == FSDB_MANY_AUTO && c->bulk) && cap > MAX_PLACEHOLDERS / np)
+        cap = MAX_PLACEHOLDERS / np;
     params = lua_newuserdata(L, (size_t)cap * np * sizeof *params);
     types = lua_newuserdata(L, np * sizeof *types);
     /* Batches of at most half of max_allowed_packet: room for the framing
@@ -439,6 +476,9 @@ static int l_conn_executemany(lua_State *L)
         unsigned long bytes = 0;
         int mixed = 0, rc = 0;
 
+        /* Found again each batch: the previous one may have evicted it. */
+        if ((s = fsdb_stmt_get(c, sql, len, &err)) == NULL)
+            return fsdb_lconn_fail(L, lc, &err);
         for (i = 0; i < np; i++)
             types[i] = FSDB_P_NULL;
         while (next + rows <= nsets && rows < cap) {
@@ -469,8 +509,18 @@ static int l_conn_executemany(lua_State *L)
             rows++;
         }
         c->busy = 1;
-        if (c->bulk && !mixed && rows > 1) {
+        if (mode == FSDB_MANY_AUTO && c->bulk && !mixed && rows > 1) {
             rc = fsdb_stmt_execute_bulk(c, s, params, rows, types, &affected, &first_id, &err);
+        } else if (values_ok && rows > 1 && (unsigned long)rows * np <= MAX_PLACEHOLDERS) {
+            size_t many_len;
+            const char *many = push_values_sql(L, text, text_len, gstart, gend, rows, &many_len);
+            fsdb_stmt *ms = fsdb_stmt_get(c, many, many_len, &err);
+            rc = ms ? fsdb_stmt_execute(c, &ms, params, &err) : -1;
+            if (rc == 0) {
+                affected += mysql_stmt_affected_rows(ms->st);
+                first_id = mysql_stmt_insert_id(ms->st);
+            }
+            lua_pop(L, 1);
         } else {
             for (i = 0; i < rows && rc == 0; i++) {
                 rc = fsdb_stmt_execute(c, &s, &params[i * np], &err);

@@ -95,6 +95,20 @@ static int reset_mode(lua_State *L, int idx)
     return mode;
 }
 
+/* Validated in Lua (fsdb.engine): "auto", "values" or "each". */
+static int many_mode(lua_State *L, int idx)
+{
+    int mode = FSDB_MANY_AUTO;
+    lua_getfield(L, idx, "executemany_mode");
+    if (lua_isstring(L, -1)) {
+        const char *s = lua_tostring(L, -1);
+        if (strcmp(s, "values") == 0) mode = FSDB_MANY_VALUES;
+        else if (strcmp(s, "each") == 0) mode = FSDB_MANY_EACH;
+    }
+    lua_pop(L, 1);
+    return mode;
+}
+
 static lengine *check_engine(lua_State *L)
 {
     lengine *le = luaL_checkudata(L, 1, FSDB_ENGINE_MT);
@@ -128,6 +142,7 @@ static int l_engine_new(lua_State *L)
     e->cfg.isolation_level = opt_string(L, 2, "isolation_level");
     e->cfg.stmt_cache_size = (unsigned)opt_number(L, 2, "statement_cache_size", 64);
     e->cfg.reset_on_return = reset_mode(L, 2);
+    e->cfg.executemany_mode = many_mode(L, 2);
     e->pool_cfg.size = (int)opt_number(L, 2, "pool_size", 5);
     e->pool_cfg.max_overflow = (int)opt_number(L, 2, "max_overflow", 10);
     e->pool_cfg.timeout = opt_number(L, 2, "pool_timeout", 30);

@@ -196,3 +196,98 @@ void fsdb_sqlscan_free(fsdb_sqlscan *s)
     free(s->sql);
     memset(s, 0, sizeof *s);
 }
+
+/* Index of the next character that is not white space or a comment. */
+static size_t skip_blank(const char *sql, size_t len, size_t i)
+{
+    size_t next;
+    while (i < len) {
+        if ((unsigned char)sql[i] <= ' ')
+            i++;
+        else if ((next = skip_comment(sql, len, i)) != i)
+            i = next;
+        else
+            break;
+    }
+    return i;
+}
+
+static int word_is(const char *w, size_t n, const char *upper)
+{
+    size_t k;
+    for (k = 0; k < n; k++) {
+        char c = w[k];
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        if (upper[k] == '\0' || c != upper[k])
+            return 0;
+    }
+    return upper[n] == '\0';
+}
+
+int fsdb_sqlscan_values_group(const char *sql, size_t len, int no_backslash,
+                              size_t *start, size_t *end)
+{
+    size_t i = skip_blank(sql, len, 0), w;
+    unsigned before = 0, inside = 0, after = 0;
+    int depth = 0, state = 0; /* 0 before the group, 1 inside, 2 after */
+
+    /* The statement must start with INSERT or REPLACE. */
+    for (w = i; w < len && is_word((unsigned char)sql[w]); w++)
+        ;
+    if (!word_is(sql + i, w - i, "INSERT") && !word_is(sql + i, w - i, "REPLACE"))
+        return 0;
+    i = w;
+    while (i < len) {
+        unsigned char c = (unsigned char)sql[i];
+        size_t next;
+        if (c == '\'' || c == '"' || c == '`') {
+            i = skip_quoted(sql, len, i, no_backslash);
+            continue;
+        }
+        if ((next = skip_comment(sql, len, i)) != i) {
+            i = next;
+            continue;
+        }
+        if (is_word(c)) {
+            for (w = i; w < len && is_word((unsigned char)sql[w]); w++)
+                ;
+            if (state == 0 && depth == 0 &&
+                (word_is(sql + i, w - i, "VALUES") || word_is(sql + i, w - i, "VALUE"))) {
+                size_t open = skip_blank(sql, len, w);
+                if (open >= len || sql[open] != '(')
+                    return 0;
+                *start = open;
+                state = 1;
+                depth = 1;
+                i = open + 1;
+                continue;
+            }
+            i = w;
+            continue;
+        }
+        if (c == '?') {
+            if (state == 0)
+                before++;
+            else if (state == 1)
+                inside++;
+            else
+                after++;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')') {
+            depth--;
+            if (state == 1 && depth == 0) {
+                size_t more;
+                *end = i + 1;
+                state = 2;
+                /* A second group ("VALUES (?), (?)") is not repeated. */
+                more = skip_blank(sql, len, i + 1);
+                if (more < len && sql[more] == ',')
+                    return 0;
+            }
+        }
+        i++;
+    }
+    return state == 2 && before == 0 && after == 0 && inside > 0;
+}

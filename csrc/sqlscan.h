@@ -32,4 +32,13 @@ int fsdb_sqlscan_run(const char *sql, size_t len, int no_backslash_escapes, fsdb
                      fsdb_error *err);
 void fsdb_sqlscan_free(fsdb_sqlscan *s);
 
+/* For executemany's multi-row INSERT: when sql (placeholders written '?')
+ * is an INSERT or REPLACE whose row is one VALUES (…) group holding every
+ * placeholder, sets [*start, *end) to that group, parentheses included,
+ * and returns 1; repeating the group, comma-separated, then inserts many
+ * rows in one statement. Returns 0 for any other shape (INSERT … SELECT,
+ * SET, several groups, a placeholder outside the group, UPDATE, …). */
+int fsdb_sqlscan_values_group(const char *sql, size_t len, int no_backslash_escapes,
+                              size_t *start, size_t *end);
+
 #endif

@@ -85,6 +85,28 @@ static void scan(const char *sql, size_t len, int no_backslash)
     fsdb_sqlscan_free(&s);
 }
 
+/* executemany's VALUES group: inside the text, parentheses at both ends,
+ * and repeating it must keep the placeholder count a multiple. */
+static void values_group(const char *sql, size_t len, int no_backslash)
+{
+    size_t start = 0, end = 0, k;
+    unsigned inside = 0;
+    fsdb_sqlscan s;
+    fsdb_error err;
+
+    if (!fsdb_sqlscan_values_group(sql, len, no_backslash, &start, &end))
+        return;
+    CHECK(start < end && end <= len);
+    CHECK(sql[start] == '(' && sql[end - 1] == ')');
+    for (k = start; k < end; k++)
+        inside += sql[k] == '?';
+    CHECK(inside > 0);
+    if (fsdb_sqlscan_run(sql, len, no_backslash, &s, &err) == 0) {
+        CHECK(s.style == FSDB_SCAN_POSITIONAL && s.nparams <= inside);
+        fsdb_sqlscan_free(&s);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* An exact-size copy: no NUL after the text, so an over-read shows. */
@@ -94,6 +116,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(sql, data, size);
     scan(sql, size, 0);
     scan(sql, size, 1);
+    values_group(sql, size, 0);
+    values_group(sql, size, 1);
     free(sql);
     return 0;
 }

@@ -59,6 +59,9 @@ local OPTIONS = {
   on_connect = function(v)
     if type(v) ~= "function" then return "a function(conn)" end
   end,
+  executemany_mode = function(v)
+    if v ~= "auto" and v ~= "values" and v ~= "each" then return '"auto", "values" or "each"' end
+  end,
   statement_cache_size = function(v)
     if type(v) ~= "number" or not whole(v) or v < 1 then return "a whole number >= 1" end
   end,

@@ -119,6 +119,7 @@ describe("fsdb.engine options", function()
     { "pool_reset_on_return", "rollbak" }, { "pool_reset_on_return", true },
     { "pool_use_lifo", "yes" }, { "isolation_level", "DIRTY" }, { "init_command", 5 },
     { "on_connect", "f" }, { "statement_cache_size", 0 },
+    { "executemany_mode", "bulk" }, { "executemany_mode", true },
   }
   for _, b in ipairs(bad) do
     it(("raises on %s = %s"):format(b[1], tostring(b[2])), function()

@@ -64,9 +64,63 @@ static const scase cases[] = {
     {"SELECT 'C:\\', ':x', :y", FSDB_SCAN_NAMED, 1, "x", "SELECT 'C:\\', '?', :y", 0, NULL, 0},
 };
 
+/* executemany's multi-row VALUES: the group found, or NULL for "none". */
+typedef struct vcase {
+    const char *sql;
+    const char *group;
+    int no_backslash;
+} vcase;
+
+static const vcase vcases[] = {
+    {"INSERT INTO t (a, b) VALUES (?, ?)", "(?, ?)", 0},
+    {"insert into t values(?,?)", "(?,?)", 0},
+    {"  /* c */ INSERT IGNORE INTO t (a) VALUE (?)", "(?)", 0},
+    {"REPLACE INTO t (a, b) VALUES (?, NOW())", "(?, NOW())", 0},
+    {"INSERT INTO t (a, b) VALUES (?, CONCAT(?, ')'))", "(?, CONCAT(?, ')'))", 0},
+    {"INSERT INTO t (a) VALUES (?) ON DUPLICATE KEY UPDATE a = VALUES(a)", "(?)", 0},
+    {"INSERT INTO t (a) VALUES (?) AS new ON DUPLICATE KEY UPDATE a = new.a", "(?)", 0},
+    {"INSERT INTO `values` (`values`) VALUES (?) -- VALUES (?)", "(?)", 0},
+    {"INSERT INTO t (a) VALUES ('it''s (', ?)", "('it''s (', ?)", 0},
+    /* With backslash escapes the quote is escaped: the string never ends. */
+    {"INSERT INTO t (a) VALUES ('C:\\', ?)", NULL, 0},
+    {"INSERT INTO t (a) VALUES ('C:\\', ?)", "('C:\\', ?)", 1},
+    {"INSERT INTO t (a) VALUES (?) ON DUPLICATE KEY UPDATE a = ?", NULL, 0},
+    {"INSERT INTO t (a) VALUES (?), (?)", NULL, 0},
+    /* Found by fuzzing: a placeholder in a second statement. */
+    {"INSERT INTO t (a) VALUES (?); UPDATE t SET a = ?", NULL, 0},
+    {"INSERT INTO t (a) SELECT ?", NULL, 0},
+    {"INSERT INTO t SET a = ?", NULL, 0},
+    {"INSERT INTO t (a) VALUES (1)", NULL, 0},
+    {"UPDATE t SET a = ? WHERE id = ?", NULL, 0},
+    {"DELETE FROM t WHERE id = ?", NULL, 0},
+    {"SELECT ? AS values_x", NULL, 0},
+    {"INSERT INTO t (a) VALUES (?", NULL, 0},
+    {"INSERT INTO t (a, values_x) VALUES (?, ?)", "(?, ?)", 0},
+};
+
+static int run_values_cases(void)
+{
+    int failed = 0;
+    size_t i;
+
+    for (i = 0; i < sizeof vcases / sizeof vcases[0]; i++) {
+        const vcase *c = &vcases[i];
+        size_t start = 0, end = 0;
+        int found = fsdb_sqlscan_values_group(c->sql, strlen(c->sql), c->no_backslash, &start, &end);
+        int ok = c->group ? found == 1 && end - start == strlen(c->group) &&
+                                memcmp(c->sql + start, c->group, end - start) == 0
+                          : found == 0;
+        if (!ok) {
+            failed++;
+            printf("FAIL values case %zu: %s\n", i, c->sql);
+        }
+    }
+    return failed;
+}
+
 int main(void)
 {
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, vfailed;
     size_t i;
 
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -103,6 +157,9 @@ int main(void)
             printf("FAIL case %zu: %s\n", i, c->sql);
         }
     }
+    vfailed = run_values_cases();
+    passed += (int)(sizeof vcases / sizeof vcases[0]) - vfailed;
+    failed += vfailed;
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
