@@ -391,6 +391,7 @@ static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb
 
 #define BULK_MAX_ROWS 20000
 #define MAX_PLACEHOLDERS 65535 /* the server's limit per prepared statement */
+#define KEEP_SQL_MAX 4096      /* longer multi-row statements are not cached */
 
 /* The SQL of a multi-row INSERT: text with its VALUES group at
  * [gstart, gend) repeated rows times; pushed on the Lua stack. */
@@ -459,17 +460,24 @@ static int l_conn_executemany(lua_State *L)
                 fsdb_sqlscan_values_group(text, text_len, fsdb_conn_no_backslash_escapes(c),
                                           &gstart, &gend);
     cap = (unsigned)(nsets < BULK_MAX_ROWS ? (nsets > 0 ? nsets : 1) : BULK_MAX_ROWS);
-    /* Without array binding a batch is one statement: its placeholders
-     * must stay under the server's limit. */
-    if (values_ok && !(mode == FSDB_MANY_AUTO && c->bulk) && cap > MAX_PLACEHOLDERS / np)
-        cap = MAX_PLACEHOLDERS / np;
-    params = lua_newuserdata(L, (size_t)cap * np * sizeof *params);
-    types = lua_newuserdata(L, np * sizeof *types);
     /* Batches of at most half of max_allowed_packet: room for the framing
      * and the indicator bytes the estimate leaves out. */
     limit = c->max_packet ? c->max_packet / 2 : (1ul << 20);
     if (limit > (16ul << 20))
         limit = 16ul << 20;
+    /* Without array binding a batch is one statement: its placeholders
+     * stay under the server's limit, and its text under the packet limit
+     * (a group may hold long literals). */
+    if (values_ok && !(mode == FSDB_MANY_AUTO && c->bulk)) {
+        size_t group = gend - gstart + 1, fixed = text_len - (gend - gstart);
+        unsigned long by_text = fixed < limit ? (unsigned long)((limit - fixed) / group) : 1;
+        if (cap > MAX_PLACEHOLDERS / np)
+            cap = MAX_PLACEHOLDERS / np;
+        if (cap > by_text)
+            cap = by_text > 0 ? (unsigned)by_text : 1;
+    }
+    params = lua_newuserdata(L, (size_t)cap * np * sizeof *params);
+    types = lua_newuserdata(L, np * sizeof *types);
 
     while (next <= nsets) {
         unsigned rows = 0, i;
@@ -520,6 +528,10 @@ static int l_conn_executemany(lua_State *L)
                 affected += mysql_stmt_affected_rows(ms->st);
                 first_id = mysql_stmt_insert_id(ms->st);
             }
+            /* Big batches rarely repeat with the same row count: free the
+             * server's copy now rather than let them fill the cache. */
+            if (ms && many_len > KEEP_SQL_MAX)
+                fsdb_stmt_forget(c, ms);
             lua_pop(L, 1);
         } else {
             for (i = 0; i < rows && rc == 0; i++) {

@@ -155,6 +155,26 @@ describe("hostile values #mariadb", function()
       conn:close()
       assert.are.equal(0, e:status().invalidated)
     end)
+
+    it("executemany (" .. mode .. ") keeps a multi-row INSERT's text under a 1 MB max_allowed_packet", function()
+      -- A 60 KB literal in the VALUES group: 50 rows of it in one
+      -- statement would be 3 MB of SQL.
+      local e = small_engine({ executemany_mode = mode })
+      local t = db.unique("packets")
+      db.must(e, ("CREATE TABLE %s (id INT PRIMARY KEY, b MEDIUMBLOB)"):format(t))
+      local sets = {}
+      for i = 1, 50 do sets[i] = { i } end
+      local conn = assert(e:connect())
+      local sql = ("INSERT INTO %s (id, b) VALUES (?, '%s')"):format(t, string.rep("z", 60 * 1024))
+      local res, err, errno = conn:executemany(sql, sets)
+      assert.is_truthy(res, tostring(err) .. " " .. tostring(errno))
+      assert.are.equal(50, res.affected_rows)
+      local r = db.must(conn, ("SELECT COUNT(*) AS n, SUM(LENGTH(b)) AS bytes FROM %s"):format(t))[1]
+      assert.are.same({ 50, tostring(50 * 60 * 1024) }, { r.n, tostring(r.bytes) })
+      db.must(conn, "DROP TABLE " .. t)
+      conn:close()
+      assert.are.equal(0, e:status().invalidated)
+    end)
     end
 
     it("a result above max_allowed_packet is the server's NULL and warning, not a crash", function()
