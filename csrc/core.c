@@ -2,12 +2,14 @@
  * core.c — the module `fsdb.core`: the C primitives Lua builds on.
  *
  * Exports: null (light userdata NULL, equal to cjson.null and ngx.null),
- * engine(url, options), parse_url, render_url, client_version, and the
- * metatables "fsdb.engine" and "fsdb.conn". Everything else is static.
+ * engine(url, options), parse_url, render_url, placeholders,
+ * client_version, and the metatables "fsdb.engine" and "fsdb.conn".
+ * Everything else is static.
  */
 #define _GNU_SOURCE 1 /* dladdr */
 #include "lcore.h"
 #include "luri.h"
+#include "sqlscan.h"
 
 #include <dlfcn.h>
 #include <mysql.h>
@@ -37,6 +39,40 @@ void *fsdb_testudata(lua_State *L, int ud, const char *tname)
 }
 #endif
 
+static int push_placeholder(void *ud, size_t at, size_t n, const char *name, size_t name_len)
+{
+    lua_State *L = ud;
+    int k = (int)fsdb_rawlen(L, -1) + 1;
+    if (!lua_checkstack(L, 3))
+        return -1;
+    lua_createtable(L, 3, 0);
+    lua_pushinteger(L, (lua_Integer)at + 1);
+    lua_rawseti(L, -2, 1);
+    lua_pushinteger(L, (lua_Integer)(at + n));
+    lua_rawseti(L, -2, 2);
+    if (name) {
+        lua_pushlstring(L, name, name_len);
+        lua_rawseti(L, -2, 3);
+    }
+    lua_rawseti(L, -2, k);
+    return 0;
+}
+
+/* placeholders(sql [, no_backslash_escapes]) -> { {first, last, name}, … }:
+ * where each '?' (name nil) or ':name' stands, as string.sub indexes, by
+ * the same rules as the statements fsdb prepares (Lua's migrations use it
+ * to write parameters into --sql output). */
+static int l_placeholders(lua_State *L)
+{
+    size_t len;
+    const char *sql = luaL_checklstring(L, 1, &len);
+    int no_backslash = lua_toboolean(L, 2);
+    lua_newtable(L);
+    if (fsdb_sqlscan_walk(sql, len, no_backslash, push_placeholder, L, NULL) < 0)
+        return luaL_error(L, "fsdb: Lua stack overflow listing placeholders");
+    return 1;
+}
+
 int luaopen_fsdb_core(lua_State *L)
 {
     /* Not thread-safe in Connector/C, so do it once, at load. */
@@ -50,6 +86,8 @@ int luaopen_fsdb_core(lua_State *L)
     lua_setfield(L, -2, "client_version");
     lua_pushliteral(L, "0.1.0");
     lua_setfield(L, -2, "version");
+    lua_pushcfunction(L, l_placeholders);
+    lua_setfield(L, -2, "placeholders");
     fsdb_luri_register(L);
     fsdb_lengine_register(L);
     fsdb_lconn_register(L);

@@ -85,19 +85,20 @@ static int set_style(fsdb_sqlscan *s, int style, fsdb_error *err)
     return 0;
 }
 
-int fsdb_sqlscan_run(const char *sql, size_t len, int no_backslash, fsdb_sqlscan *s,
-                     fsdb_error *err)
+int fsdb_sqlscan_walk(const char *sql, size_t len, int no_backslash, fsdb_sqlscan_fn found,
+                      void *ud, int *multi)
 {
-    size_t i = 0, next, out = 0;
+    size_t i = 0, next;
     int after_semicolon = 0;
 
-    memset(s, 0, sizeof *s);
+    if (multi)
+        *multi = 0;
     while (i < len) {
         unsigned char c = (unsigned char)sql[i];
 
         if (c == '\'' || c == '"' || c == '`') {
-            if (after_semicolon)
-                s->multi = 1;
+            if (after_semicolon && multi)
+                *multi = 1;
             i = skip_quoted(sql, len, i, no_backslash);
             continue;
         }
@@ -107,74 +108,91 @@ int fsdb_sqlscan_run(const char *sql, size_t len, int no_backslash, fsdb_sqlscan
         }
         if (c == ';') {
             after_semicolon = 1;
-        } else if (c > ' ' && after_semicolon) {
-            s->multi = 1;
+        } else if (c > ' ' && after_semicolon && multi) {
+            *multi = 1;
         }
         if (c == '?') {
-            if (set_style(s, FSDB_SCAN_POSITIONAL, err) < 0)
-                goto fail;
-            s->nparams++;
+            if (found(ud, i, 1, NULL, 0) < 0)
+                return -1;
         } else if (c == ':' && i + 1 < len && is_name_start((unsigned char)sql[i + 1]) &&
                    (i == 0 || (!is_word((unsigned char)sql[i - 1]) && sql[i - 1] != ':' &&
                                sql[i - 1] != '\\'))) {
-            size_t start = i + 1, end = start;
+            size_t end = i + 1;
             while (end < len && is_word((unsigned char)sql[end]))
                 end++;
-            if (end < len && sql[end] == ':') { /* "a:b:" is not ours */
-                i = end;
-                continue;
-            }
-            if (set_style(s, FSDB_SCAN_NAMED, err) < 0 ||
-                add_name(s, sql + start, end - start, err) < 0)
-                goto fail;
-            s->nparams++;
+            if (!(end < len && sql[end] == ':') && /* "a:b:" is not ours */
+                found(ud, i, end - i, sql + i + 1, end - i - 1) < 0)
+                return -1;
             i = end;
             continue;
         }
         i++;
     }
+    return 0;
+}
 
+/* fsdb_sqlscan_run's first pass: style, count and names. */
+typedef struct count_state {
+    fsdb_sqlscan *s;
+    fsdb_error *err;
+} count_state;
+
+static int count_one(void *ud, size_t at, size_t n, const char *name, size_t name_len)
+{
+    count_state *cs = ud;
+    (void)at;
+    (void)n;
+    if (set_style(cs->s, name ? FSDB_SCAN_NAMED : FSDB_SCAN_POSITIONAL, cs->err) < 0)
+        return -1;
+    if (name && add_name(cs->s, name, name_len, cs->err) < 0)
+        return -1;
+    cs->s->nparams++;
+    return 0;
+}
+
+/* Its second pass, for :name: the text with each placeholder as '?'. */
+typedef struct rewrite_state {
+    const char *sql;
+    char *out;
+    size_t copied_to, len;
+} rewrite_state;
+
+static int rewrite_one(void *ud, size_t at, size_t n, const char *name, size_t name_len)
+{
+    rewrite_state *rs = ud;
+    (void)name;
+    (void)name_len;
+    memcpy(rs->out + rs->len, rs->sql + rs->copied_to, at - rs->copied_to);
+    rs->len += at - rs->copied_to;
+    rs->out[rs->len++] = '?';
+    rs->copied_to = at + n;
+    return 0;
+}
+
+int fsdb_sqlscan_run(const char *sql, size_t len, int no_backslash, fsdb_sqlscan *s,
+                     fsdb_error *err)
+{
+    count_state cs;
+
+    memset(s, 0, sizeof *s);
+    cs.s = s;
+    cs.err = err;
+    if (fsdb_sqlscan_walk(sql, len, no_backslash, count_one, &cs, &s->multi) < 0)
+        goto fail;
     if (s->style == FSDB_SCAN_NAMED) {
-        /* Second pass: copy the text, turning each :name into '?'. The
-         * positions are found again the same way, so both passes agree. */
-        unsigned k = 0;
-        s->sql = malloc(len + 1);
-        if (!s->sql) {
+        rewrite_state rs;
+        rs.sql = sql;
+        rs.copied_to = rs.len = 0;
+        if ((rs.out = malloc(len + 1)) == NULL) {
             fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory scanning SQL");
             goto fail;
         }
-        i = 0;
-        while (i < len) {
-            unsigned char c = (unsigned char)sql[i];
-            size_t from = i;
-            if (c == '\'' || c == '"' || c == '`')
-                i = skip_quoted(sql, len, i, no_backslash);
-            else if ((next = skip_comment(sql, len, i)) != i)
-                i = next;
-            else if (k < s->nparams && c == ':' && i + 1 < len &&
-                     is_name_start((unsigned char)sql[i + 1]) &&
-                     (i == 0 || (!is_word((unsigned char)sql[i - 1]) && sql[i - 1] != ':' &&
-                                 sql[i - 1] != '\\'))) {
-                size_t end = i + 1;
-                while (end < len && is_word((unsigned char)sql[end]))
-                    end++;
-                if (end < len && sql[end] == ':') {
-                    memcpy(s->sql + out, sql + i, end - i);
-                    out += end - i;
-                    i = end;
-                    continue;
-                }
-                s->sql[out++] = '?';
-                k++;
-                i = end;
-                continue;
-            } else
-                i++;
-            memcpy(s->sql + out, sql + from, i - from);
-            out += i - from;
-        }
-        s->sql[out] = '\0';
-        s->sql_len = out;
+        fsdb_sqlscan_walk(sql, len, no_backslash, rewrite_one, &rs, NULL);
+        memcpy(rs.out + rs.len, sql + rs.copied_to, len - rs.copied_to);
+        rs.len += len - rs.copied_to;
+        rs.out[rs.len] = '\0';
+        s->sql = rs.out;
+        s->sql_len = rs.len;
     }
     return 0;
 

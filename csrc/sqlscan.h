@@ -24,6 +24,15 @@ typedef struct fsdb_sqlscan {
     int multi;          /* a ';' is followed by another statement */
 } fsdb_sqlscan;
 
+/* Calls found(ud, at, n, name, name_len) for each placeholder outside
+ * quotes and comments, in order: at and n are its place in sql ('?' or
+ * ':name'), name is NULL for '?' or points at the name (without ':').
+ * found returns 0, or -1 to stop the walk (which then returns -1).
+ * *multi (when not NULL) tells whether another statement follows a ';'. */
+typedef int (*fsdb_sqlscan_fn)(void *ud, size_t at, size_t n, const char *name, size_t name_len);
+int fsdb_sqlscan_walk(const char *sql, size_t len, int no_backslash_escapes, fsdb_sqlscan_fn found,
+                      void *ud, int *multi);
+
 /* Returns 0, or -1 with err set (mixed styles; an unterminated quote is
  * NOT an error: the server reports that better). no_backslash_escapes
  * follows the server's sql_mode of that name (reported in every reply):

@@ -585,12 +585,22 @@ describe("fsdb.migrate.ops", function()
       { "UPDATE t SET a = :a WHERE b = :b /* :c */", { a = "x\\y", b = false },
         "UPDATE t SET a = 'x\\\\y' WHERE b = 0 /* :c */" },
       { "SELECT 1", nil, "SELECT 1" },
+      -- The C scanner's rules: ":a:" is not a placeholder, nor what follows it.
+      { "SELECT :a:b, :x", { x = 1 }, "SELECT :a:b, 1" },
     }
     for _, c in ipairs(cases) do
       it(c[1], function()
         assert.are.equal(c[3], ops.inline(c[1], c[2]))
       end)
     end
+    it("finds placeholders where the C core does (core.placeholders)", function()
+      local core = require("fsdb.core")
+      assert.are.same({ { 8, 8 }, { 11, 15, "name" } }, core.placeholders("SELECT ?, :name -- ?"))
+      assert.are.same({}, core.placeholders("SELECT '?', `:x`, \"?\" /* ? */"))
+      -- A backslash ends the string only under NO_BACKSLASH_ESCAPES.
+      assert.are.same({}, core.placeholders("SELECT 'C:\\', ?"))
+      assert.are.same({ { 15, 15 } }, core.placeholders("SELECT 'C:\\', ?", true))
+    end)
     it("raises on a count mismatch", function()
       assert.are.equal("fsdb: inline: statement has more placeholders than the 1 parameters given",
         raised(ops.inline, "SELECT ?, ?", { 1 }))

@@ -919,48 +919,20 @@ _M.build = build
 
 --- The statement with each placeholder replaced by value(key): key is the
 --- position (1, 2, …) for `?` and the name for `:name`. Placeholders inside
---- quotes, backticks and comments are left alone, by the same rules as the
---- C core's scanner (csrc/sqlscan.c).
+--- quotes, backticks and comments are left alone: the C core finds them
+--- (core.placeholders), by the rules of the statements it prepares.
 -- syntax: sql = ops.substitute(sql, value)
 function _M.substitute(sql, value)
-  local out, n, pos, len = {}, 0, 1, #sql
-  local i = 1
-  while i <= len do
-    local c = sql:sub(i, i)
-    if c == "'" or c == '"' or c == "`" then
-      local j = i + 1
-      while j <= len do
-        local d = sql:sub(j, j)
-        if d == "\\" and c ~= "`" then
-          j = j + 2
-        elseif d == c then
-          if sql:sub(j + 1, j + 1) == c then j = j + 2 else break end
-        else
-          j = j + 1
-        end
-      end
-      i = j + 1
-    elseif c == "#" or (c == "-" and sql:sub(i, i + 2):match("^%-%-[%s]")) then
-      local j = sql:find("\n", i, true)
-      i = j and j + 1 or len + 1
-    elseif c == "/" and sql:sub(i + 1, i + 1) == "*" then
-      local _, e = sql:find("*/", i + 2, true)
-      i = e and e + 1 or len + 1
-    elseif c == "?" then
+  local out, pos, n = {}, 1, 0
+  for _, p in ipairs(core.placeholders(sql)) do
+    local key = p[3]
+    if key == nil then
       n = n + 1
-      out[#out + 1] = sql:sub(pos, i - 1)
-      out[#out + 1] = value(n)
-      pos = i + 1
-      i = i + 1
-    elseif c == ":" and sql:sub(i + 1, i + 1):match("[%a_]") and not sql:sub(i - 1, i - 1):match("[%w_:\\]") then
-      local name = sql:match("^[%a_][%w_]*", i + 1)
-      out[#out + 1] = sql:sub(pos, i - 1)
-      out[#out + 1] = value(name)
-      i = i + 1 + #name
-      pos = i
-    else
-      i = i + 1
+      key = n
     end
+    out[#out + 1] = sql:sub(pos, p[1] - 1)
+    out[#out + 1] = value(key)
+    pos = p[2] + 1
   end
   out[#out + 1] = sql:sub(pos)
   return table.concat(out)
