@@ -432,7 +432,7 @@ static int l_conn_executemany(lua_State *L)
     fsdb_stmt *s;
     fsdb_param *params;
     int *types, mode = c->cfg ? c->cfg->executemany_mode : FSDB_MANY_AUTO, values_ok;
-    unsigned np, cap;
+    unsigned np, cap, values_max = 0;
     unsigned long long affected = 0, first_id = 0;
     unsigned long limit;
 
@@ -465,16 +465,17 @@ static int l_conn_executemany(lua_State *L)
     limit = c->max_packet ? c->max_packet / 2 : (1ul << 20);
     if (limit > (16ul << 20))
         limit = 16ul << 20;
-    /* Without array binding a batch is one statement: its placeholders
-     * stay under the server's limit, and its text under the packet limit
-     * (a group may hold long literals). */
-    if (values_ok && !(mode == FSDB_MANY_AUTO && c->bulk)) {
+    /* The most rows one multi-row INSERT may carry: its placeholders under
+     * the server's limit, its text under the packet limit (a group may
+     * hold long literals). Without array binding that bounds the batch. */
+    if (values_ok) {
         size_t group = gend - gstart + 1, fixed = text_len - (gend - gstart);
-        unsigned long by_text = fixed < limit ? (unsigned long)((limit - fixed) / group) : 1;
-        if (cap > MAX_PLACEHOLDERS / np)
-            cap = MAX_PLACEHOLDERS / np;
-        if (cap > by_text)
-            cap = by_text > 0 ? (unsigned)by_text : 1;
+        unsigned long by_text = fixed < limit ? (unsigned long)((limit - fixed) / group) : 0;
+        values_max = MAX_PLACEHOLDERS / np;
+        if (values_max > by_text)
+            values_max = (unsigned)by_text;
+        if (!(mode == FSDB_MANY_AUTO && c->bulk) && cap > values_max)
+            cap = values_max > 0 ? values_max : 1;
     }
     params = lua_newuserdata(L, (size_t)cap * np * sizeof *params);
     types = lua_newuserdata(L, np * sizeof *types);
@@ -519,7 +520,7 @@ static int l_conn_executemany(lua_State *L)
         c->busy = 1;
         if (mode == FSDB_MANY_AUTO && c->bulk && !mixed && rows > 1) {
             rc = fsdb_stmt_execute_bulk(c, s, params, rows, types, &affected, &first_id, &err);
-        } else if (values_ok && rows > 1 && (unsigned long)rows * np <= MAX_PLACEHOLDERS) {
+        } else if (values_ok && rows > 1 && rows <= values_max) {
             size_t many_len;
             const char *many = push_values_sql(L, text, text_len, gstart, gend, rows, &many_len);
             fsdb_stmt *ms = fsdb_stmt_get(c, many, many_len, &err);
