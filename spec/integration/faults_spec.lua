@@ -57,7 +57,9 @@ describe("faults through a loopback proxy #mariadb", function()
 
   describe("read_timeout", function()
     it("a stalled text query fails after read_timeout with 2013, the pool recovers", function()
-      local e = engine()
+      -- A wide pre-ping window: the checkout below must not ping (nor
+      -- reconnect) through the stalled proxy even on a slow machine.
+      local e = engine(nil, { pool_size = 2, max_overflow = 2, pool_pre_ping_window = 60 })
       healthy(e)
       local before = e:status().invalidated
       proxy:set("stall")
