@@ -456,7 +456,7 @@ static int l_conn_executemany(lua_State *L)
     else
         lua_pushlstring(L, sql, len);
     text = lua_tolstring(L, -1, &text_len);
-    values_ok = mode != FSDB_MANY_EACH && np <= MAX_PLACEHOLDERS / 2 &&
+    values_ok = mode != FSDB_MANY_EACH &&
                 fsdb_sqlscan_values_group(text, text_len, fsdb_conn_no_backslash_escapes(c),
                                           &gstart, &gend);
     cap = (unsigned)(nsets < BULK_MAX_ROWS ? (nsets > 0 ? nsets : 1) : BULK_MAX_ROWS);

@@ -243,16 +243,21 @@ static int word_is(const char *w, size_t n, const char *upper)
     return upper[n] == '\0';
 }
 
+static size_t word_end(const char *sql, size_t len, size_t i)
+{
+    while (i < len && is_word((unsigned char)sql[i]))
+        i++;
+    return i;
+}
+
 int fsdb_sqlscan_values_group(const char *sql, size_t len, int no_backslash,
                               size_t *start, size_t *end)
 {
-    size_t i = skip_blank(sql, len, 0), w;
-    unsigned before = 0, inside = 0, after = 0;
+    size_t i = skip_blank(sql, len, 0), w = word_end(sql, len, i);
+    unsigned inside = 0, outside = 0; /* placeholders in and out of the group */
     int depth = 0, state = 0; /* 0 before the group, 1 inside, 2 after */
 
     /* The statement must start with INSERT or REPLACE. */
-    for (w = i; w < len && is_word((unsigned char)sql[w]); w++)
-        ;
     if (!word_is(sql + i, w - i, "INSERT") && !word_is(sql + i, w - i, "REPLACE"))
         return 0;
     i = w;
@@ -268,8 +273,7 @@ int fsdb_sqlscan_values_group(const char *sql, size_t len, int no_backslash,
             continue;
         }
         if (is_word(c)) {
-            for (w = i; w < len && is_word((unsigned char)sql[w]); w++)
-                ;
+            w = word_end(sql, len, i);
             if (state == 0 && depth == 0 &&
                 (word_is(sql + i, w - i, "VALUES") || word_is(sql + i, w - i, "VALUE"))) {
                 size_t open = skip_blank(sql, len, w);
@@ -285,12 +289,10 @@ int fsdb_sqlscan_values_group(const char *sql, size_t len, int no_backslash,
             continue;
         }
         if (c == '?') {
-            if (state == 0)
-                before++;
-            else if (state == 1)
+            if (state == 1)
                 inside++;
             else
-                after++;
+                outside++;
         } else if (c == '(') {
             depth++;
         } else if (c == ')') {
@@ -307,5 +309,5 @@ int fsdb_sqlscan_values_group(const char *sql, size_t len, int no_backslash,
         }
         i++;
     }
-    return state == 2 && before == 0 && after == 0 && inside > 0;
+    return state == 2 && outside == 0 && inside > 0;
 }

@@ -85,10 +85,12 @@ describe("engine #mariadb", function()
       engine:dispose()
     end)
 
+    -- The test URL with more query options.
+    local function with_params(params)
+      return db.url .. (db.url:find("?", 1, true) and "&" or "?") .. params
+    end
+
     it("?collation= sets the connection collation, also after a COM_RESET_CONNECTION", function()
-      local function with_params(params)
-        return db.url .. (db.url:find("?", 1, true) and "&" or "?") .. params
-      end
       local function settings(conn)
         return db.must(conn, "SELECT @@character_set_connection AS cs, @@collation_connection AS coll, "
           .. "'ß' = 'ss' AS eszett_is_ss")[1]
@@ -134,9 +136,6 @@ describe("engine #mariadb", function()
     end)
 
     it("a collation of another character set, or none, fails at connect with a hint", function()
-      local function with_params(params)
-        return db.url .. (db.url:find("?", 1, true) and "&" or "?") .. params
-      end
       local h = require("support.hardening")
       local engine = db.engine(nil, with_params("collation=latin1_swedish_ci"))
       local conn, err, errno, sqlstate = engine:connect()
