@@ -185,39 +185,39 @@ function Graph:node(id)
   return self.nodes[id]
 end
 
+-- A revision file nothing names as down_revision.
+local function head_node(n)
+  return not n.external and #n.children == 0
+end
+
+-- The ids, in topological order, of the nodes keep(node) accepts.
+local function ids_where(g, keep)
+  local t = {}
+  for _, id in ipairs(g.order) do
+    if keep(g.nodes[id]) then t[#t + 1] = id end
+  end
+  return t
+end
+
 --- Heads: revisions nothing names as down_revision, in topological order.
 -- syntax: ids = g:heads()
 function Graph:heads()
-  local t = {}
-  for _, id in ipairs(self.order) do
-    local n = self.nodes[id]
-    if not n.external and #n.children == 0 then t[#t + 1] = id end
-  end
-  return t
+  return ids_where(self, head_node)
 end
 
 --- Bases: revision files without a down_revision.
 function Graph:bases()
-  local t = {}
-  for _, id in ipairs(self.order) do
-    local n = self.nodes[id]
-    if not n.external and #n.downs == 0 then t[#t + 1] = id end
-  end
-  return t
+  return ids_where(self, function(n) return not n.external and #n.downs == 0 end)
 end
 
 --- Branch points: revisions that are the down_revision of more than one.
 function Graph:branchpoints()
-  local t = {}
-  for _, id in ipairs(self.order) do
-    if #self.nodes[id].children > 1 then t[#t + 1] = id end
-  end
-  return t
+  return ids_where(self, function(n) return #n.children > 1 end)
 end
 
 function Graph:is_head(id)
   local n = self.nodes[id]
-  return n ~= nil and not n.external and #n.children == 0
+  return n ~= nil and head_node(n)
 end
 
 --- Revision files, newest first (reverse topological order).
