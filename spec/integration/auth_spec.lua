@@ -152,6 +152,9 @@ describe("authentication plugins #mariadb", function()
           .. h.encode(dir .. "/ca.pem") .. "&auth_plugins=" .. ALL))
         local rec = finish()
         h.failure(res, err, errno, sqlstate, { errno = 2026, sqlstate = "HY000" })
+        -- Only the request for TLS went, before the certificate was seen.
+        assert.are.equal(1, #rec.packets)
+        assert.are.equal(32, #rec.packets[1])
         assert.is_false(leaked(rec))
       end)
 
