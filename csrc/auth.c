@@ -2,10 +2,13 @@
  * auth.c — which authentication plugins a connection may use; see auth.h.
  *
  * Connector/C 3.3 enforces the list (MARIADB_OPT_RESTRICTED_AUTH) before it
- * runs a plugin, for the plugin of the server's handshake as for one named
- * by an auth switch request: a refused plugin sends nothing at all, not even
- * the login packet. It compares names by substring, which is why the URL
- * parser lets only known plugin names into auth_plugins.
+ * runs a plugin, for the plugin of the server's handshake (then not even
+ * the login packet goes) as for one named by an auth switch request (then
+ * nothing more goes). It matches a name by substring of the list: a list
+ * holding "xmysql_clear_passwordx" lets mysql_clear_password run. So the
+ * URL parser lets only whole known names into auth_plugins; none of them
+ * holds another real plugin's name, and a made-up name that matches a piece
+ * of one finds no plugin to load (Connector/C then sends empty answers).
  */
 #include "auth.h"
 
@@ -75,11 +78,11 @@ int fsdb_auth_apply(MYSQL *my, const fsdb_uri *u, fsdb_error *err)
     return 0;
 }
 
-/* Connector/C 3.3 names the plugin of the server's handshake correctly
- * but garbles the name of one from an auth switch request (its message
- * reads a buffer that has moved on; the check itself uses the right name).
- * So only a name fsdb knows is repeated; anything else is reported as an
- * unnamed plugin. */
+/* Connector/C 3.3's message names the plugin of the server's handshake
+ * correctly but garbles the name from an auth switch request (the check
+ * itself uses the right name: auth_spec.lua would see the password
+ * otherwise). So only a name fsdb knows is repeated, never bytes a server
+ * chose; anything else is reported without a name. */
 static int known_name(const char *s, size_t n)
 {
     static const char *const safe[] = { "mysql_native_password", "client_ed25519",
@@ -107,8 +110,9 @@ void fsdb_auth_explain(fsdb_error *err, const fsdb_uri *u)
     sends = what_it_sends(name, strlen(name));
     if (name[0] == '\0')
         fsdb_error_set(err, CR_PLUGIN_NOT_ALLOWED, "HY000",
-                       "the server asked to switch to an authentication plugin that auth_plugins "
-                       "does not allow (allowed: %s), refused before sending the password; hint: "
+                       "the server asked (by an auth switch request) for an authentication plugin "
+                       "that auth_plugins does not allow (allowed: %s), refused before sending "
+                       "the password; hint: "
                        "mysql_clear_password, dialog, sha256_password and caching_sha2_password "
                        "send the password: to use one, connect with ssl_mode=VERIFY_IDENTITY (or "
                        "over a unix socket) and list it in auth_plugins", allowed);
