@@ -184,6 +184,8 @@ local renders = {
   { "mysql://app:s3cret@%2Ftmp%2Fmy.sock:3307/shop", "mysql://app:***@localhost/shop?unix_socket=/tmp/my.sock" },
   { "mysql://db.example/my%20shop?charset=UTF8MB4&read_timeout=0", "mysql://db.example:3306/my%20shop" },
   { "mysql://db.example?collation=utf8mb4_unicode_ci", "mysql://db.example:3306?collation=utf8mb4_unicode_ci" },
+  { "mysql://db.example?local_infile=1&auth_plugins=client_ed25519%2Cdialog&ssl_mode=VERIFY_IDENTITY",
+    "mysql://db.example:3306?ssl_mode=VERIFY_IDENTITY&auth_plugins=client_ed25519,dialog&local_infile=1" },
   { "mysql://db.example?local_infile=on&ssl_mode=verify_ca&write_timeout=3&read_timeout=2&connect_timeout=1"
       .. "&charset=latin1&ssl_cipher=AES+256&ssl_capath=/c&ssl_key=/k&ssl_cert=/c%20t&ssl_ca=/a",
     "mysql://db.example:3306?charset=latin1&connect_timeout=1&read_timeout=2&write_timeout=3&ssl_mode=VERIFY_CA"
