@@ -104,9 +104,10 @@ describe("authentication plugins #mariadb", function()
   -- the user's CA.
   local MODES = {
     { name = "no ssl_mode", params = "" },
-    { name = "PREFERRED", params = "ssl_mode=PREFERRED" },
-    { name = "REQUIRED", params = "ssl_mode=REQUIRED" },
-    { name = "VERIFY_CA", params = "ssl_mode=VERIFY_CA&ssl_ca=" },
+    { name = "DISABLED", params = "ssl_mode=DISABLED" },
+    { name = "PREFERRED", params = "ssl_mode=PREFERRED", tls = true },
+    { name = "REQUIRED", params = "ssl_mode=REQUIRED", tls = true },
+    { name = "VERIFY_CA", params = "ssl_mode=VERIFY_CA&ssl_ca=", tls = true },
   }
 
   local function mode_params(mode)
@@ -144,7 +145,7 @@ describe("authentication plugins #mariadb", function()
             assert.is_number(rec.switch_at)
             assert.are.equal(rec.switch_at, #rec.packets)
             assert.is_false(leaked(rec))
-            assert.are.equal(mode.params ~= "" and tls ~= false, rec.tls)
+            assert.are.equal(mode.tls == true and tls ~= false, rec.tls)
           end)
         end
       end
