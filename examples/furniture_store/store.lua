@@ -197,7 +197,7 @@ function store.reset(db)
         local view = s:using(bind)
         for _, t in ipairs(store.TABLES[bind]) do
           if t ~= "categories" then
-            local n, err, errno, sqlstate = view:delete(t, {})
+            local n, err, errno, sqlstate = view:delete(t, fsdb.all)
             if not n then return nil, err, errno, sqlstate end
           end
         end

@@ -29,6 +29,12 @@ setmetatable(_M, {
       rawset(t, k, mod)
       return mod
     end
+    if k == "all" then
+      --- Every row, said on purpose: s:delete(tbl, fsdb.all) (fsdb.sql.all).
+      local all = require("fsdb.sql").all
+      rawset(t, k, all)
+      return all
+    end
   end,
 })
 
