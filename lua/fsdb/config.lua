@@ -212,6 +212,32 @@ function _M.url_from_vars(vars)
   return table.concat(parts)
 end
 
+--- The variable that holds a bind's URL: DATABASE_URL_<NAME>, the name
+--- upper-cased with anything but letters and digits as "_" (auth →
+--- DATABASE_URL_AUTH, read-replica → DATABASE_URL_READ_REPLICA). One
+--- convention for fsdb.new's binds and the `fsdb` command's --bind.
+-- syntax: name = config.bind_var(bind)
+function _M.bind_var(bind)
+  return "DATABASE_URL_" .. bind:upper():gsub("[^%w]", "_")
+end
+
+--- A bind's URL from DATABASE_URL_<NAME>: the real environment first, then
+--- .env; nil and a message naming the variable when it is unset or empty.
+-- syntax: url, err_or_var = config.bind_url(bind, getenv, dotenv_path)
+function _M.bind_url(bind, getenv, dotenv_path)
+  getenv = getenv or os.getenv
+  local var = _M.bind_var(bind)
+  local v = getenv(var)
+  if v == nil then
+    v = (_M.read_dotenv(dotenv_path, getenv) or {})[var]
+  end
+  if v == nil or v == "" then
+    return nil, ("fsdb: no database URL for bind '%s'; set %s (in the environment or a .env file)")
+      :format(bind, var)
+  end
+  return v, var
+end
+
 --- The URL from the environment: real variables first, then .env.
 -- syntax: url, err = config.url_from_env(getenv, dotenv_path)
 -- getenv defaults to os.getenv (tests pass their own).
