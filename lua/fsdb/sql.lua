@@ -118,7 +118,7 @@ local function scalar(v, col, what)
 end
 
 -- "(?, ?, ?)" for a list, its values appended to params.
-local function marks(list, col, what, params)
+local function placeholders(list, col, what, params)
   local m = {}
   for i = 1, #list do
     m[i] = "?"
@@ -148,14 +148,14 @@ local function operator(q, col, op, v, params)
   elseif op == "in" then
     check_list(v, col, op)
     if #v == 0 then return "1 = 0" end -- IN () is a syntax error; nothing matches
-    return q .. " IN " .. marks(v, col, "an in value", params)
+    return q .. " IN " .. placeholders(v, col, "an in value", params)
   elseif op == "not_in" then
     check_list(v, col, op)
     if #v == 0 then
       fail("where: not_in for '%s' is an empty list, which would match every row; "
         .. "use where = fsdb.all for every row", col)
     end
-    return q .. " NOT IN " .. marks(v, col, "a not_in value", params)
+    return q .. " NOT IN " .. placeholders(v, col, "a not_in value", params)
   elseif op == "between" or op == "not_between" then
     if type(v) ~= "table" or not is_list(v) or #v ~= 2 then
       fail("where: %s for '%s' must be a list of two values {low, high}", op, col)
@@ -232,7 +232,7 @@ function conditions(where, params)
           -- IN () is a syntax error; an empty list matches nothing.
           conds[#conds + 1] = "1 = 0"
         else
-          conds[#conds + 1] = q .. " IN " .. marks(v, col, "an IN value", params)
+          conds[#conds + 1] = q .. " IN " .. placeholders(v, col, "an IN value", params)
         end
       else
         local ops = {}
