@@ -913,7 +913,7 @@ describe("session #mariadb", function()
         raised(fsdb.new, { url = db.url, bind = {} }))
       assert.are.equal("fsdb: bind name 'default' is reserved for the main url",
         raised(fsdb.new, { url = db.url, binds = { default = db.url } }))
-      assert.are.equal("fsdb: bind 'x' needs a url",
+      assert.are.equal("fsdb: no database URL for bind 'x'; set DATABASE_URL_X (in the environment or a .env file)",
         raised(fsdb.new, { url = db.url, binds = { x = { pool_size = 1 } } }))
       assert.matches("^fsdb: bind 'x': unknown engine option 'poolsize'",
         raised(fsdb.new, { url = db.url, binds = { x = { url = db.url, poolsize = 1 } } }))
