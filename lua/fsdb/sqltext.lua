@@ -29,6 +29,9 @@
 --     bytes (big5, cp932, gbk, sjis) are refused, as are those no client can
 --     use (ucs2, utf16, utf16le, utf32).
 
+-- Errors are "fsdb: …" without a position: the modules that call these
+-- (fsdb.sql, fsdb.migrate.ops) re-raise them at their own caller.
+
 local _M = {}
 
 local byte, format = string.byte, string.format
@@ -167,7 +170,7 @@ end
 function _M.dialect(opts)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then
-    error("fsdb: sqltext.dialect: options must be a table, got " .. type(opts), 2)
+    error("fsdb: sqltext.dialect: options must be a table, got " .. type(opts), 0)
   end
   for k in pairs(opts) do
     if not DIALECT_KEYS[k] then
@@ -177,17 +180,17 @@ function _M.dialect(opts)
   end
   local charset = opts.charset == nil and "utf8mb4" or opts.charset
   if type(charset) ~= "string" or not charset:match("^[%w_]+$") then
-    error("fsdb: sqltext.dialect: charset must be a charset name such as utf8mb4", 2)
+    error("fsdb: sqltext.dialect: charset must be a charset name such as utf8mb4", 0)
   end
   charset = charset:lower()
   local why = _M.charset_problem(charset)
   if why then error("fsdb: " .. why, 2) end
   local sql_mode = opts.sql_mode == nil and "" or opts.sql_mode
   if type(sql_mode) ~= "string" then
-    error("fsdb: sqltext.dialect: sql_mode must be a string, got " .. type(sql_mode), 2)
+    error("fsdb: sqltext.dialect: sql_mode must be a string, got " .. type(sql_mode), 0)
   end
   if opts.portable ~= nil and type(opts.portable) ~= "boolean" then
-    error("fsdb: sqltext.dialect: portable must be a boolean, got " .. type(opts.portable), 2)
+    error("fsdb: sqltext.dialect: portable must be a boolean, got " .. type(opts.portable), 0)
   end
   return setmetatable({
     charset = charset,
@@ -220,7 +223,7 @@ local function check_dialect(d)
   if d == nil then return OFFLINE end
   if getmetatable(d) ~= Dialect then
     error("fsdb: sqltext: the dialect must come from sqltext.dialect or sqltext.dialect_of, got "
-      .. type(d), 3)
+      .. type(d), 0)
   end
   return d
 end
@@ -271,7 +274,7 @@ function _M.number(v)
   local s = number_text(v)
   if not s then
     error(("fsdb: %s cannot be written as a SQL number"):format(
-      type(v) == "number" and tostring(v) or ("a " .. type(v))), 2)
+      type(v) == "number" and tostring(v) or ("a " .. type(v))), 0)
   end
   return s
 end
@@ -300,12 +303,12 @@ function _M.literal(v, d)
   if t == "string" then return string_literal(v) end
   if t == "number" then
     local s = number_text(v)
-    if not s then error(("fsdb: %s cannot be written as a SQL value"):format(tostring(v)), 2) end
+    if not s then error(("fsdb: %s cannot be written as a SQL value"):format(tostring(v)), 0) end
     return s
   end
   if t == "boolean" then return v and "1" or "0" end
   if v == nil or v == null_value() then return "NULL" end
-  error(("fsdb: a SQL value must be nil, fsdb.null, a boolean, a number or a string, got %s"):format(t), 2)
+  error(("fsdb: a SQL value must be nil, fsdb.null, a boolean, a number or a string, got %s"):format(t), 0)
 end
 
 --- A plain '…' string, for the places the grammar takes no hex literal
@@ -316,21 +319,21 @@ end
 function _M.text(s, d)
   d = check_dialect(d)
   if type(s) ~= "string" then
-    error("fsdb: sqltext.text: expected a string, got " .. type(s), 2)
+    error("fsdb: sqltext.text: expected a string, got " .. type(s), 0)
   end
   if s:find("\0", 1, true) then
-    error("fsdb: a comment cannot contain a NUL byte", 2)
+    error("fsdb: a comment cannot contain a NUL byte", 0)
   end
   if (d.utf8 or d.portable) and not is_utf8(s) then
-    error("fsdb: a comment must be well-formed UTF-8", 2)
+    error("fsdb: a comment must be well-formed UTF-8", 0)
   end
   if not d.utf8 and s:find("[\128-\255]") then
-    error(("fsdb: a non-ASCII comment needs a utf8mb4 connection (this one is %s)"):format(d.charset), 2)
+    error(("fsdb: a non-ASCII comment needs a utf8mb4 connection (this one is %s)"):format(d.charset), 0)
   end
   if s:find("\\", 1, true) then
     if d.portable then
       error("fsdb: a comment with a backslash cannot be written for --sql (it reads differently "
-        .. "with and without NO_BACKSLASH_ESCAPES); run the migration online or drop the backslash", 2)
+        .. "with and without NO_BACKSLASH_ESCAPES); run the migration online or drop the backslash", 0)
     end
     if not d.no_backslash_escapes then
       s = s:gsub("\\", "\\\\")
@@ -353,23 +356,23 @@ end
 function _M.ident(name, d)
   d = check_dialect(d)
   if type(name) ~= "string" then
-    error("fsdb: an identifier must be a string, got " .. type(name), 2)
+    error("fsdb: an identifier must be a string, got " .. type(name), 0)
   end
-  if name == "" then error("fsdb: an identifier must not be empty", 2) end
-  if name:find("\0", 1, true) then error("fsdb: an identifier cannot contain a NUL byte", 2) end
+  if name == "" then error("fsdb: an identifier must not be empty", 0) end
+  if name:find("\0", 1, true) then error("fsdb: an identifier cannot contain a NUL byte", 0) end
   if not is_utf8(name, 0xFFFF) then
-    error("fsdb: an identifier must be well-formed UTF-8 without characters above U+FFFF", 2)
+    error("fsdb: an identifier must be well-formed UTF-8 without characters above U+FFFF", 0)
   end
   local q = "`" .. name:gsub("`", "``") .. "`"
   if name:find("[\128-\255]") then
     if not d.utf8 then
-      error(("fsdb: a non-ASCII identifier needs a utf8mb4 connection (this one is %s)"):format(d.charset), 2)
+      error(("fsdb: a non-ASCII identifier needs a utf8mb4 connection (this one is %s)"):format(d.charset), 0)
     end
     local cs = d.portable and swallows_ascii(q)
     if cs then
       error(("fsdb: identifier %s cannot be written for --sql: a client reading the text as %s would "
         .. "take its last byte and the next quote or letter for one character; run it online or "
-        .. "rename it"):format(string_literal(name), cs), 2)
+        .. "rename it"):format(string_literal(name), cs), 0)
     end
   end
   return q
