@@ -210,10 +210,9 @@ function _M.dialect_of(conn)
   local res, err, errno, sqlstate = conn:execute(
     "SELECT @@character_set_connection AS charset, @@sql_mode AS sql_mode")
   if not res then return nil, err, errno, sqlstate end
-  local row = res.rows and res.rows[1] or res[1]
-  if row == nil and type(res.fetch) == "function" then row = res:fetch() end
+  local row = res[1]
   if type(row) ~= "table" then return nil, "fsdb: cannot read the connection's charset and sql_mode" end
-  local charset, mode = row.charset or row[1], row.sql_mode or row[2]
+  local charset, mode = row.charset, row.sql_mode
   local why = _M.charset_problem(charset)
   if why then return nil, "fsdb: " .. why end
   return _M.dialect{ charset = tostring(charset), sql_mode = tostring(mode or ""), portable = false }

@@ -365,4 +365,58 @@ describe("charsets #mariadb", function()
         select(2, pcall(s.insert, s, "t", { id = 601, ["\191`"] = 1 })))
     end)
   end)
+
+  describe("under NO_BACKSLASH_ESCAPES", function()
+    local other, mode
+    local BS = { "C:\\temp\\", "\\", "a\\'b", "\\0\\n" }
+    setup(function()
+      local root = db.root()
+      mode = db.must(root, "SELECT @@GLOBAL.sql_mode AS m")[1].m
+      db.must(root, "SET GLOBAL sql_mode = ?", mode .. (mode == "" and "" or ",") .. "NO_BACKSLASH_ESCAPES")
+      other = sandbox()
+      assert.are.equal(0, (other.fsdb({ "init" })))
+      local q = function(v) return ("%q"):format(v) end
+      other.revision(table.concat({
+        ('op.create_table("nb", { { "id", "INT", primary_key = true }, '
+          .. '{ "v", "VARCHAR(50)" }, { "d", "VARCHAR(50)", default = %s } })'):format(q(BS[1])),
+        ('op.bulk_insert("nb", { { id = 1, v = %s }, { id = 2, v = %s } })'):format(q(BS[2]), q(BS[3])),
+        ('op.execute("INSERT INTO nb (id, v) VALUES (?, ?)", { 3, %s })'):format(q(BS[4])),
+      }, "\n    "))
+    end)
+    teardown(function()
+      db.must(db.root(), "SET GLOBAL sql_mode = ?", mode)
+      other.close()
+    end)
+
+    local function check(e)
+      assert.matches("NO_BACKSLASH_ESCAPES", db.must(e, "SELECT @@SESSION.sql_mode AS m")[1].m, 1, true)
+      db.must(e, "INSERT INTO nb (id) VALUES (9)")
+      local res = db.must(e, "SELECT id, v, d FROM nb ORDER BY id")
+      assert.are.same({ BS[2], BS[3], BS[4], fsdb.null },
+        { res[1].v, res[2].v, res[3].v, res[4].v })
+      assert.are.equal(BS[1], res[4].d)
+    end
+
+    it("--sql output keeps every backslash as it is", function()
+      local status, out, err = other.fsdb({ "upgrade", "--sql", "base:head" })
+      assert.are.equal(0, status, err)
+      local name = other.database()
+      local ok, o = other.apply(name, out, "utf8mb4")
+      assert.is_true(ok, o)
+      check(other.engine(name))
+    end)
+
+    it("online migrations keep every backslash, in comments too", function()
+      local status, out, err = other.fsdb({ "upgrade" })
+      assert.are.equal(0, status, err .. out)
+      local e = other.engine(other.name)
+      check(e)
+      local op = require("fsdb.migrate.ops").new(function(sql) return e:execute(sql) end,
+        { dialect = assert(require("fsdb.sqltext").dialect_of(e)) })
+      op.add_column("nb", { "c", "INT", comment = BS[1], default = 7 })
+      local c = db.must(e, "SELECT COLUMN_COMMENT AS c FROM information_schema.COLUMNS "
+        .. "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'nb' AND COLUMN_NAME = 'c'")[1].c
+      assert.are.equal(BS[1], c)
+    end)
+  end)
 end)
