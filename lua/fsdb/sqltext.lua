@@ -218,6 +218,12 @@ function _M.dialect_of(conn)
   return _M.dialect{ charset = tostring(charset), sql_mode = tostring(mode or ""), portable = false }
 end
 
+--- True for a value made by sqltext.dialect or sqltext.dialect_of.
+-- syntax: b = sqltext.is_dialect(v)
+function _M.is_dialect(v)
+  return getmetatable(v) == Dialect
+end
+
 local function check_dialect(d)
   if d == nil then return OFFLINE end
   if getmetatable(d) ~= Dialect then

@@ -996,9 +996,8 @@ function _M.new(run, opts)
   end
 
   local dialect = opts and opts.dialect
-  if dialect ~= nil then
-    local ok, err = pcall(sqltext.ident, "x", dialect)
-    if not ok then error(err, 2) end
+  if dialect ~= nil and not sqltext.is_dialect(dialect) then
+    error("fsdb: ops.new: dialect must come from fsdb.sqltext, got " .. type(dialect), 2)
   end
 
   local op = {
