@@ -45,12 +45,11 @@ static const char *what_it_sends(const char *name, size_t n)
 
 /* Verified before the login: VERIFY_IDENTITY refuses a server without TLS
  * or with a certificate for another name before sending anything; a socket
- * is local. Connector/C takes the host "localhost" to mean its default
- * unix socket, so that counts as a socket too. */
+ * is local. fsdb uses a socket only when the URL names one (a host,
+ * "localhost" included, is TCP). */
 static int channel_verified(const fsdb_uri *u)
 {
-    return u->ssl_mode == FSDB_SSL_VERIFY_IDENTITY || u->unix_socket != NULL ||
-           (u->host != NULL && strcmp(u->host, "localhost") == 0);
+    return u->ssl_mode == FSDB_SSL_VERIFY_IDENTITY || u->unix_socket != NULL;
 }
 
 int fsdb_auth_apply(MYSQL *my, const fsdb_uri *u, fsdb_error *err)

@@ -171,6 +171,11 @@ describe("authentication plugins #mariadb", function()
           h.failure(res, err, errno, sqlstate, { errno = 9001, sqlstate = "HY000",
             contains = { "auth_plugins lists " .. plugin, "ssl_mode=VERIFY_IDENTITY", "unix socket" } })
         end
+        -- "localhost" is TCP for fsdb, not a socket.
+        local res, err, errno, sqlstate = connect(("mysql://fsdb:%s@localhost:%d/shop?auth_plugins=%s")
+          :format(h.encode(PASSWORD), port, plugin))
+        h.failure(res, err, errno, sqlstate, { errno = 9001, sqlstate = "HY000",
+          contains = { "auth_plugins lists " .. plugin } })
         assert.is_false(finish().accepted)
       end)
     end
