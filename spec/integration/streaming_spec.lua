@@ -99,13 +99,21 @@ describe("conn:rows() #mariadb", function()
     assert.are.equal(3, again)
   end)
 
-  it("an abandoned cursor is drained by the garbage collector", function()
+  it("an abandoned cursor is not drained by the collector: its connection is discarded on close", function()
     do
       local cur = c:rows("SELECT seq FROM seq_1_to_1000")
       cur()
     end
     collectgarbage(); collectgarbage()
+    local ok, err = pcall(c.execute, c, "SELECT 3 AS three")
+    assert.is_false(ok)
+    assert.matches("connection is broken", err, 1, true)
+    local connects = e:status().connects
+    c:close()
+    assert.are.equal(0, e:status().idle)
+    c = assert(e:connect())
     assert.are.equal(3, db.must(c, "SELECT 3 AS three")[1].three)
+    assert.are.equal(connects + 1, e:status().connects)
   end)
 
   it("raises when the stream fails midway, with errno and sqlstate, never ends silently", function()
