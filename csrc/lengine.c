@@ -197,18 +197,28 @@ static int checkout_into(lua_State *L, lengine *le, lconn *lc, int conn_idx, int
     return fsdb_push_error(L, &err);
 }
 
-/* engine:checkout([on_connect]) -> conn, is_new | nil, err, errno, sqlstate */
+/* engine:checkout([on_connect [, holder, key]]) -> conn, is_new
+ *   | nil, err, errno, sqlstate
+ * With holder: holder[key] = conn before returning, so no Lua code (an
+ * interrupting hook) runs between the checkout and its owner knowing it. */
 static int l_engine_checkout(lua_State *L)
 {
     lengine *le = check_engine(L);
     lconn *lc;
     int conn_idx, is_new = 0;
 
-    lua_settop(L, 2);
+    lua_settop(L, 4);
+    if (!lua_isnil(L, 3))
+        luaL_checktype(L, 3, LUA_TTABLE);
     lc = fsdb_lconn_new(L, 1, le->e);
     conn_idx = lua_gettop(L);
     if (checkout_into(L, le, lc, conn_idx, 2, &is_new) != 0)
         return 4;
+    if (lua_istable(L, 3)) {
+        lua_pushvalue(L, 4);
+        lua_pushvalue(L, conn_idx);
+        lua_rawset(L, 3);
+    }
     lua_pushvalue(L, conn_idx);
     lua_pushboolean(L, is_new);
     return 2;

@@ -133,6 +133,13 @@ function Engine:connect()
   return conn
 end
 
+-- Checks out into holder[key] (for sessions): the connection is stored by
+-- the same C call that checks it out, so an error raised at any point
+-- cannot leave it out of its holder's reach.
+function Engine:_checkout_into(holder, key)
+  return self._core:checkout(self._on_connect, holder, key)
+end
+
 --- Runs one statement on a pooled connection (autocommit) and returns it.
 --- Checkout, statement and check-in are one C call: an error raised in
 --- between (a parameter's metamethod, an interrupting debug hook) still
