@@ -360,6 +360,11 @@ void fsdb_conn_abandon_stream(fsdb_conn *c)
         c->state = FSDB_CONN_BROKEN;
 }
 
+void fsdb_conn_ok(fsdb_conn *c)
+{
+    c->rolled_back = 0;
+}
+
 int fsdb_conn_failed(fsdb_conn *c, const fsdb_error *err)
 {
     if (err->code == 1213)

@@ -117,6 +117,9 @@ void fsdb_conn_abandon_stream(fsdb_conn *c);
  * deadlock ends the transaction. Returns 1 for a disconnect. */
 int fsdb_conn_failed(fsdb_conn *c, const fsdb_error *err);
 
+/* A command succeeded: the status flags in its reply are current again. */
+void fsdb_conn_ok(fsdb_conn *c);
+
 /* Fills err from the connection's last error (with hint, no password). */
 void fsdb_conn_error(fsdb_conn *c, fsdb_error *err);
 

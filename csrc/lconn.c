@@ -178,10 +178,12 @@ static int run_text(lua_State *L, lconn *lc, const char *sql, size_t len, int ar
             fsdb_conn_error(c, &err);
             return fsdb_lconn_fail(L, lc, &err);
         }
+        fsdb_conn_ok(c);
         fsdb_result_push_ok(L, mysql_affected_rows(c->my), mysql_insert_id(c->my),
                             mysql_warning_count(c->my));
         return 1;
     }
+    fsdb_conn_ok(c);
     /* Until every row is read the connection cannot take another command;
      * if building Lua values raises, the guard sees the pending result and
      * the connection is broken (discarded on close). */
@@ -222,6 +224,7 @@ static int run_prepared(lua_State *L, lconn *lc, const char *sql, size_t len, in
         return fsdb_push_error(L, &err);
     if (fsdb_stmt_execute(c, &s, params, &err) < 0)
         return fsdb_lconn_fail(L, lc, &err);
+    fsdb_conn_ok(c);
     if (mysql_stmt_field_count(s->st) > 0) {
         c->pending_stmt = s->st;
         if (stream) {
@@ -500,6 +503,7 @@ static int l_conn_executemany(lua_State *L)
         }
         if (rc < 0)
             return fsdb_lconn_fail(L, lc, &err);
+        fsdb_conn_ok(c);
         next += rows;
     }
     fsdb_result_push_ok(L, affected, first_id, mysql_warning_count(c->my));
@@ -552,6 +556,7 @@ static int l_conn_ping(lua_State *L)
         fsdb_conn_error(lc->c, &err);
         return fsdb_lconn_fail(L, lc, &err);
     }
+    fsdb_conn_ok(lc->c);
     lua_pushboolean(L, 1);
     return 1;
 }
