@@ -54,10 +54,19 @@ static void to_param(lua_State *L, int idx, fsdb_param *p, unsigned pos, const c
             p->i = (long long)lua_tointeger(L, idx);
             return;
         }
+#endif
+        p->d = (double)lua_tonumber(L, idx);
+        /* SQL has no NaN or infinity: the server would store something
+         * else, or refuse the statement with a confusing message. */
+        if (isnan(p->d) || isinf(p->d)) {
+            const char *what = isnan(p->d) ? "NaN" : p->d > 0 ? "inf" : "-inf";
+            if (name)
+                luaL_error(L, "fsdb: bad parameter :%s (%s cannot be stored in SQL)", name, what);
+            luaL_error(L, "fsdb: bad parameter #%d (%s cannot be stored in SQL)", (int)pos, what);
+        }
+#ifdef FSDB_HAS_INT64
         p->type = FSDB_P_DOUBLE;
-        p->d = (double)lua_tonumber(L, idx);
 #else
-        p->d = (double)lua_tonumber(L, idx);
         /* LuaJIT has no integer type: whole numbers travel as integers. */
         if (p->d == floor(p->d) && fabs(p->d) < 9223372036854775808.0) {
             p->type = FSDB_P_INT;
@@ -245,11 +254,19 @@ static int run_prepared(lua_State *L, lconn *lc, const char *sql, size_t len, in
 
 /* Shared by execute and query. Text protocol when there are no
  * parameters, prepared statements otherwise. */
+/* The SQL argument: a string, never a number Lua would turn into one. */
+static const char *check_sql(lua_State *L, size_t *len)
+{
+    if (lua_type(L, 2) != LUA_TSTRING)
+        luaL_error(L, "fsdb: bad argument #1 (SQL string expected, got %s)", luaL_typename(L, 2));
+    return lua_tolstring(L, 2, len);
+}
+
 static int run(lua_State *L, lconn *lc, int first, int nargs, int tidx, int array_rows,
                int stream)
 {
     size_t len;
-    const char *sql = luaL_checklstring(L, 2, &len);
+    const char *sql = check_sql(L, &len);
 
     if (nargs == 0 && tidx == 0) {
         fsdb_sqlscan scan;
@@ -381,7 +398,7 @@ static int l_conn_executemany(lua_State *L)
     lconn *lc = self(L);
     fsdb_conn *c = lc->c;
     size_t len, gstart = 0, gend = 0, text_len;
-    const char *sql = luaL_checklstring(L, 2, &len), *text;
+    const char *sql = check_sql(L, &len), *text;
     lua_Integer nsets, next = 1;
     fsdb_error err;
     fsdb_stmt *s;
@@ -492,14 +509,17 @@ static int l_conn_executemany(lua_State *L)
                 fsdb_stmt_forget(c, ms);
             lua_pop(L, 1);
         } else {
+            /* insert_id as in the other two ways: the batch's first id. */
+            unsigned long long batch_id = 0;
             for (i = 0; i < rows && rc == 0; i++) {
                 rc = fsdb_stmt_execute(c, &s, &params[i * np], &err);
                 if (rc == 0) {
                     affected += mysql_stmt_affected_rows(s->st);
-                    if (first_id == 0)
-                        first_id = mysql_stmt_insert_id(s->st);
+                    if (batch_id == 0)
+                        batch_id = mysql_stmt_insert_id(s->st);
                 }
             }
+            first_id = batch_id;
         }
         if (rc < 0)
             return fsdb_lconn_fail(L, lc, &err);

@@ -141,7 +141,7 @@ static int fail_stream(lua_State *L, lconn *owner, fsdb_error *err)
  * silent end would pass partial data off as complete). */
 static int cursor_next(lua_State *L)
 {
-    lcursor *cur = check_cursor(L);
+    lcursor *cur = lua_touserdata(L, 1); /* checked in front of the guard */
     fsdb_error err;
     int names_idx;
 
@@ -189,7 +189,7 @@ static int l_cursor_next(lua_State *L)
 
 static int cursor_close(lua_State *L)
 {
-    lcursor *cur = check_cursor(L);
+    lcursor *cur = lua_touserdata(L, 1); /* checked in front of the guard */
     fsdb_error err;
     if (finish(cur, &err) < 0)
         return fsdb_lconn_fail(L, cur->owner, &err);

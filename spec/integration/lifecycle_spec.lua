@@ -477,3 +477,64 @@ describe("lifecycle: on_connect #mariadb", function()
     end
   end)
 end)
+
+describe("lifecycle: arguments refused up front #mariadb", function()
+  local e, c
+
+  before_each(function()
+    e = db.engine()
+    c = assert(e:connect())
+  end)
+
+  after_each(function()
+    c:close()
+    assert.are.equal(0, e:status().checked_out)
+    e:dispose()
+  end)
+
+  it("SQL that is not a string raises", function()
+    for _, method in ipairs({ "execute", "query", "rows", "query_rows" }) do
+      local ok, err = pcall(c[method], c, 42)
+      assert.is_false(ok)
+      assert.matches("bad argument #1 %(SQL string expected, got number%)", err)
+    end
+    local ok, err = pcall(c.executemany, c, 42, { { 1 } })
+    assert.is_false(ok)
+    assert.matches("SQL string expected, got number", err, 1, true)
+    assert.are.equal(1, db.must(c, "SELECT 1 AS n")[1].n)
+  end)
+
+  it("NaN and infinities are refused, naming the parameter", function()
+    local nan, inf = 0 / 0, math.huge
+    local cases = {
+      { "#1 %(NaN", c.execute, c, "SELECT ?", nan },
+      { "#2 %(inf", c.execute, c, "SELECT ?, ?", 1, inf },
+      { ":x %(%-inf", c.query, c, "SELECT :x", { x = -inf } },
+      { "#1 %(NaN", c.executemany, c, "DO ?", { { 1 }, { nan } } },
+    }
+    for _, case in ipairs(cases) do
+      local ok, err = pcall(unpack(case, 2))
+      assert.is_false(ok)
+      assert.matches("fsdb: bad parameter " .. case[1] .. " cannot be stored in SQL%)", err)
+    end
+    assert.are.equal(1.5, db.must(c, "SELECT ? AS d", 1.5)[1].d)
+  end)
+end)
+
+describe("lifecycle: executemany's insert_id #mariadb", function()
+  it("is the first id of the last batch in every mode", function()
+    for _, mode in ipairs({ "auto", "values", "each" }) do
+      local e = db.engine({ executemany_mode = mode })
+      local c = assert(e:connect())
+      local tbl = db.unique("ids")
+      db.must(c, "CREATE TABLE " .. tbl .. " (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+      db.must(c, "INSERT INTO " .. tbl .. " (v) VALUES (0)")
+      local res = assert(c:executemany("INSERT INTO " .. tbl .. " (v) VALUES (?)", { { 1 }, { 2 }, { 3 } }))
+      assert.are.equal(3, res.affected_rows)
+      assert.are.equal(2, res.insert_id, mode)
+      db.must(c, "DROP TABLE " .. tbl)
+      c:close()
+      e:dispose()
+    end
+  end)
+end)
