@@ -101,7 +101,7 @@ int fsdb_lconn_fail(lua_State *L, lconn *lc, fsdb_error *err)
 int fsdb_lcall(lua_State *L, lconn *lc, int cursor)
 {
     fsdb_conn *c = lc->c;
-    int n = lua_gettop(L), i, status;
+    int n = lua_gettop(L), status;
     const char *why;
 
     if (c == NULL)
@@ -110,13 +110,15 @@ int fsdb_lcall(lua_State *L, lconn *lc, int cursor)
     if (fsdb_pool_item_foreign(&c->item))
         return luaL_error(L, "fsdb: this connection was checked out by the parent process "
                              "before fork(); check out a new one in this process");
-    /* The arguments are copied: the originals keep everything the body
-     * reads (the handle, the SQL, parameter tables) alive until it is
-     * over, whatever the body pops. */
-    luaL_checkstack(L, n + LUA_MINSTACK, "fsdb: arguments");
+    /* [self, body, args…]: the body's frame keeps its arguments (the SQL,
+     * parameter tables) alive until it is over; the copy of self keeps the
+     * handle alive after it. Moved, not copied: a call may have thousands
+     * of arguments, and LuaJIT's stack is small. */
+    luaL_checkstack(L, 2, "fsdb: arguments");
+    lua_pushvalue(L, 1);
+    lua_insert(L, 1);
     lua_pushvalue(L, lua_upvalueindex(1));
-    for (i = 1; i <= n; i++)
-        lua_pushvalue(L, i);
+    lua_insert(L, 2);
     if ((why = fsdb_conn_enter(c, cursor)) != NULL)
         return luaL_error(L, "%s", why);
     status = lua_pcall(L, n, LUA_MULTRET, 0);
@@ -124,7 +126,7 @@ int fsdb_lcall(lua_State *L, lconn *lc, int cursor)
         fsdb_lconn_release(lc, FSDB_RELEASE_RESET);
     if (status != 0)
         return lua_error(L);
-    return lua_gettop(L) - n;
+    return lua_gettop(L) - 1;
 }
 
 static int conn_guard(lua_State *L)

@@ -6,12 +6,15 @@
  * stays bounded whatever the result size. While it is open its connection
  * is STREAMING (conn.c): only the cursor's own calls may use it. Closing
  * it early drains the rest of the result so the connection stays usable;
+ * rows are read in small batches (1, 2, 4, … up to ROWS_MAX) under one
+ * guarded call, then handed out one per call from the batch;
  * if the connection went back to the pool meanwhile (discarded, as a
  * connection with an unread result is), the cursor is simply dead. The
  * collector never drains (no I/O in finalizers): an abandoned open cursor
  * leaves its connection broken, to be discarded on return. The cursor
  * keeps the connection userdata alive through its uservalue, together
- * with the column names and the text result's conversion kinds.
+ * with the column names, the text result's conversion kinds, the batch
+ * and an error that ended the stream after the batch's rows.
  */
 #include "lcore.h"
 #include "result.h"
@@ -27,8 +30,18 @@ typedef struct lcursor {
     int *kinds;       /* text: conversion kind per column (uservalue[3]) */
     unsigned ncols;
     int array_rows;
-    unsigned long nrows; /* rows handed out so far */
+    unsigned long nrows; /* rows read so far */
+    int head, count;     /* batch: rows head+1..count are still to hand out */
+    int batch;           /* rows to read next time */
+    int failed;          /* an error (uservalue[5]) follows the batch */
 } lcursor;
+
+/* The uservalue's slots. */
+enum { UV_CONN = 1, UV_COLUMNS, UV_KINDS, UV_BATCH, UV_ERROR };
+
+/* Rows per guarded call at most: the guard (a protected call) is paid
+ * per batch, not per row, and memory stays bounded. */
+#define ROWS_MAX 64
 
 /* Rows come in faster than the incremental collector's pace assumes: one
  * small collection step every so many rows keeps the garbage of a long
@@ -91,11 +104,13 @@ void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, fsdb_stmt *s,
     cur->ncols = 0;
     cur->array_rows = array_rows;
     cur->nrows = 0;
+    cur->head = cur->count = cur->failed = 0;
+    cur->batch = 1;
     luaL_getmetatable(L, FSDB_CURSOR_MT);
     lua_setmetatable(L, -2);
 
-    /* uservalue = {conn, columns, kinds} */
-    lua_createtable(L, 3, 0);
+    /* uservalue = {conn, columns, kinds, batch, error} */
+    lua_createtable(L, 5, 0);
     lua_pushvalue(L, conn_idx);
     lua_rawseti(L, -2, 1);
     if (res) {
@@ -110,9 +125,11 @@ void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, fsdb_stmt *s,
     lua_rawseti(L, -2, 2);
     if (res) {
         int *kinds = fsdb_result_text_kinds(L, res);
-        lua_rawseti(L, -2, 3);
+        lua_rawseti(L, -2, UV_KINDS);
         cur->kinds = kinds;
     }
+    lua_createtable(L, ROWS_MAX, 0);
+    lua_rawseti(L, -2, UV_BATCH);
     fsdb_setuservalue(L, -2);
 
     if (res == NULL && s == NULL)
@@ -128,69 +145,110 @@ static lcursor *check_cursor(lua_State *L)
     return luaL_checkudata(L, 1, FSDB_CURSOR_MT);
 }
 
-static int fail_stream(lua_State *L, lconn *owner, fsdb_error *err)
+/* The stream failed: the error is kept (uservalue[5]) and raised once the
+ * rows read before it were handed out. */
+static void keep_error(lua_State *L, lcursor *cur, fsdb_error *err, int uv)
 {
+    lconn *owner = cur->owner;
     if (owner->c && fsdb_conn_failed(owner->c, err))
         fsdb_pool_invalidate(owner->pool, &owner->c->item);
-    return luaL_error(L, "%s (errno %d, sqlstate %s)", err->message, (int)err->code,
-                      err->sqlstate);
+    lua_pushfstring(L, "%s (errno %d, sqlstate %s)", err->message, (int)err->code,
+                    err->sqlstate);
+    lua_rawseti(L, uv, UV_ERROR);
+    cur->failed = 1;
 }
 
-/* Under the guard: the next row, or nothing at the end. An error in the
- * middle of the stream raises (a for loop has no other channel, and a
- * silent end would pass partial data off as complete). */
-static int cursor_next(lua_State *L)
+/* Under the guard: reads the next batch of rows into uservalue[4]. An
+ * error in the middle of the stream ends it; the front raises it (a for
+ * loop has no other channel, and a silent end would pass partial data off
+ * as complete). */
+static int cursor_fill(lua_State *L)
 {
     lcursor *cur = lua_touserdata(L, 1); /* checked in front of the guard */
     fsdb_error err;
-    int names_idx;
+    int uv, names_idx, batch_idx, k;
 
     luaL_checkstack(L, 8, "fsdb: cursor");
-    if (++cur->nrows % GC_STEP_EVERY == 0)
-        lua_gc(L, LUA_GCSTEP, 0);
     fsdb_getuservalue(L, 1);
-    lua_rawgeti(L, -1, 2);
+    uv = lua_gettop(L);
+    lua_rawgeti(L, uv, UV_COLUMNS);
     names_idx = lua_gettop(L);
-    if (cur->res) {
-        MYSQL_ROW row = mysql_fetch_row(cur->res);
-        if (row != NULL) {
-            fsdb_result_text_row(L, row, mysql_fetch_lengths(cur->res), cur->kinds, cur->ncols,
-                                 names_idx, cur->array_rows);
-            return 1;
+    lua_rawgeti(L, uv, UV_BATCH);
+    batch_idx = lua_gettop(L);
+    cur->head = cur->count = 0;
+    for (k = 0; k < cur->batch; k++) {
+        if (++cur->nrows % GC_STEP_EVERY == 0)
+            lua_gc(L, LUA_GCSTEP, 0);
+        if (cur->res) {
+            MYSQL_ROW row = mysql_fetch_row(cur->res);
+            if (row != NULL) {
+                fsdb_result_text_row(L, row, mysql_fetch_lengths(cur->res), cur->kinds,
+                                     cur->ncols, names_idx, cur->array_rows);
+                lua_rawseti(L, batch_idx, ++cur->count);
+                continue;
+            }
+        } else {
+            int rc = fsdb_stmt_fetch(cur->c, cur->s, &err);
+            if (rc == 1) {
+                fsdb_result_stmt_row(L, cur->s, names_idx, cur->array_rows);
+                lua_rawseti(L, batch_idx, ++cur->count);
+                continue;
+            }
+            if (rc < 0) {
+                fsdb_error ignored;
+                finish(cur, &ignored);
+                keep_error(L, cur, &err, uv);
+                break;
+            }
         }
-    } else {
-        int rc = fsdb_stmt_fetch(cur->c, cur->s, &err);
-        if (rc == 1) {
-            fsdb_result_stmt_row(L, cur->s, names_idx, cur->array_rows);
-            return 1;
-        }
-        if (rc < 0) {
-            fsdb_error ignored;
-            finish(cur, &ignored);
-            return fail_stream(L, cur->owner, &err);
-        }
+        /* End of rows, or an error the text protocol reports at the end. */
+        if (finish(cur, &err) < 0)
+            keep_error(L, cur, &err, uv);
+        break;
     }
-    /* End of rows, or an error the text protocol reports at the end. */
-    if (finish(cur, &err) < 0)
-        return fail_stream(L, cur->owner, &err);
+    if (cur->batch < ROWS_MAX)
+        cur->batch *= 2;
     return 0;
+}
+
+/* Hands out row head+1 of the batch. */
+static int next_in_batch(lua_State *L, lcursor *cur)
+{
+    fsdb_getuservalue(L, 1);
+    lua_rawgeti(L, -1, UV_BATCH);
+    lua_rawgeti(L, -1, ++cur->head);
+    return 1;
 }
 
 /* The iterator: next row, or nil at the end (and after it). */
 static int l_cursor_next(lua_State *L)
 {
     lcursor *cur = check_cursor(L);
-    if (cur->c == NULL)
-        return 0;
-    if (!attached(cur))
-        return luaL_error(L, "fsdb: the cursor's connection was closed");
-    return fsdb_lcall(L, cur->owner, 1);
+    if (cur->head < cur->count)
+        return next_in_batch(L, cur);
+    if (cur->c != NULL) {
+        if (!attached(cur))
+            return luaL_error(L, "fsdb: the cursor's connection was closed");
+        lua_settop(L, 1);
+        fsdb_lcall(L, cur->owner, 1);
+        lua_settop(L, 1);
+        if (cur->head < cur->count)
+            return next_in_batch(L, cur);
+    }
+    if (cur->failed) {
+        cur->failed = 0;
+        fsdb_getuservalue(L, 1);
+        lua_rawgeti(L, -1, UV_ERROR);
+        return lua_error(L);
+    }
+    return 0;
 }
 
 static int cursor_close(lua_State *L)
 {
     lcursor *cur = lua_touserdata(L, 1); /* checked in front of the guard */
     fsdb_error err;
+    cur->head = cur->count = cur->failed = 0;
     if (finish(cur, &err) < 0)
         return fsdb_lconn_fail(L, cur->owner, &err);
     lua_pushboolean(L, 1);
@@ -204,6 +262,7 @@ static int l_cursor_close(lua_State *L)
     lcursor *cur = check_cursor(L);
     if (!attached(cur)) {
         cur->c = NULL;
+        cur->head = cur->count = cur->failed = 0;
         lua_pushboolean(L, 1);
         return 1;
     }
@@ -240,14 +299,15 @@ static int l_cursor_columns(lua_State *L)
 {
     check_cursor(L);
     fsdb_getuservalue(L, 1);
-    lua_rawgeti(L, -1, 2);
+    lua_rawgeti(L, -1, UV_COLUMNS);
     return 1;
 }
 
 static int l_cursor_tostring(lua_State *L)
 {
     lcursor *cur = check_cursor(L);
-    lua_pushstring(L, cur->c ? "fsdb.cursor (open)" : "fsdb.cursor (closed)");
+    lua_pushstring(L, cur->c || cur->head < cur->count ? "fsdb.cursor (open)"
+                                                       : "fsdb.cursor (closed)");
     return 1;
 }
 
@@ -261,7 +321,7 @@ static void push_guarded(lua_State *L, lua_CFunction front, lua_CFunction body)
 void fsdb_lcursor_register(lua_State *L)
 {
     luaL_newmetatable(L, FSDB_CURSOR_MT);
-    push_guarded(L, l_cursor_next, cursor_next);
+    push_guarded(L, l_cursor_next, cursor_fill);
     lua_setfield(L, -2, "__call");
     push_guarded(L, l_cursor_close, cursor_close);
     lua_pushcclosure(L, l_cursor_toclose, 1);
@@ -275,7 +335,7 @@ void fsdb_lcursor_register(lua_State *L)
     lua_setfield(L, -2, "close");
     lua_pushcfunction(L, l_cursor_columns);
     lua_setfield(L, -2, "columns");
-    push_guarded(L, l_cursor_next, cursor_next);
+    push_guarded(L, l_cursor_next, cursor_fill);
     lua_setfield(L, -2, "next");
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);

@@ -233,27 +233,29 @@ static int l_engine_run(lua_State *L)
 {
     lengine *le = check_engine(L);
     const char *method = luaL_checkstring(L, 3);
-    int n = lua_gettop(L), conn_idx, fn_idx, i, status, is_new = 0;
+    int n = lua_gettop(L), conn_idx, status, is_new = 0;
     lconn *lc;
 
-    luaL_checkstack(L, n + LUA_MINSTACK, "fsdb: arguments");
+    luaL_checkstack(L, LUA_MINSTACK, "fsdb: arguments");
     lc = fsdb_lconn_new(L, 1, le->e);
     conn_idx = lua_gettop(L);
     lua_getfield(L, conn_idx, method);
-    fn_idx = lua_gettop(L);
-    if (!lua_isfunction(L, fn_idx))
+    if (!lua_isfunction(L, -1))
         return luaL_error(L, "fsdb: no connection method '%s'", method);
     if (checkout_into(L, le, lc, conn_idx, 2, &is_new) != 0)
         return 4;
-    lua_pushvalue(L, fn_idx);
+    /* [engine, on_connect, method, args…, conn, fn] becomes
+     * [engine, conn, fn, conn, args…] without copying the arguments (there
+     * may be thousands): slot 2 keeps the handle alive after the call. */
     lua_pushvalue(L, conn_idx);
-    for (i = 4; i <= n; i++)
-        lua_pushvalue(L, i);
+    lua_replace(L, 2);
+    lua_replace(L, 3);
+    lua_insert(L, 4);
     status = lua_pcall(L, n - 2, LUA_MULTRET, 0);
     fsdb_lconn_release(lc, FSDB_RELEASE_RESET);
     if (status != 0)
         return lua_error(L);
-    return lua_gettop(L) - fn_idx;
+    return lua_gettop(L) - 2;
 }
 
 static void set_int(lua_State *L, const char *k, lua_Integer v)
