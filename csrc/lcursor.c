@@ -33,11 +33,11 @@ typedef struct lcursor {
     unsigned long nrows; /* rows read so far */
     int head, count;     /* batch: rows head+1..count are still to hand out */
     int batch;           /* rows to read next time */
-    int failed;          /* an error (uservalue[5]) follows the batch */
+    int failed;          /* an error (uservalue[UV_ERROR]) follows the batch */
 } lcursor;
 
-/* The uservalue's slots. */
-enum { UV_CONN = 1, UV_COLUMNS, UV_KINDS, UV_BATCH, UV_ERROR };
+/* The uservalue's slots; the batch's rows follow them (UV_ROWS + k). */
+enum { UV_CONN = 1, UV_COLUMNS, UV_KINDS, UV_ERROR, UV_ROWS = UV_ERROR };
 
 /* Rows per guarded call at most: the guard (a protected call) is paid
  * per batch, not per row, and memory stays bounded. */
@@ -109,8 +109,8 @@ void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, fsdb_stmt *s,
     luaL_getmetatable(L, FSDB_CURSOR_MT);
     lua_setmetatable(L, -2);
 
-    /* uservalue = {conn, columns, kinds, batch, error} */
-    lua_createtable(L, 5, 0);
+    /* uservalue = {conn, columns, kinds, error, row…} */
+    lua_createtable(L, UV_ROWS + ROWS_MAX, 0);
     lua_pushvalue(L, conn_idx);
     lua_rawseti(L, -2, 1);
     if (res) {
@@ -128,8 +128,6 @@ void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, fsdb_stmt *s,
         lua_rawseti(L, -2, UV_KINDS);
         cur->kinds = kinds;
     }
-    lua_createtable(L, ROWS_MAX, 0);
-    lua_rawseti(L, -2, UV_BATCH);
     fsdb_setuservalue(L, -2);
 
     if (res == NULL && s == NULL)
@@ -145,7 +143,7 @@ static lcursor *check_cursor(lua_State *L)
     return luaL_checkudata(L, 1, FSDB_CURSOR_MT);
 }
 
-/* The stream failed: the error is kept (uservalue[5]) and raised once the
+/* The stream failed: the error is kept (uservalue[UV_ERROR]) and raised once the
  * rows read before it were handed out. */
 static void keep_error(lua_State *L, lcursor *cur, fsdb_error *err, int uv)
 {
@@ -158,7 +156,7 @@ static void keep_error(lua_State *L, lcursor *cur, fsdb_error *err, int uv)
     cur->failed = 1;
 }
 
-/* Under the guard: reads the next batch of rows into uservalue[4]. An
+/* Under the guard: reads the next batch of rows into the uservalue. An
  * error in the middle of the stream ends it; the front raises it (a for
  * loop has no other channel, and a silent end would pass partial data off
  * as complete). */
@@ -166,15 +164,13 @@ static int cursor_fill(lua_State *L)
 {
     lcursor *cur = lua_touserdata(L, 1); /* checked in front of the guard */
     fsdb_error err;
-    int uv, names_idx, batch_idx, k;
+    int uv, names_idx, k;
 
     luaL_checkstack(L, 8, "fsdb: cursor");
     fsdb_getuservalue(L, 1);
     uv = lua_gettop(L);
     lua_rawgeti(L, uv, UV_COLUMNS);
     names_idx = lua_gettop(L);
-    lua_rawgeti(L, uv, UV_BATCH);
-    batch_idx = lua_gettop(L);
     cur->head = cur->count = 0;
     for (k = 0; k < cur->batch; k++) {
         if (++cur->nrows % GC_STEP_EVERY == 0)
@@ -184,14 +180,14 @@ static int cursor_fill(lua_State *L)
             if (row != NULL) {
                 fsdb_result_text_row(L, row, mysql_fetch_lengths(cur->res), cur->kinds,
                                      cur->ncols, names_idx, cur->array_rows);
-                lua_rawseti(L, batch_idx, ++cur->count);
+                lua_rawseti(L, uv, UV_ROWS + ++cur->count);
                 continue;
             }
         } else {
             int rc = fsdb_stmt_fetch(cur->c, cur->s, &err);
             if (rc == 1) {
                 fsdb_result_stmt_row(L, cur->s, names_idx, cur->array_rows);
-                lua_rawseti(L, batch_idx, ++cur->count);
+                lua_rawseti(L, uv, UV_ROWS + ++cur->count);
                 continue;
             }
             if (rc < 0) {
@@ -215,8 +211,7 @@ static int cursor_fill(lua_State *L)
 static int next_in_batch(lua_State *L, lcursor *cur)
 {
     fsdb_getuservalue(L, 1);
-    lua_rawgeti(L, -1, UV_BATCH);
-    lua_rawgeti(L, -1, ++cur->head);
+    lua_rawgeti(L, -1, UV_ROWS + ++cur->head);
     return 1;
 }
 
