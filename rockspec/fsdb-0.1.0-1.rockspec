@@ -85,6 +85,7 @@ build = {
         "csrc/conn.c",
         "csrc/core.c",
         "csrc/error.c",
+        "csrc/lcall.c",
         "csrc/lconn.c",
         "csrc/lcursor.c",
         "csrc/lengine.c",
@@ -93,6 +94,7 @@ build = {
         "csrc/result.c",
         "csrc/sqlscan.c",
         "csrc/stmt.c",
+        "csrc/stmtcache.c",
         "csrc/uri.c",
       },
       -- <mysql.h> is included unqualified, as `mariadb_config --cflags`
