@@ -545,19 +545,10 @@ function M:run_plan(direction, plan, rows, exec, log, offline, conn)
   return cur
 end
 
--- Resolves a plan: the revisions to run and the target ids.
+-- Resolves a plan: the revisions to run (Alembic's rules, fsdb.migrate.plan).
 function M:plan(direction, rows, target)
-  local g = self.graph
-  local targets, err = g:resolve(target, rows)
-  if not targets then return nil, err end
-  local plan
-  if direction == "upgrade" then
-    plan, err = g:upgrade_plan(rows, targets)
-  else
-    plan, err = g:downgrade_plan(rows, targets)
-  end
-  if not plan then return nil, err end
-  return plan, targets
+  if direction == "upgrade" then return self.graph:upgrade_plan(rows, target) end
+  return self.graph:downgrade_plan(rows, target)
 end
 
 -- upgrade / downgrade, online or offline.
@@ -652,15 +643,10 @@ function M:stamp(target, opts)
   end
   local vsql = self:version_sql()
   local function stamp_with(rows, exec, offline)
-    -- With --purge the rows may name unknown revisions: relative targets
-    -- count from the known ones.
-    local known = {}
-    for _, r in ipairs(rows) do
-      if g:node(r) then known[#known + 1] = r end
-    end
-    local targets, err = g:resolve(target, known)
-    if not targets then return nil, err end
-    local new_rows = g:stamp_rows(rows, targets, opts.purge)
+    -- With --purge the rows may name unknown revisions: the stamp starts
+    -- from an empty table then.
+    local new_rows, err = g:stamp_rows(rows, target, opts.purge)
+    if not new_rows then return nil, err end
     local line = ("Running stamp_revision %s -> %s"):format(show_rows(rows), show_rows(new_rows))
     self.out(offline and ("-- " .. line .. "\n") or (line .. "\n"))
     local changes
