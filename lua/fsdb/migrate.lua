@@ -27,6 +27,7 @@
 local graph_mod = require("fsdb.migrate.graph")
 local script = require("fsdb.migrate.script")
 local ops = require("fsdb.migrate.ops")
+local version = require("fsdb.migrate.version")
 
 local unpack = table.unpack or unpack
 
@@ -169,6 +170,7 @@ function _M.open(opts)
     url = opts.url,
     bind = opts.bind or env.bind,
     version_table = env.version_table or _M.DEFAULT_VERSION_TABLE,
+    vt = version.new(env.version_table or _M.DEFAULT_VERSION_TABLE),
     lock_timeout = tonumber(opts.lock_timeout) or env.lock_timeout or _M.DEFAULT_LOCK_TIMEOUT,
     out = opts.out or function(s) io.stdout:write(s) end,
     getenv = opts.getenv or os.getenv,
@@ -258,41 +260,10 @@ function M:connect()
   return conn
 end
 
-local function quote(name)
-  return "`" .. name:gsub("`", "``") .. "`"
-end
-
-function M:version_sql()
-  local t = quote(self.version_table)
-  return {
-    create = ("CREATE TABLE IF NOT EXISTS %s (version_num VARCHAR(32) NOT NULL, CONSTRAINT %s "
-      .. "PRIMARY KEY (version_num))"):format(t, quote(self.version_table .. "_pkc")),
-    select = ("SELECT version_num FROM %s"):format(t),
-    insert = ("INSERT INTO %s (version_num) VALUES (?)"):format(t),
-    update = ("UPDATE %s SET version_num = ? WHERE version_num = ?"):format(t),
-    delete = ("DELETE FROM %s WHERE version_num = ?"):format(t),
-    purge = ("DELETE FROM %s"):format(t),
-  }
-end
-
 -- The rows of the version table ({} when it does not exist yet), in the
 -- graph's order; second value true when the table is missing.
 function M:read_rows(conn)
-  local res, err, errno, sqlstate = conn:execute(self:version_sql().select)
-  if not res then
-    if errno == 1146 then return {}, true end
-    return nil, err, errno, sqlstate
-  end
-  local rows = {}
-  for _, r in ipairs(res) do rows[#rows + 1] = r.version_num end
-  local g = self.graph
-  table.sort(rows, function(a, b)
-    local pa, pb = g.pos[a], g.pos[b]
-    if pa and pb then return pa < pb end
-    if pa or pb then return pb == nil end
-    return a < b
-  end)
-  return rows
+  return self.vt:read(conn, self.graph)
 end
 
 -- "a, b" or "<base>"
@@ -438,7 +409,6 @@ end
 -- prints) one statement. Returns the rows left, or nil, report, failure.
 function M:run_plan(direction, plan, rows, exec, log, offline, conn)
   local g = self.graph
-  local vsql = self:version_sql()
   local applied = g:closure(rows)
   local cur = rows
   for _, id in ipairs(plan) do
@@ -492,28 +462,10 @@ function M:run_plan(direction, plan, rows, exec, log, offline, conn)
         applied[id] = nil
       end
       local new_rows = g:rows_for(applied)
-      for _, change in ipairs(graph_mod.row_changes(cur, new_rows)) do
-        local sql, params
-        if change[1] == "update" then
-          sql, params = vsql.update, { change[3], change[2] }
-        elseif change[1] == "delete" then
-          sql, params = vsql.delete, { change[2] }
-        else
-          sql, params = vsql.insert, { change[2] }
-        end
-        local res, werr, errno, sqlstate = exec(sql, params)
-        if not res then
-          failure = { op = "version table", sql = _M.inline(sql, params), err = werr, errno = errno,
-                      sqlstate = sqlstate }
-          break
-        end
-        if change[1] ~= "insert" and not offline and res.affected_rows ~= 1 then
-          failure = { op = "version table", sql = _M.inline(sql, params),
-            err = ("Online migration expected to match one row when updating '%s' to '%s' in '%s'; "
-              .. "%s found"):format(change[2], change[3] or "", self.version_table,
-              tostring(res.affected_rows)) }
-          break
-        end
+      local written, f = self.vt:write(exec, cur, new_rows, { online = not offline })
+      if not written then
+        failure = f
+        failure.sql = _M.inline(f.sql, f.params)
       end
       if not failure then
         local res, cerr, errno, sqlstate = exec("COMMIT")
@@ -557,8 +509,7 @@ function M:migrate(direction, target, opts)
   local g = self.graph
   if opts.sql then return self:offline(direction, target) end
   return self:with_conn(true, function(conn)
-    local vsql = self:version_sql()
-    local res, err, errno, sqlstate = conn:execute(vsql.create)
+    local res, err, errno, sqlstate = conn:execute(self.vt.sql.create)
     if not res then return nil, err, errno, sqlstate end
     local rows
     rows, err, errno, sqlstate = self:read_rows(conn)
@@ -613,7 +564,7 @@ function M:offline(direction, target)
     :format(direction, target, show_rows(rows)))
   local log = {}
   local exec = offline_runner(self.out, log)
-  if direction == "upgrade" then exec(self:version_sql().create) end
+  if direction == "upgrade" then self.vt:create(exec) end
   local new_rows, ferr, failure = self:run_plan(direction, plan, rows, exec, log, true, nil)
   if not new_rows then return nil, ferr, failure end
   return { ran = plan, rows = new_rows }
@@ -641,7 +592,6 @@ function M:stamp(target, opts)
   if type(target) ~= "string" or target == "" then
     return fail("stamp needs a target revision; hint: e.g. fsdb stamp head")
   end
-  local vsql = self:version_sql()
   local function stamp_with(rows, exec, offline)
     -- With --purge the rows may name unknown revisions: the stamp starts
     -- from an empty table then.
@@ -649,28 +599,13 @@ function M:stamp(target, opts)
     if not new_rows then return nil, err end
     local line = ("Running stamp_revision %s -> %s"):format(show_rows(rows), show_rows(new_rows))
     self.out(offline and ("-- " .. line .. "\n") or (line .. "\n"))
-    local changes
-    if opts.purge then
-      changes = { { "purge" } }
-      for _, r in ipairs(new_rows) do changes[#changes + 1] = { "insert", r } end
-    else
-      changes = graph_mod.row_changes(rows, new_rows)
+    local ok, f = self.vt:stamp(exec, rows, new_rows, { purge = opts.purge, online = not offline })
+    if not ok then
+      local what = f.sql == "COMMIT" and "the version table may or may not have been written; `fsdb current` "
+        .. "shows it" or "the version table was not changed"
+      return nil, ("fsdb: stamp failed at %s: %s; hint: %s"):format(_M.inline(f.sql, f.params),
+        tostring(f.err), what), f.errno, f.sqlstate
     end
-    exec("START TRANSACTION")
-    for _, c in ipairs(changes) do
-      local sql, params
-      if c[1] == "purge" then sql = vsql.purge
-      elseif c[1] == "update" then sql, params = vsql.update, { c[3], c[2] }
-      elseif c[1] == "delete" then sql, params = vsql.delete, { c[2] }
-      else sql, params = vsql.insert, { c[2] } end
-      local res, werr, errno, sqlstate = exec(sql, params)
-      if not res then
-        exec("ROLLBACK")
-        return nil, werr, errno, sqlstate
-      end
-    end
-    local res, cerr, errno, sqlstate = exec("COMMIT")
-    if not res then return nil, cerr, errno, sqlstate end
     return { rows = new_rows }
   end
   if opts.sql then
@@ -681,11 +616,11 @@ function M:stamp(target, opts)
     end
     target = to
     local exec = offline_runner(self.out, {})
-    exec(vsql.create)
+    self.vt:create(exec)
     return stamp_with(rows, exec, true)
   end
   return self:with_conn(true, function(conn)
-    local res, err, errno, sqlstate = conn:execute(vsql.create)
+    local res, err, errno, sqlstate = conn:execute(self.vt.sql.create)
     if not res then return nil, err, errno, sqlstate end
     local rows
     rows, err, errno, sqlstate = self:read_rows(conn)
