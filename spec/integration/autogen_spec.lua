@@ -362,6 +362,42 @@ describe("autogenerate #mariadb", function()
     end)
   end)
 
+  describe("table options", function()
+    local function notes_table(opts)
+      return declaration().table("notes", { { "id", "INT", primary_key = true }, { "body", "TEXT" } }, opts)
+    end
+
+    it("proposes comment, engine, collation and row format changes, and they round-trip", function()
+      create(notes_table({ comment = "old words" }))
+      local want = notes_table({ comment = "new words", engine = "Aria", charset = "utf8mb4",
+                                 collate = "utf8mb4_bin", row_format = "PAGE" })
+      local diffs = compare(want)
+      assert.are.same({ "modify_table notes" }, summary(diffs))
+      local d = diffs[1].description
+      for _, part in ipairs({ "comment 'old words' -> 'new words'", "engine 'InnoDB' -> 'Aria'",
+                              "collation 'utf8mb4_unicode_ci' -> 'utf8mb4_bin'", "row_format" }) do
+        assert.matches(part, d, 1, true)
+      end
+      local up, down = autogen.render(diffs)
+      assert.matches('op.alter_table("notes", { engine = "Aria", charset = "utf8mb4", collate = "utf8mb4_bin", '
+        .. 'comment = "new words", row_format = "PAGE" })', up, 1, true)
+      compile(up)(new_op())
+      no_diffs(want)
+      compile(down)(new_op())
+      no_diffs(notes_table({ comment = "old words" }))
+    end)
+
+    it("a removed comment is proposed as an empty one; compare_comment = false ignores it", function()
+      create(notes_table({ comment = "gone soon" }))
+      local diffs = compare(notes_table())
+      assert.are.same({ "modify_table notes" }, summary(diffs))
+      assert.matches('comment = ""', diffs[1].up, 1, true)
+      no_diffs(notes_table(), { compare_comment = false })
+      compile(autogen.render(diffs))(new_op())
+      no_diffs(notes_table())
+    end)
+  end)
+
   describe("safety", function()
     it("keeps a table that is not declared, unless told to drop it", function()
       local d = catalog()

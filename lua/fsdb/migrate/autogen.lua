@@ -425,6 +425,9 @@ local function create_table_lua(t, skip_fk)
   if t.comment and t.comment ~= "" then
     opt[#opt + 1] = "  comment = " .. lua_string(t.comment) .. ","
   end
+  if t.row_format then
+    opt[#opt + 1] = "  row_format = " .. lua_string(t.row_format) .. ","
+  end
   if #opt == 0 then
     lines[#lines + 1] = "})"
   else
@@ -462,7 +465,8 @@ local function reflect(conn, version_table)
 
   local rows
   rows, err, errno, sqlstate = query(conn,
-    "SELECT TABLE_NAME AS name, ENGINE AS engine, TABLE_COLLATION AS collation, TABLE_COMMENT AS comment"
+    "SELECT TABLE_NAME AS name, ENGINE AS engine, TABLE_COLLATION AS collation, TABLE_COMMENT AS comment,"
+    .. " ROW_FORMAT AS row_format, CREATE_OPTIONS AS create_options"
     .. " FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
     .. " AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')"
     .. " ORDER BY TABLE_NAME")
@@ -475,6 +479,10 @@ local function reflect(conn, version_table)
         name = name, engine = str(r.engine), collate = collation,
         charset = collation and (collation == "binary" and "binary" or collation:match("^([^_]+)")),
         comment = str(r.comment), columns = {}, column_index = {}, primary_key = {},
+        -- ROW_FORMAT is what the table has; CREATE_OPTIONS says whether
+        -- it was asked for (only then does a recreated table name it)
+        actual_row_format = str(r.row_format),
+        row_format = (str(r.create_options) or ""):lower():match("row_format=([%w_]+)"),
         indexes = {}, index_by_name = {}, foreign_keys = {}, fk_by_name = {},
       }
       db.order[#db.order + 1] = name
@@ -740,7 +748,7 @@ end
 
 local PHASES = {
   drop_fk = 1, drop_index = 2, drop_unique = 2, add_table = 3, add_column = 4,
-  modify_type = 5, modify_nullable = 5, modify_default = 5, modify_on_update = 5,
+  modify_table = 4, modify_type = 5, modify_nullable = 5, modify_default = 5, modify_on_update = 5,
   modify_comment = 5, modify_auto_increment = 5,
   add_index = 6, add_unique = 6, add_fk = 7, drop_column = 8, drop_table = 9,
 }
@@ -823,6 +831,50 @@ local function plan_foreign_keys(ctx, def, rt)
     end
   end
   return plan, final
+end
+
+-- Table options of a table in both places: comment, engine, default
+-- character set and collation, row format (only when declared). One
+-- op.alter_table each way with the options that differ.
+local function compare_table_options(ctx, def, rt)
+  local lower = function(v) return v and tostring(v):lower() or nil end
+  local new, old, what = {}, {}, {}
+  local function differ(key, declared, reflected, shown_d, shown_r)
+    new[key], old[key] = declared, reflected
+    what[#what + 1] = ("%s %s -> %s"):format(key, shown_r or ("'" .. tostring(reflected) .. "'"),
+      shown_d or ("'" .. tostring(declared) .. "'"))
+  end
+  if not ctx.skip.comment and (def.comment or "") ~= (rt.comment or "") then
+    differ("comment", def.comment or "", rt.comment or "")
+  end
+  if lower(def.engine or "InnoDB") ~= lower(rt.engine) and rt.engine then
+    differ("engine", def.engine or "InnoDB", rt.engine)
+  end
+  local dcollate = def.collate
+  local dcharset = def.charset or "utf8mb4"
+  if def.charset == nil and dcollate == nil then dcollate = "utf8mb4_unicode_ci" end
+  if rt.collate and ((dcollate and lower(dcollate) ~= lower(rt.collate))
+      or (not dcollate and lower(dcharset) ~= lower(rt.charset))) then
+    new.charset, old.charset = dcharset, rt.charset
+    new.collate, old.collate = dcollate, rt.collate
+    what[#what + 1] = ("collation '%s' -> '%s'"):format(rt.collate, dcollate or dcharset)
+  end
+  if def.row_format and lower(def.row_format) ~= lower(rt.actual_row_format) then
+    differ("row_format", def.row_format, rt.actual_row_format)
+  end
+  if #what == 0 then return end
+  local function render(o)
+    local t = {}
+    for _, k in ipairs({ "engine", "charset", "collate", "comment", "row_format" }) do
+      if o[k] ~= nil then t[#t + 1] = ("%s = %s"):format(k, lua_string(o[k])) end
+    end
+    return ("op.alter_table(%s, { %s })"):format(lua_string(def.name), table.concat(t, ", "))
+  end
+  ctx.add({
+    kind = "modify_table", table = def.name, from = old, to = new,
+    description = ("changed table options of %s: %s"):format(qname(def.name), table.concat(what, ", ")),
+    up = render(new), down = render(old),
+  })
 end
 
 -- Columns of a table in both places: added, removed, changed. Returns
@@ -1119,7 +1171,7 @@ local function reflected_definition(ctx, rt, skip)
   local t = {
     name = rt.name, columns = {}, primary_key = rt.primary_key, unique = {}, indexes = {},
     foreign_keys = rt.foreign_keys, engine = rt.engine, charset = rt.charset, collate = rt.collate,
-    comment = rt.comment, primary_key_given = #rt.primary_key > 1,
+    comment = rt.comment, row_format = rt.row_format, primary_key_given = #rt.primary_key > 1,
   }
   for _, rc in ipairs(rt.columns) do
     local spec = {}
@@ -1281,6 +1333,7 @@ function _M.compare(conn, schema, opts)
   end
   for _, def in ipairs(both) do
     local rt = db.tables[def.name]
+    compare_table_options(ctx, def, rt)
     local new_columns = compare_columns(ctx, def, rt)
     compare_keys(ctx, def, rt, new_columns)
   end

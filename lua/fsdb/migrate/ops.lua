@@ -433,7 +433,7 @@ local FK_KEYS = {
 
 local TABLE_KEYS = {
   primary_key = true, indexes = true, foreign_keys = true, unique = true,
-  engine = true, charset = true, collate = true, comment = true,
+  engine = true, charset = true, collate = true, comment = true, row_format = true,
 }
 
 local function known_column(where, def, what, names)
@@ -568,6 +568,7 @@ function _M.table_definition(name, columns, options, where, extra)
     def.collate = def.collate or "utf8mb4_unicode_ci"
   end
   def.comment = check_is("string", tw, "comment", options.comment)
+  def.row_format = check_word(tw, "row_format", options.row_format)
   return def
 end
 
@@ -604,6 +605,7 @@ function _M.create_table_sql(def)
     quote(def.name), table.concat(items, ", "), def.engine, def.charset)
   if def.collate then s = s .. " COLLATE=" .. def.collate end
   if def.comment then s = s .. " COMMENT=" .. sql_string(def.comment) end
+  if def.row_format then s = s .. " ROW_FORMAT=" .. def.row_format:upper() end
   return s
 end
 
@@ -630,6 +632,34 @@ function build.rename_table(old, new)
   check_name("rename_table", "old table name", old)
   check_name("rename_table", "new table name", new)
   return one(("RENAME TABLE %s TO %s"):format(quote(old), quote(new)))
+end
+
+local ALTER_TABLE_KEYS = {
+  engine = true, charset = true, collate = true, comment = true, row_format = true, convert = true,
+}
+
+-- Table options: ENGINE, the default character set and collation (with
+-- convert = true, CONVERT TO: every text column too), COMMENT ('' removes
+-- it), ROW_FORMAT.
+function build.alter_table(tname, o)
+  local where = "alter_table"
+  check_name(where, "table name", tname)
+  if type(o) ~= "table" then fail("%s: options must be a table, got %s", where, type(o)) end
+  check_keys(where, "option", o, ALTER_TABLE_KEYS)
+  local parts = {}
+  if check_word(where, "engine", o.engine) then parts[#parts + 1] = "ENGINE=" .. o.engine end
+  local cs, co = check_word(where, "charset", o.charset), check_word(where, "collate", o.collate)
+  check_is("boolean", where, "convert", o.convert)
+  if o.convert and not cs then fail("%s: convert needs charset", where) end
+  if cs or co then
+    local p = o.convert and ("CONVERT TO CHARACTER SET " .. cs) or (cs and ("DEFAULT CHARACTER SET=" .. cs) or "")
+    if co then p = p .. (p ~= "" and " " or "DEFAULT ") .. (o.convert and "COLLATE " or "COLLATE=") .. co end
+    parts[#parts + 1] = p
+  end
+  if check_is("string", where, "comment", o.comment) then parts[#parts + 1] = "COMMENT=" .. sql_string(o.comment) end
+  if check_word(where, "row_format", o.row_format) then parts[#parts + 1] = "ROW_FORMAT=" .. o.row_format:upper() end
+  if #parts == 0 then fail("%s: no table option given (engine, charset, collate, comment, row_format)", where) end
+  return one(("ALTER TABLE %s %s"):format(quote(tname), table.concat(parts, ", ")))
 end
 
 function build.add_column(tname, spec)
@@ -968,7 +998,7 @@ end
 -- The op object.
 
 local OPS = {
-  "create_table", "drop_table", "rename_table", "add_column", "drop_column",
+  "create_table", "drop_table", "rename_table", "alter_table", "add_column", "drop_column",
   "alter_column", "create_index", "drop_index", "create_unique_constraint",
   "create_primary_key", "create_check_constraint", "create_foreign_key",
   "drop_constraint", "execute", "bulk_insert",
