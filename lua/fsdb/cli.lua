@@ -63,6 +63,12 @@ local OPTIONS = {
   ["--rev-id"] = { "rev_id", true },
   ["--bind"] = { "bind", true },
   ["--lock-timeout"] = { "lock_timeout", true },
+  ["--schema"] = { "schema", false },
+  ["--check"] = { "check", false },
+  ["-v"] = { "verbose", false },
+  ["--verbose"] = { "verbose", false },
+  ["-i"] = { "indicate_current", false },
+  ["--indicate-current"] = { "indicate_current", false },
 }
 
 -- How each option key is spelled in messages.
@@ -70,7 +76,8 @@ local OPTION_NAMES = {
   url = "--url", help = "--help", version = "--version", message = "-m", autogenerate = "--autogenerate",
   sql = "--sql", purge = "--purge", rev_range = "-r", head = "--head", splice = "--splice",
   branch_label = "--branch-label", depends_on = "--depends-on", rev_id = "--rev-id", bind = "--bind",
-  lock_timeout = "--lock-timeout",
+  lock_timeout = "--lock-timeout", schema = "--schema", check = "--check", verbose = "-v",
+  indicate_current = "-i",
 }
 
 _M.commands = {}
@@ -265,7 +272,13 @@ local function pool_line(engine)
   return table.concat(parts, ", ")
 end
 
+local run_drift -- the drift check (check --schema, migrate --check), below
+
 local function run_check(ctx)
+  if ctx.opts.schema then return run_drift(ctx, "check") end
+  if ctx.opts.bind then
+    return usage_error(ctx, "option '--bind' is valid for 'check' only with --schema")
+  end
   local ok, fsdb = pcall(require, "fsdb")
   if not ok then
     return failed(ctx, nil, "fsdb: cannot load the fsdb library: " .. tostring(fsdb))
@@ -337,13 +350,21 @@ local function run_check(ctx)
 end
 
 _M.commands.check = {
-  summary = "test the connection: server version, user, database, charset, TLS, pool",
-  usage = "usage: fsdb check [--url URL]\n\n"
+  summary = "test the connection; with --schema: the drift check for CI",
+  usage = "usage: fsdb check [--url URL]\n"
+    .. "       fsdb check --schema [-d DIR] [--url URL] [--bind NAME]\n\n"
     .. "Connects as the library would and prints the URL (password as ***), the\n"
     .. "server version, CURRENT_USER(), DATABASE(), the connection's character set\n"
     .. "and collation, TLS, the server's wait_timeout and the pool settings, then OK.\n"
-    .. "On failure prints FAILED with the error, errno and sqlstate, and exits 1.\n",
-  options = { url = true },
+    .. "On failure prints FAILED with the error, errno and sqlstate, and exits 1.\n\n"
+    .. "--schema: the drift check (Alembic's `alembic check`, Flask-Migrate's\n"
+    .. "`flask db check`; also spelled `fsdb migrate --check`). Compares the schema\n"
+    .. "named in DIR/env.lua with the database, which must be at the head(s), and\n"
+    .. "writes nothing. Exit 0: in sync (\"No new upgrade operations detected.\");\n"
+    .. "exit 1: `fsdb migrate` would write a revision — each operation is listed;\n"
+    .. "exit 2: it could not compare (usage, configuration, connection, a database\n"
+    .. "that is not up to date).\n",
+  options = { url = true, schema = true, bind = true },
   run = run_check,
 }
 
@@ -432,6 +453,37 @@ local function revision_result(ctx, verb, res, err)
   return EXIT_OK
 end
 
+-- The drift check: exit 0 in sync, 1 with the operations `fsdb migrate`
+-- would write, 2 when it could not compare.
+function run_drift(ctx, verb)
+  local m = open_migrations(ctx, verb)
+  if not m then return EXIT_USAGE end
+  local ok, res, err = pcall(m.check_schema, m)
+  m:close()
+  if not ok then error(res, 0) end
+  if not res then
+    migrate_failed(ctx, verb, err)
+    return EXIT_USAGE
+  end
+  for _, n in ipairs(res.diffs.notes or {}) do
+    line(ctx.out, "Not proposed: " .. tostring(n))
+  end
+  if #res.diffs == 0 then
+    line(ctx.out, "No new upgrade operations detected.")
+    return EXIT_OK
+  end
+  for _, d in ipairs(res.diffs) do
+    line(ctx.out, "Detected " .. tostring(d.description))
+  end
+  line(ctx.out, "New upgrade operations detected:")
+  for l in res.up:gmatch("[^\n]+") do
+    if not l:match("^%s*%-%-") then line(ctx.out, l) end
+  end
+  ctx.err(("fsdb %s: FAILED: %d new upgrade operation%s detected; hint: `fsdb migrate -m \"…\"` writes "
+    .. "them as a revision, `fsdb upgrade` applies it\n"):format(verb, #res.diffs, #res.diffs == 1 and "" or "s"))
+  return EXIT_FAILURE
+end
+
 _M.commands.init = {
   summary = "create a migrations directory (env.lua, versions/)",
   usage = "usage: fsdb init [-d DIR]\n\n"
@@ -461,7 +513,7 @@ local REVISION_OPTIONS = {
 }
 
 local function run_revision(verb, autogenerate)
-  return with_migrations(verb, function(ctx, m)
+  local write = with_migrations(verb, function(ctx, m)
     local o = ctx.opts
     local res, err = m:revision{
       message = o.message, autogenerate = autogenerate or o.autogenerate, head = o.head,
@@ -469,6 +521,10 @@ local function run_revision(verb, autogenerate)
     }
     return revision_result(ctx, verb, res, err)
   end)
+  return function(ctx)
+    if ctx.opts.check then return run_drift(ctx, verb) end
+    return write(ctx)
+  end
 end
 
 _M.commands.revision = {
@@ -492,11 +548,14 @@ _M.commands.migrate = {
     .. "the schema named in env.lua (schema = \"module.name\") with the database and\n"
     .. "writes the differences as a revision. \"No changes in schema detected.\" (exit 0,\n"
     .. "no file) when there are none; \"Target database is not up to date.\" when\n"
-    .. "revisions are pending (run `fsdb upgrade` first).\n\n"
+    .. "revisions are pending (run `fsdb upgrade` first). It exits 0 whether or not it\n"
+    .. "wrote a file, as Flask-Migrate's does; a script that must know uses --check.\n\n"
+    .. "--check: write nothing; exit 1 listing the operations a revision would hold,\n"
+    .. "0 when there are none, 2 when it could not compare (= fsdb check --schema).\n\n"
     .. "Options:\n" .. REVISION_OPTIONS[1] .. REVISION_OPTIONS[3] .. REVISION_OPTIONS[4]
     .. REVISION_OPTIONS[5] .. REVISION_OPTIONS[6] .. REVISION_OPTIONS[7] .. REVISION_OPTIONS[8] .. COMMON,
   options = { url = true, message = true, head = true, splice = true, branch_label = true,
-              depends_on = true, rev_id = true, bind = true },
+              depends_on = true, rev_id = true, bind = true, check = true },
   run = run_revision("migrate", true),
 }
 

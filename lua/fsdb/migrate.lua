@@ -45,6 +45,8 @@ _M.NO_CHANGES = "No changes in schema detected."
 local ENV_KEYS = {
   url = true, bind = true, version_table = true, schema = true, include_object = true,
   drop_tables = true, lock_timeout = true,
+  -- Alembic's comparison switches (context.configure's names)
+  compare_type = true, compare_server_default = true, compare_comment = true,
 }
 
 local function pack(...)
@@ -132,6 +134,11 @@ local function check_env(env, path)
   end
   if env.include_object ~= nil and type(env.include_object) ~= "function" then
     return fail("include_object in %s must be a function(kind, name)", path)
+  end
+  for _, k in ipairs({ "compare_type", "compare_server_default", "compare_comment" }) do
+    if env[k] ~= nil and type(env[k]) ~= "boolean" then
+      return fail("%s in %s must be true or false (got %s)", k, path, type(env[k]))
+    end
   end
   local st = type(env.schema)
   if env.schema ~= nil and st ~= "string" and st ~= "function" and st ~= "table" then
@@ -833,6 +840,59 @@ function M:parent_of_new(head, splice)
   return ids
 end
 
+--- Compares the schema env.lua names with the database, which must be
+--- at `expect` (a list of revision ids: the new revision's parents, or the
+--- heads). Returns { diffs =, rows =, autogen = the module }.
+-- syntax: result, err, errno, sqlstate = m:compare_schema(expect)
+function M:compare_schema(expect)
+  local autogen, err = autogen_module()
+  if not autogen then return nil, err end
+  local schema
+  schema, err = load_schema(self)
+  if not schema then return nil, err end
+  local env = self.env
+  return self:with_conn(false, function(conn)
+    local rows, e, en, st = self:read_rows(conn)
+    if not rows then return nil, e, en, st end
+    -- A row naming no revision file is Flask-Migrate's "Can't locate
+    -- revision", not "not up to date".
+    local ok, cerr = self.graph:check_rows(rows)
+    if not ok then return nil, cerr end
+    if not same_set(rows, expect) then
+      return fail(_M.NOT_UP_TO_DATE .. "; hint: the database is at %s but the comparison needs it at %s; "
+        .. "run `fsdb upgrade` first so the comparison starts from the latest revision (`fsdb stamp` only "
+        .. "if the schema already matches it)", show_rows(rows), show_rows(expect))
+    end
+    -- compare raises on a schema it cannot use (misuse): report it.
+    local called, diffs, derr, errno, sqlstate = pcall(autogen.compare, conn, schema, {
+      version_table = self.version_table,
+      include_object = env.include_object,
+      drop_tables = env.drop_tables and true or false,
+      bind = self.bind,
+      compare_type = env.compare_type,
+      compare_default = env.compare_server_default,
+      compare_comment = env.compare_comment,
+    })
+    if not called then
+      return nil, (tostring(diffs):gsub("^.-:%d+: (fsdb:)", "%1"))
+    end
+    if not diffs then return nil, derr, errno, sqlstate end
+    return { diffs = diffs, rows = rows, autogen = autogen }
+  end)
+end
+
+--- The drift check (Alembic's `check`): what `fsdb migrate` would write,
+--- writing nothing. The database must be at the heads.
+-- syntax: result, err = m:check_schema()
+-- result: { diffs = {…} (empty: in sync), up = the up() body or nil, rows = }
+function M:check_schema()
+  local res, err, errno, sqlstate = self:compare_schema(self.graph:heads())
+  if not res then return nil, err, errno, sqlstate end
+  local up
+  if #res.diffs > 0 then up = res.autogen.render(res.diffs) end
+  return { diffs = res.diffs, up = up, rows = res.rows }
+end
+
 --- Writes a new revision file.
 -- syntax: result, err = m:revision{ message =, autogenerate =, head =, splice =,
 --   depends_on =, branch_label =, rev_id = }
@@ -871,42 +931,16 @@ function M:revision(o)
       if g.labels[l] or g:node(l) then return fail("Branch name '%s' is already in use", l) end
     end
   end
-  local up_body, down_body, diffs
+  local up_body, down_body, notes, diffs
   if o.autogenerate then
-    local autogen
-    autogen, err = autogen_module()
-    if not autogen then return nil, err end
-    local schema
-    schema, err = load_schema(self)
-    if not schema then return nil, err end
-    local result, errno, sqlstate
-    result, err, errno, sqlstate = self:with_conn(false, function(conn)
-      local rows, e, en, st = self:read_rows(conn)
-      if not rows then return nil, e, en, st end
-      if not same_set(rows, downs) then
-        return fail(_M.NOT_UP_TO_DATE .. "; hint: the database is at %s but the new revision would "
-          .. "follow %s; run `fsdb upgrade` first so the comparison starts from the latest revision "
-          .. "(`fsdb stamp` only if the schema already matches it)", show_rows(rows), show_rows(downs))
-      end
-      -- compare raises on a schema it cannot use (misuse): report it.
-      local called, diffs, cerr, cerrno, csqlstate = pcall(autogen.compare, conn, schema, {
-        version_table = self.version_table,
-        include_object = self.env.include_object,
-        drop_tables = self.env.drop_tables and true or false,
-        bind = self.bind,
-      })
-      if not called then
-        return nil, (tostring(diffs):gsub("^.-:%d+: (fsdb:)", "%1"))
-      end
-      if not diffs then return nil, cerr, cerrno, csqlstate end
-      return { diffs = diffs }
-    end)
-    if not result then return nil, err, errno, sqlstate end
+    local result
+    result, err = self:compare_schema(downs)
+    if not result then return nil, err end
     diffs = result.diffs
     if #diffs == 0 then
       return { no_changes = true, message = _M.NO_CHANGES, diffs = diffs }
     end
-    up_body, down_body = autogen.render(diffs)
+    up_body, down_body, notes = result.autogen.render(diffs)
   end
   local ok
   ok, err = script.mkdir_p(self.dir .. "/versions")
@@ -916,7 +950,7 @@ function M:revision(o)
   local path
   path, err = script.write_revision(self.dir, {
     revision = id, down_revision = down_revision, branch_labels = labels, depends_on = deps,
-    message = o.message, up_body = up_body, down_body = down_body,
+    message = o.message, up_body = up_body, down_body = down_body, notes = notes,
   })
   if not path then return nil, err end
   ok, err = self:reload()

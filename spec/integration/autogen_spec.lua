@@ -410,14 +410,24 @@ describe("autogenerate #mariadb", function()
         "table `legacy` is in the database but not declared: kept (set drop_tables = true, or have include_object"
           .. " return true for it, to drop it)",
       }, diffs.notes)
-      local up, down = autogen.render(diffs)
-      assert.are.equal(table.concat({
-        "    -- Not proposed by autogenerate (review before applying):",
-        "    --   " .. diffs.notes[1],
-        "    -- No changes in schema detected.",
-        "",
-      }, "\n"), up)
+      local up, down, header = autogen.render(diffs)
+      -- the notes go once into the file's header, not into both bodies
+      assert.are.equal("    -- No changes in schema detected.\n", up)
       assert.are.equal(up, down)
+      assert.are.equal(table.concat({
+        "-- Not proposed by autogenerate (review before applying):",
+        "--   " .. diffs.notes[1],
+        "",
+      }, "\n"), header)
+      -- many undeclared tables are one line
+      db.must(conn, "CREATE TABLE legacy2 (id INT PRIMARY KEY)")
+      db.must(conn, "CREATE TABLE legacy3 (id INT PRIMARY KEY)")
+      diffs = compare(d)
+      assert.are.same({
+        "tables `legacy`, `legacy2`, `legacy3` are in the database but not declared: kept (set drop_tables = true,"
+          .. " or have include_object return true for a table, to drop it)",
+      }, diffs.notes)
+      db.must(conn, "DROP TABLE legacy2, legacy3")
 
       diffs = compare(d, { drop_tables = true })
       assert.are.same({ "drop_table legacy" }, summary(diffs))

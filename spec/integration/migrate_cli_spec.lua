@@ -662,6 +662,49 @@ return {
       assert.are.equal("No changes in schema detected.\n", out)
       assert.are.equal(before, #(require("fsdb.migrate.script").list_dir(box.dir .. "/versions")))
     end)
+
+    test("the drift check: 0 in sync, 1 naming the column, 0 again after migrate + upgrade", function()
+      local status, out, err = box.fsdb({ "check", "--schema" })
+      assert.are.equal(0, status, err)
+      assert.are.equal("No new upgrade operations detected.\n", out)
+      -- a column added in the schema, no revision yet
+      write(box.dir .. "/env.lua", (SCHEMA_ENV:gsub('{"name", "VARCHAR%(80%)", nullable = false},',
+        '%0 {"colour", "VARCHAR(20)"},')))
+      for _, argv in ipairs({ { "check", "--schema" }, { "migrate", "--check" } }) do
+        status, out, err = box.fsdb(argv)
+        assert.are.equal(1, status, out .. err)
+        assert.matches("Detected added column `gadgets`.`colour`", out, 1, true)
+        assert.matches('op.add_column("gadgets", {"colour", "VARCHAR(20)"', out, 1, true)
+        assert.matches("FAILED: 1 new upgrade operation detected; hint: ", err, 1, true)
+      end
+      -- --check wrote nothing
+      assert.is_nil(box.has_column("gadgets", "colour") or nil)
+      status, _, err = box.fsdb({ "migrate", "-m", "colour" })
+      assert.are.equal(0, status, err)
+      status, out, err = box.fsdb({ "check", "--schema" })
+      assert.are.equal(2, status, out) -- the new revision is not applied yet
+      assert.matches("Target database is not up to date.", err, 1, true)
+      status, _, err = box.fsdb({ "upgrade" })
+      assert.are.equal(0, status, err)
+      status, out, err = box.fsdb({ "check", "--schema" })
+      assert.are.equal(0, status, err)
+      assert.are.equal("No new upgrade operations detected.\n", out)
+      -- the connection test is unchanged
+      status, out = box.fsdb({ "check" })
+      assert.are.equal(0, status)
+      assert.matches("\nOK\n$", out)
+    end)
+
+    test("the drift check exits 2 when it cannot compare", function()
+      local status, _, err = box.fsdb({ "check", "--schema" }, { DATABASE_URL = "mysql://nobody:x@127.0.0.1:1/nodb" })
+      assert.are.equal(2, status)
+      assert.matches("fsdb check: ", err, 1, true)
+      status, _, err = box.fsdb({ "check", "--schema", "--bogus" })
+      assert.are.equal(2, status, err)
+      status, _, err = box.fsdb({ "check", "--bind", "auth" })
+      assert.are.equal(2, status, err)
+      assert.matches("only with --schema", err, 1, true)
+    end)
   end)
 
   describe("adopting a database Alembic migrated", function()

@@ -1201,6 +1201,7 @@ end
 local function compare_dropped_tables(ctx, declared_by_name)
   local db, add, note, include = ctx.db, ctx.add, ctx.note, ctx.include
   local names, set, kept = {}, {}, {}
+  local excluded, undeclared = {}, {}
   for _, name in ipairs(db.order) do
     if not declared_by_name[name] then
       local verdict = include and include("table", name, true, nil, db.tables[name])
@@ -1208,14 +1209,25 @@ local function compare_dropped_tables(ctx, declared_by_name)
         names[#names + 1] = name
         set[name] = true
       elseif verdict == false then
-        note(("table %s is not declared and include_object excludes it: kept"):format(qname(name)))
+        excluded[#excluded + 1] = qname(name)
         kept[#kept + 1] = name
       else
-        note(("table %s is in the database but not declared: kept (set drop_tables = true, or have"
-          .. " include_object return true for it, to drop it)"):format(qname(name)))
+        undeclared[#undeclared + 1] = qname(name)
         kept[#kept + 1] = name
       end
     end
+  end
+  -- One line for all of them, however many there are.
+  if #undeclared > 0 then
+    local one = #undeclared == 1
+    note(("%s %s %s in the database but not declared: kept (set drop_tables = true, or have include_object"
+      .. " return true for %s, to drop it)"):format(one and "table" or "tables", table.concat(undeclared, ", "),
+      one and "is" or "are", one and "it" or "a table"))
+  end
+  if #excluded > 0 then
+    note(("%s %s not declared and include_object excludes %s: kept"):format(
+      #excluded == 1 and "table" or "tables", table.concat(excluded, ", ") .. (#excluded == 1 and " is" or " are"),
+      #excluded == 1 and "it" or "them"))
   end
   local parents_first, cycle = dependency_order(names, db.tables, set)
   for i = #parents_first, 1, -1 do
@@ -1361,9 +1373,10 @@ end
 --- The bodies of up(op) and down(op) for a list of diffs from compare:
 --- one op call per line (create_table spans several), in a dependency-safe
 --- order (down in the reverse order), column changes of one column merged
---- into one alter_column. A comment at the top lists diffs.notes.
+--- into one alter_column. The third value is a comment listing
+--- diffs.notes (nil without notes), for the top of the revision file.
 --- opts.indent (default four spaces) prefixes every line.
--- syntax: up_body, down_body = autogen.render(diffs, opts)
+-- syntax: up_body, down_body, notes_comment = autogen.render(diffs, opts)
 function _M.render(diffs, opts)
   if type(diffs) ~= "table" then
     error("fsdb: autogenerate: bad argument #1 to 'render' (diffs expected, got " .. type(diffs) .. ")", 2)
@@ -1425,20 +1438,18 @@ function _M.render(diffs, opts)
     end
   end
 
+  -- What was not proposed goes once into the file's header comment (the
+  -- third value), never into both bodies.
   local header = {}
   local notes = diffs.notes or {}
   if #notes > 0 then
-    header[#header + 1] = indent .. "-- Not proposed by autogenerate (review before applying):"
+    header[#header + 1] = "-- Not proposed by autogenerate (review before applying):"
     for _, n in ipairs(notes) do
-      header[#header + 1] = indent .. "--   " .. tostring(n):gsub("[\r\n]", " ")
+      header[#header + 1] = "--   " .. tostring(n):gsub("[\r\n]", " ")
     end
   end
 
   local up, down = {}, {}
-  for _, h in ipairs(header) do
-    up[#up + 1] = h
-    down[#down + 1] = h
-  end
   if #entries == 0 then
     up[#up + 1] = indent .. "-- No changes in schema detected."
     down[#down + 1] = indent .. "-- No changes in schema detected."
@@ -1449,7 +1460,8 @@ function _M.render(diffs, opts)
   for i = #entries, 1, -1 do
     down[#down + 1] = indent_lines(entries[i].down, indent)
   end
-  return table.concat(up, "\n") .. "\n", table.concat(down, "\n") .. "\n"
+  return table.concat(up, "\n") .. "\n", table.concat(down, "\n") .. "\n",
+    #header > 0 and (table.concat(header, "\n") .. "\n") or nil
 end
 
 return _M
