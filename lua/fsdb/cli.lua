@@ -431,9 +431,20 @@ local LOCKED = "Holds the server lock GET_LOCK('fsdb_migrate:<database>') while 
   .. "so two migrators never interleave; another one waits up to lock_timeout\n"
   .. "seconds (env.lua, default 60; --lock-timeout N), then fails naming the lock.\n"
 
+-- One line per entry, or with -v (key "text") Alembic's verbose blocks,
+-- a blank line between them.
 local function print_lines(ctx, entries, key)
-  for _, e in ipairs(entries) do line(ctx.out, e[key or "line"]) end
+  for i, e in ipairs(entries) do
+    if key == "text" then
+      if i > 1 then ctx.out("\n") end
+      ctx.out(e.text)
+    else
+      line(ctx.out, e[key or "line"])
+    end
+  end
 end
+
+local VERBOSE = "  -v, --verbose       Alembic's verbose form: parents, path and message\n"
 
 local function revision_result(ctx, verb, res, err)
   if not res then return migrate_failed(ctx, verb, err) end
@@ -490,7 +501,7 @@ _M.commands.init = {
     .. "Creates DIR (default ./migrations) with env.lua (how to connect, the version\n"
     .. "table, the schema autogenerate compares — every key commented), README and\n"
     .. "versions/. Fails when DIR exists and is not empty.\n" .. COMMON,
-  options = {},
+  options = { url = true },
   run = function(ctx)
     local ok, err = require("fsdb.migrate").init(dir_of(ctx), ctx.out)
     if not ok then return migrate_failed(ctx, "init", err) end
@@ -636,8 +647,8 @@ _M.commands.current = {
     .. "Prints each row of the version table as \"<rev> (head), <message>\", or\n"
     .. "\"<base> …\" when nothing is applied. Fails with \"Can't locate revision\n"
     .. "identified by '…'\" when the table names a revision without a file.\n\n"
-    .. "Options:\n  --bind NAME         the bind to look at\n" .. COMMON,
-  options = { url = true, bind = true },
+    .. "Options:\n  --bind NAME         the bind to look at\n" .. VERBOSE .. COMMON,
+  options = { url = true, bind = true, verbose = true },
   run = with_migrations("current", function(ctx, m)
     local entries, missing = m:current()
     if not entries then return migrate_failed(ctx, "current", missing) end
@@ -649,45 +660,48 @@ _M.commands.current = {
         line(ctx.out, "<base> (no revision applied)")
       end
     end
-    print_lines(ctx, entries)
+    print_lines(ctx, entries, ctx.opts.verbose and "text")
     return EXIT_OK
   end),
 }
 
 _M.commands.history = {
   summary = "list the revisions, newest first [-r START:END]",
-  usage = "usage: fsdb history [-r START:END]\n\n"
+  usage = "usage: fsdb history [-r START:END] [-v] [-i]\n\n"
     .. "Lists revisions newest first as \"<down> -> <rev> (head), <message>\".\n"
     .. "-r limits to a range, both ends included: base:head, ae10:, :current (current\n"
-    .. "reads the database and marks its rows).\n" .. COMMON,
-  options = { url = true, rev_range = true, bind = true },
+    .. "reads the database and marks its rows).\n\n"
+    .. "Options:\n" .. VERBOSE
+    .. "  -i, --indicate-current  read the database and mark its revisions (current)\n" .. COMMON,
+  options = { url = true, rev_range = true, bind = true, verbose = true, indicate_current = true },
   run = with_migrations("history", function(ctx, m)
-    local entries, err = m:history(ctx.opts.rev_range)
+    local entries, err = m:history(ctx.opts.rev_range, { indicate_current = ctx.opts.indicate_current })
     if not entries then return migrate_failed(ctx, "history", err) end
-    print_lines(ctx, entries, "history_line")
+    print_lines(ctx, entries, ctx.opts.verbose and "text" or "history_line")
     return EXIT_OK
   end),
 }
 
 _M.commands.heads = {
   summary = "list the head revisions",
-  usage = "usage: fsdb heads\n\nLists the revisions nothing builds on. More than one head means\n"
-    .. "branches: `fsdb merge` joins them, `fsdb upgrade heads` applies them all.\n" .. COMMON,
-  options = {},
+  usage = "usage: fsdb heads [-v]\n\nLists the revisions nothing builds on. More than one head means\n"
+    .. "branches: `fsdb merge` joins them, `fsdb upgrade heads` applies them all.\n\n"
+    .. "Options:\n" .. VERBOSE .. COMMON,
+  options = { url = true, verbose = true },
   run = with_migrations("heads", function(ctx, m)
-    print_lines(ctx, m:heads())
+    print_lines(ctx, m:heads(), ctx.opts.verbose and "text")
     return EXIT_OK
   end),
 }
 
 _M.commands.branches = {
   summary = "list the branch points",
-  usage = "usage: fsdb branches\n\nLists the revisions more than one revision builds on, each followed\n"
-    .. "by those revisions.\n" .. COMMON,
-  options = {},
+  usage = "usage: fsdb branches [-v]\n\nLists the revisions more than one revision builds on, each followed\n"
+    .. "by those revisions.\n\nOptions:\n" .. VERBOSE .. COMMON,
+  options = { url = true, verbose = true },
   run = with_migrations("branches", function(ctx, m)
     for _, e in ipairs(m:branches()) do
-      line(ctx.out, e.line)
+      if ctx.opts.verbose then ctx.out(e.text) else line(ctx.out, e.line) end
       for _, c in ipairs(e.children) do line(ctx.out, "  -> " .. c.line) end
     end
     return EXIT_OK
@@ -700,7 +714,7 @@ _M.commands.merge = {
     .. "Writes a merge revision whose down_revision lists the given revisions (default:\n"
     .. "heads, i.e. all of them), leaving one head. Its up()/down() are empty. Needs no\n"
     .. "database.\n" .. COMMON,
-  options = { message = true, rev_id = true },
+  options = { url = true, message = true, rev_id = true },
   max_args = math.huge,
   run = with_migrations("merge", function(ctx, m)
     local revs = {}

@@ -380,6 +380,23 @@ local function one_line(s)
   return (tostring(s):gsub("%s*\n%s*", " "))
 end
 
+-- Whether a statement commits implicitly (DDL and the like); comments
+-- and parentheses before the first word are skipped.
+local IMPLICIT_COMMIT = {
+  create = true, alter = true, drop = true, rename = true, truncate = true, grant = true,
+  revoke = true, lock = true, unlock = true, analyze = true, optimize = true, repair = true,
+}
+local function is_ddl(sql)
+  local s = tostring(sql):gsub("^%s*", "")
+  repeat
+    local before = s
+    s = s:gsub("^/%*.-%*/%s*", ""):gsub("^%-%-[^\n]*\n?%s*", ""):gsub("^#[^\n]*\n?%s*", "")
+      :gsub("^%(%s*", "")
+  until s == before
+  local word = s:match("^(%a+)")
+  return word ~= nil and IMPLICIT_COMMIT[word:lower()] == true
+end
+
 -- The failure report (multi-line; the first line completes "fsdb <verb>: ").
 function M:failure_report(direction, node, info, ran, db_rows)
   local t = {}
@@ -399,12 +416,29 @@ function M:failure_report(direction, node, info, ran, db_rows)
       .. "%s and stamp the revision the schema is at (`fsdb stamp <rev>`)"):format(
         "the " .. direction, node.id, self.version_table)
   elseif #ran > 0 then
-    t[#t + 1] = ("hint: MySQL commits DDL implicitly, so %s may be half-applied: these statements "
-      .. "of it ran before the failure and any DDL among them stays (data changes since its last DDL "
-      .. "statement were rolled back):"):format(node.id)
-    for _, s in ipairs(ran) do t[#t + 1] = "  " .. one_line(s) end
-    t[#t + 1] = ("undo them by hand (or make the revision re-runnable), fix %s and run `fsdb %s` again")
-      :format(node.path or node.id, direction)
+    -- MySQL commits implicitly at each DDL statement (and at the DML
+    -- before it): what ran up to the last DDL stays, the rest was rolled
+    -- back with the revision's transaction.
+    local last_ddl = 0
+    for i, s in ipairs(ran) do
+      if is_ddl(s) then last_ddl = i end
+    end
+    if last_ddl == 0 then
+      t[#t + 1] = ("hint: nothing of %s stays: it changed only data, and its statements that ran were "
+        .. "rolled back with its transaction:"):format(node.id)
+      for _, s in ipairs(ran) do t[#t + 1] = "  " .. one_line(s) end
+      t[#t + 1] = ("fix %s and run `fsdb %s` again"):format(node.path or node.id, direction)
+    else
+      t[#t + 1] = ("hint: MySQL commits DDL implicitly, so %s is half-applied: these statements of it "
+        .. "ran before the failure and stay:"):format(node.id)
+      for i = 1, last_ddl do t[#t + 1] = "  " .. one_line(ran[i]) end
+      if last_ddl < #ran then
+        t[#t + 1] = "these ran after its last DDL statement and were rolled back:"
+        for i = last_ddl + 1, #ran do t[#t + 1] = "  " .. one_line(ran[i]) end
+      end
+      t[#t + 1] = ("undo the ones that stay by hand (or make the revision re-runnable), fix %s and run "
+        .. "`fsdb %s` again"):format(node.path or node.id, direction)
+    end
   else
     t[#t + 1] = ("hint: nothing of %s ran before the failure; fix %s and run `fsdb %s` again")
       :format(node.id, node.path or node.id, direction)
@@ -645,120 +679,6 @@ function M:stamp(target, opts)
 end
 
 ------------------------------------------------------------------------
--- Looking
-------------------------------------------------------------------------
-
--- An entry for listings: id, message, flags and the display line.
-function M:entry(id, current)
-  local g = self.graph
-  local n = g:node(id)
-  local msg = n.external and "applied by another tool (no file in versions/)"
-    or graph_mod.short_message(n.message)
-  return {
-    revision = id,
-    down_revision = n.downs,
-    message = n.message,
-    path = n.path,
-    branch_labels = n.labels,
-    depends_on = n.deps,
-    is_head = g:is_head(id),
-    is_branch_point = #n.children > 1,
-    is_merge_point = #n.downs > 1,
-    external = n.external or false,
-    line = id .. g:tags(id) .. (msg ~= "" and (", " .. msg) or ""),
-    history_line = g:line(id, current),
-  }
-end
-
---- The version table's rows, as entries ({} = base); second value true
---- when the version table does not exist yet.
--- syntax: entries, err = m:current()
-function M:current()
-  return self:with_conn(false, function(conn)
-    local rows, missing, errno, sqlstate = self:read_rows(conn)
-    if not rows then return nil, missing, errno, sqlstate end
-    local ok, err = self.graph:check_rows(rows)
-    if not ok then return nil, err end
-    local t = {}
-    for _, r in ipairs(rows) do t[#t + 1] = self:entry(r) end
-    return t, missing and true or false
-  end)
-end
-
---- The head revisions.
--- syntax: entries = m:heads()
-function M:heads()
-  local t = {}
-  for _, id in ipairs(self.graph:heads()) do t[#t + 1] = self:entry(id) end
-  return t
-end
-
---- The branch points, each with `children` (entries).
--- syntax: entries = m:branches()
-function M:branches()
-  local t = {}
-  for _, id in ipairs(self.graph:branchpoints()) do
-    local e = self:entry(id)
-    e.children = {}
-    for _, c in ipairs(self.graph:node(id).children) do e.children[#e.children + 1] = self:entry(c) end
-    t[#t + 1] = e
-  end
-  return t
-end
-
---- Revisions newest first, optionally in a range "a:b" (ends included;
---- "current" reads the database).
--- syntax: entries, err = m:history(range)
-function M:history(range)
-  local current
-  if range and range:find("current", 1, true) then
-    local rows, err = self:with_conn(false, function(conn) return self:read_rows(conn) end)
-    if not rows then return nil, err end
-    current = rows
-  end
-  local ids, err = self.graph:range(range, current)
-  if not ids then return nil, err end
-  local cur = {}
-  for _, r in ipairs(current or {}) do cur[r] = true end
-  local t = {}
-  for _, id in ipairs(ids) do t[#t + 1] = self:entry(id, current and cur) end
-  return t
-end
-
---- One revision in detail; entry.text is the display.
--- syntax: entry, err = m:show(rev)
-function M:show(rev)
-  local g = self.graph
-  local current
-  if rev == "current" or (rev and rev:match("^[+-]%d+$")) then
-    local rows, err = self:with_conn(false, function(conn) return self:read_rows(conn) end)
-    if not rows then return nil, err end
-    current = rows
-  end
-  local ids, err = g:resolve(rev, current)
-  if not ids then return nil, err end
-  if #ids == 0 then return fail("'%s' is <base>, not a revision", tostring(rev)) end
-  if #ids > 1 then
-    return fail("'%s' names more than one revision (%s); hint: show them one at a time", rev,
-      table.concat(ids, ", "))
-  end
-  local e = self:entry(ids[1])
-  local n = g:node(ids[1])
-  local t = { "Rev: " .. e.revision .. g:tags(e.revision) }
-  t[#t + 1] = "Parent: " .. (#n.downs == 0 and "<base>" or table.concat(n.downs, ", "))
-  if #n.children > 1 then t[#t + 1] = "Branches into: " .. table.concat(n.children, ", ") end
-  if #n.deps > 0 then t[#t + 1] = "Also depends on: " .. table.concat(n.deps, ", ") end
-  if #n.labels > 0 then t[#t + 1] = "Branch names: " .. table.concat(n.labels, ", ") end
-  t[#t + 1] = "Path: " .. (n.path or "(none: adopted revision, applied by another tool)")
-  t[#t + 1] = ""
-  for l in ((n.message or "") .. "\n"):gmatch("([^\n]*)\n") do
-    t[#t + 1] = (l == "" and "" or "    " .. l)
-  end
-  e.text = table.concat(t, "\n"):gsub("\n+$", "") .. "\n"
-  return e
-end
-
-------------------------------------------------------------------------
 -- Writing revisions
 ------------------------------------------------------------------------
 
@@ -816,17 +736,19 @@ function M:parent_of_new(head, splice)
     end
     return heads
   end
-  local ids, err = g:resolve(head)
+  local ids, err, code = g:resolve(head)
   if not ids then
     -- Adopting a database another tool (Alembic) migrated: the new
     -- revision may follow a revision the version table names.
-    if err:find("Can't locate", 1, true) and script.valid_id(head) then
+    if code == "cant_locate" and script.valid_id(head) then
+      -- A full id, or a unique partial one (4+ characters, as for any
+      -- revision), of a row.
       local rows = self:with_conn(false, function(conn) return self:read_rows(conn) end)
-      if rows then
-        for _, r in ipairs(rows) do
-          if r == head then return { head } end
-        end
+      local found = {}
+      for _, r in ipairs(rows or {}) do
+        if r == head or (#head >= 4 and r:sub(1, #head) == head) then found[#found + 1] = r end
       end
+      if #found == 1 then return { found[1] } end
     end
     return nil, err
   end
@@ -1051,6 +973,8 @@ function _M.init(dir, out)
   out(("Please edit %s/env.lua (the database URL and the schema to compare) before proceeding.\n"):format(dir))
   return true
 end
+
+require("fsdb.migrate.listing").extend(M)
 
 _M.graph = graph_mod
 _M.script = script

@@ -458,6 +458,19 @@ describe("fsdb migrations #mariadb", function()
       assert.are.same({ r2 }, box.rows())
     end)
 
+    it("history -r current: and migrate say Can't locate too (no crash, exit 1)", function()
+      write(box.dir .. "/env.lua", 'return { schema = function() return require("fsdb.schema").new() end }')
+      for _, argv in ipairs({ { "history", "-r", "current:" }, { "history", "-i" }, { "migrate", "-m", "x" },
+                              { "check", "--schema" } }) do
+        local status, out, err = box.fsdb(argv)
+        local want = argv[2] == "--schema" and 2 or 1
+        assert.are.equal(want, status, table.concat(argv, " ") .. ": " .. out .. err)
+        assert.matches("Can't locate revision identified by '" .. r2 .. "'", err, 1, true)
+        assert.is_nil(err:find("attempt to", 1, true))
+        assert.is_nil(err:find("not up to date", 1, true))
+      end
+    end)
+
     it("stamp without --purge points at --purge", function()
       local status, _, err = box.fsdb({ "stamp", "head" })
       assert.are.equal(1, status)
@@ -529,6 +542,31 @@ describe("fsdb migrations #mariadb", function()
       assert.matches("\nsql: +%-\n", err)
       assert.matches("nothing of " .. r2 .. " ran before the failure", err, 1, true)
       assert.are.same({ r1 }, box.rows())
+    end)
+  end)
+
+  describe("a data-only revision failing midway", function()
+    local box, r1, r2
+    setup(function()
+      box = sandbox()
+      assert.are.equal(0, (box.fsdb({ "init" })))
+      r1 = box.revision("table", 'op.execute("CREATE TABLE d_t (id INT PRIMARY KEY)")', 'op.execute("DROP TABLE d_t")')
+      r2 = box.revision("rows", 'op.execute("INSERT INTO d_t (id) VALUES (1)")\n    op.execute("INSERT INTO d_t (id) VALUES (1)")',
+        'op.execute("DELETE FROM d_t")')
+    end)
+    teardown(function() box.close() end)
+
+    it("says nothing of it stays: its INSERT was rolled back", function()
+      local status, _, err = box.fsdb({ "upgrade" })
+      assert.are.equal(1, status)
+      assert.matches("FAILED in revision " .. r2, err, 1, true)
+      assert.matches("nothing of " .. r2 .. " stays: it changed only data", err, 1, true)
+      assert.matches("\n  INSERT INTO d_t (id) VALUES (1)\n", err, 1, true)
+      assert.is_nil(err:find("half-applied", 1, true))
+      assert.is_nil(err:find("by hand", 1, true))
+      assert.are.same({ r1 }, box.rows())
+      local res = db.must(box.check, "SELECT COUNT(*) AS n FROM d_t")
+      assert.are.equal(0, tonumber(res[1].n))
     end)
   end)
 
@@ -727,12 +765,24 @@ return {
       assert.matches("--head " .. ALEMBIC, err, 1, true)
     end)
 
-    it("a first fsdb revision can be based on it (--head <alembic id>)", function()
+    it("a first fsdb revision can be based on it (--head <alembic id>, or a partial id of it)", function()
+      local status, _, err = box.fsdb({ "revision", "-m", "x", "--head", "ae1" })
+      assert.are.equal(1, status) -- 3 characters: too short for a partial id
+      assert.matches("at least four characters", err, 1, true)
       mine = box.revision("first fsdb revision", 'op.execute("ALTER TABLE legacy_accounts ADD COLUMN email VARCHAR(100)")',
-        'op.execute("ALTER TABLE legacy_accounts DROP COLUMN email")', { "--head", ALEMBIC })
-      local status, out = box.fsdb({ "history" })
+        'op.execute("ALTER TABLE legacy_accounts DROP COLUMN email")', { "--head", ALEMBIC:sub(1, 6) })
+      local out
+      status, out = box.fsdb({ "history" })
       assert.are.equal(0, status)
       assert.are.equal(ALEMBIC .. " -> " .. mine .. " (head), first fsdb revision\n", out)
+    end)
+
+    it("show of the adopted revision does not claim it starts at <base>", function()
+      local status, out, err = box.fsdb({ "show", ALEMBIC })
+      assert.are.equal(0, status, err)
+      assert.matches("^Rev: " .. ALEMBIC .. " %(adopted%)\n", out)
+      assert.matches("\nParent: %(unknown: applied by another tool", out)
+      assert.is_nil(out:find("<base>", 1, true))
     end)
 
     it("upgrade runs from there and replaces the Alembic row", function()
@@ -831,6 +881,85 @@ return {
       status, _, err = box.fsdb({ "upgrade", "--lock-timeout", "soon" })
       assert.are.equal(2, status)
       assert.matches("--lock-timeout needs a number", err, 1, true)
+    end)
+
+    it("every verb takes --url, as the README says", function()
+      local b = sandbox()
+      local status, _, err = b.fsdb({ "init", "--url", b.url })
+      assert.are.equal(0, status, err)
+      local r1 = b.revision("one")
+      b.revision("two")
+      b.revision("three", nil, nil, { "--head", r1, "--splice" })
+      for _, verb in ipairs({ "heads", "branches", "history", "current", "show head" }) do
+        local argv = {}
+        for w in verb:gmatch("%S+") do argv[#argv + 1] = w end
+        if verb == "show head" then argv[2] = r1 end
+        argv[#argv + 1] = "--url"
+        argv[#argv + 1] = b.url
+        status, _, err = b.fsdb(argv)
+        assert.are.equal(0, status, verb .. ": " .. err)
+      end
+      status, _, err = b.fsdb({ "merge", "-m", "join", "--url", b.url })
+      assert.are.equal(0, status, err)
+      b.close()
+    end)
+
+    it("-v on current, history, heads and branches; history -i marks the database's revisions", function()
+      local b = sandbox()
+      assert.are.equal(0, (b.fsdb({ "init" })))
+      local r1 = b.revision("first step")
+      local r2 = b.revision("second step")
+      assert.are.equal(0, (b.fsdb({ "upgrade", r1 })))
+      local status, out, err = b.fsdb({ "history", "-i" })
+      assert.are.equal(0, status, err)
+      assert.are.equal(r1 .. " -> " .. r2 .. " (head), second step\n<base> -> " .. r1 .. " (current), first step\n", out)
+      status, out, err = b.fsdb({ "history", "-v" })
+      assert.are.equal(0, status, err)
+      assert.matches("^Rev: " .. r2 .. " %(head%)\nParent: " .. r1 .. "\nPath: [^\n]*" .. r2
+        .. "_second_step%.lua\n\n    second step\n\nRev: " .. r1 .. "\nParent: <base>\n", out)
+      for _, verb in ipairs({ "current", "heads", "branches" }) do
+        status, out, err = b.fsdb({ verb, "-v" })
+        assert.are.equal(0, status, err)
+        if verb ~= "branches" then assert.matches("^Rev: ", out) end
+      end
+      status, out = b.fsdb({ "current", "--verbose" })
+      assert.matches("^Rev: " .. r1 .. "\nParent: <base>\n", out)
+      b.close()
+    end)
+
+    it("LABEL@+1 and LABEL@-1 walk the labelled branch", function()
+      local b = sandbox()
+      assert.are.equal(0, (b.fsdb({ "init" })))
+      local r1 = b.revision("root")
+      local x = b.revision("x", nil, nil, { "--branch-label", "xb" })
+      local y = b.revision("y", nil, nil, { "--head", r1, "--splice", "--branch-label", "yb" })
+      -- from nothing, +1 on yb's line is the root it grows from
+      local status, _, err = b.fsdb({ "upgrade", "yb@+1" })
+      assert.are.equal(0, status, err)
+      assert.are.same({ r1 }, b.rows())
+      status, _, err = b.fsdb({ "upgrade", "yb@+1" })
+      assert.are.equal(0, status, err)
+      assert.are.same({ y }, b.rows())
+      status, _, err = b.fsdb({ "upgrade", "xb@+1" })
+      assert.are.equal(0, status, err)
+      assert.are.same(sorted({ x, y }), b.rows())
+      status, _, err = b.fsdb({ "downgrade", "yb@-1" })
+      assert.are.equal(0, status, err)
+      assert.are.same({ x }, b.rows())
+      b.close()
+    end)
+
+    it("env.lua takes Alembic's compare_type, compare_server_default and compare_comment", function()
+      local b = sandbox()
+      assert.are.equal(0, (b.fsdb({ "init" })))
+      write(b.dir .. "/env.lua", "return { compare_type = false, compare_server_default = true, compare_comment = false }")
+      local status, out, err = b.fsdb({ "heads" })
+      assert.are.equal(0, status, out .. err)
+      write(b.dir .. "/env.lua", "return { compare_type = 'no' }")
+      status, _, err = b.fsdb({ "heads" })
+      assert.are.equal(1, status)
+      assert.matches("compare_type in .* must be true or false", err)
+      b.close()
     end)
 
     it("a verb without a migrations directory says to run init", function()
