@@ -14,6 +14,7 @@
 -- { op = "version table", sql =, params =, err =, errno =, sqlstate = }.
 
 local graph_mod = require("fsdb.migrate.graph")
+local sqltext = require("fsdb.sqltext")
 
 local _M = {}
 
@@ -21,7 +22,7 @@ local V = {}
 V.__index = V
 
 local function quote(name)
-  return "`" .. name:gsub("`", "``") .. "`"
+  return sqltext.ident(name)
 end
 
 --- A version table by name.
