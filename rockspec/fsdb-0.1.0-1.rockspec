@@ -75,6 +75,7 @@ build = {
     ["fsdb.migrate.compare_keys"] = "lua/fsdb/migrate/compare_keys.lua",
     ["fsdb.migrate.graph"] = "lua/fsdb/migrate/graph.lua",
     ["fsdb.migrate.listing"] = "lua/fsdb/migrate/listing.lua",
+    ["fsdb.migrate.model"] = "lua/fsdb/migrate/model.lua",
     ["fsdb.migrate.ops"] = "lua/fsdb/migrate/ops.lua",
     ["fsdb.migrate.plan"] = "lua/fsdb/migrate/plan.lua",
     ["fsdb.migrate.reflect"] = "lua/fsdb/migrate/reflect.lua",

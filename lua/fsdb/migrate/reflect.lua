@@ -11,7 +11,7 @@
 -- indexes, index_by_name, foreign_keys, fk_by_name } } }.
 
 local core = require("fsdb.core")
-local ops = require("fsdb.migrate.ops")
+local model = require("fsdb.migrate.model")
 local types = require("fsdb.migrate.types")
 
 local NULL = core.null
@@ -95,7 +95,7 @@ function _M.database(conn, version_table)
         dcanon = default,
         default = default_value(default, is_numeric(ntype)),
         auto_increment = extra:find("auto_increment", 1, true) ~= nil,
-        on_update = on_update and ops.raw(on_update:upper():gsub("%(%)$", "")) or nil,
+        on_update = on_update and model.raw(on_update:upper():gsub("%(%)$", "")) or nil,
         comment = comment ~= "" and comment or nil,
         generated = extra:find("virtual generated", 1, true) ~= nil or extra:find("stored generated", 1, true) ~= nil
           or extra:find("persistent generated", 1, true) ~= nil,

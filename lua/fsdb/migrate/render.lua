@@ -3,12 +3,12 @@
 --- (plain data), one diff at a time or as the bodies of up() and down().
 
 local core = require("fsdb.core")
-local ops = require("fsdb.migrate.ops")
+local model = require("fsdb.migrate.model")
 local sqltext = require("fsdb.sqltext")
 local types = require("fsdb.migrate.types")
 
 local NULL = core.null
-local NO_DEFAULT = ops.no_default
+local NO_DEFAULT = model.no_default
 local ATTR_BY_KIND, mix = types.ATTR_BY_KIND, types.mix
 
 local _M = {}
@@ -35,7 +35,7 @@ local function lua_value(v)
   if t == "boolean" then return tostring(v) end
   if v == NULL then return "op.null" end
   if v == NO_DEFAULT then return "op.no_default" end
-  if ops.is_raw(v) then return "op.raw(" .. lua_string(v.sql) .. ")" end
+  if model.is_raw(v) then return "op.raw(" .. lua_string(v.sql) .. ")" end
   if t == "table" then
     local parts = {}
     for i = 1, #v do parts[i] = lua_value(v[i]) end

@@ -9,11 +9,11 @@
 -- Pure functions, no connection.
 
 local core = require("fsdb.core")
-local ops = require("fsdb.migrate.ops")
+local model = require("fsdb.migrate.model")
 local sqltext = require("fsdb.sqltext")
 
 local NULL = core.null
-local NO_DEFAULT = ops.no_default
+local NO_DEFAULT = model.no_default
 
 local _M = {}
 
@@ -244,7 +244,7 @@ local function declared_default(v)
     return { kind = "none" }
   elseif v == NULL then
     return { kind = "null", text = "NULL" }
-  elseif ops.is_raw(v) then
+  elseif model.is_raw(v) then
     return parse_sql_default(v.sql)
   elseif type(v) == "boolean" then
     return { kind = "literal", value = v and "1" or "0", text = v and "1" or "0" }
@@ -278,10 +278,10 @@ local function default_value(d, numeric)
     return d.value
   end
   local arg = d.value:match("^current_timestamp(.*)$")
-  if arg then return ops.raw("CURRENT_TIMESTAMP" .. arg:upper()) end
+  if arg then return model.raw("CURRENT_TIMESTAMP" .. arg:upper()) end
   local text = d.text
   if not text:match("^%(.*%)$") then text = "(" .. text .. ")" end
-  return ops.raw(text)
+  return model.raw(text)
 end
 
 local function default_text(d)
