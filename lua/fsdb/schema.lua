@@ -15,8 +15,9 @@
 -- (plus `bind`, the name of the database it lives in; nil = the default
 -- one), and checked by the same code (fsdb.migrate.model, the table model
 -- op shares), so what a migration creates and what the schema declares
--- cannot drift apart in spelling. Unnamed indexes, unique constraints and foreign keys get fsdb's default names
--- (ix_/uq_/fk_<table>_<columns>), the same names create_table gives them.
+-- cannot drift apart in spelling. Unnamed indexes, unique constraints and
+-- foreign keys get fsdb's default names (ix_/uq_/fk_<table>_<columns>),
+-- the same names create_table gives them.
 
 local core = require("fsdb.core")
 local model = require("fsdb.migrate.model")
