@@ -80,6 +80,7 @@ build = {
     ["fsdb.migrate.plan"] = "lua/fsdb/migrate/plan.lua",
     ["fsdb.migrate.reflect"] = "lua/fsdb/migrate/reflect.lua",
     ["fsdb.migrate.render"] = "lua/fsdb/migrate/render.lua",
+    ["fsdb.migrate.runner"] = "lua/fsdb/migrate/runner.lua",
     ["fsdb.migrate.script"] = "lua/fsdb/migrate/script.lua",
     ["fsdb.migrate.types"] = "lua/fsdb/migrate/types.lua",
     ["fsdb.migrate.version"] = "lua/fsdb/migrate/version.lua",

@@ -5,20 +5,18 @@
 --   assert(m:upgrade("head"))
 --   m:close()
 --
--- This file owns running revisions against a database: the connection
--- (one dedicated connection, --url / env.lua / the environment), the named
--- server lock, the version table, applying and stamping each revision on
--- its own, the failure report, offline (--sql) output and autogenerate's
--- wiring. The revision graph lives in fsdb.migrate.graph, the files in
--- fsdb.migrate.script, the operations in fsdb.migrate.ops and the schema
--- comparison in fsdb.migrate.autogen.
---
--- Why each revision on its own: MySQL commits every DDL statement
--- implicitly, so a run of several revisions cannot be one transaction.
--- Each revision runs inside START TRANSACTION … COMMIT together with its
--- version-table write: a data-only revision is atomic, and a failing
--- revision leaves the version table naming the revision before it (its
--- DDL statements that already ran stay — the report lists them).
+-- This file is the environment (Alembic's EnvironmentContext plus the
+-- command layer): env.lua, the connection (one dedicated connection,
+-- --url / env.lua / the environment), the named server lock, and the
+-- verbs — upgrade, downgrade, stamp, revision, merge, the drift check,
+-- init. The rest of the package:
+--   graph, plan     the revision map and what a target means
+--   version         the version table (every write)
+--   runner          the run context, online and --sql, and failure reports
+--   listing         current, heads, branches, history, show
+--   script          revision files and env.lua
+--   ops, model      op and the table model it shares with fsdb.schema
+--   autogen         reflect -> compare -> render
 --
 -- Every failure is `nil, err` (err starts with "fsdb: ", keeps Alembic's
 -- wording and ends with "; hint: …"); nothing here raises for a database
@@ -26,9 +24,8 @@
 
 local graph_mod = require("fsdb.migrate.graph")
 local script = require("fsdb.migrate.script")
-local ops = require("fsdb.migrate.ops")
 local version = require("fsdb.migrate.version")
-local sqltext = require("fsdb.sqltext")
+local runner = require("fsdb.migrate.runner")
 
 local unpack = table.unpack or unpack
 
@@ -58,33 +55,17 @@ local function fail(fmt, ...)
   return nil, "fsdb: " .. fmt:format(...)
 end
 
+--- A value as a SQL literal, and a statement with its parameters inlined,
+--- for display (fsdb.migrate.runner).
+_M.literal = runner.literal
+_M.inline = runner.inline
+
 -- Inserts text before "; hint: …" (or appends it).
 local function with_detail(err, detail)
   err = tostring(err)
   local head, hint = err:match("^(.-)(; hint: .*)$")
   if head then return head .. detail .. hint end
   return err .. detail
-end
-
-------------------------------------------------------------------------
--- SQL text for display (--sql and failure reports)
-------------------------------------------------------------------------
-
---- A value as a SQL literal (fsdb.sqltext.literal); a value that has none
---- (a table, NaN) shows as `?`, for display only.
-local function literal(v)
-  local ok, s = pcall(sqltext.literal, v)
-  return ok and s or "?"
-end
-_M.literal = literal
-
---- The statement with its parameters inlined as literals, for display: `?`
---- from the array part, `:name` from the string keys; a missing value shows
---- as NULL (the statement is shown as run, never refused here).
--- syntax: s = migrate.inline(sql, params)
-function _M.inline(sql, params)
-  if params == nil or type(params) ~= "table" then return sql end
-  return ops.substitute(sql, function(key) return literal(params[key]) end)
 end
 
 ------------------------------------------------------------------------
@@ -333,209 +314,6 @@ end
 -- Running revisions
 ------------------------------------------------------------------------
 
--- The connection behind an online runner, for the dialect of its ops.
-local runner_conn = setmetatable({}, { __mode = "k" })
-
-local function runner_dialect(exec)
-  local conn = runner_conn[exec]
-  if conn == nil then return nil end
-  local d, err = sqltext.dialect_of(conn)
-  if not d then error(err, 0) end
-  return d
-end
-
--- A run(sql, params) for ops that executes on conn and logs every call.
-local function online_runner(conn, log)
-  local function run(sql, params)
-    local res, err, errno, sqlstate
-    if params == nil then
-      res, err, errno, sqlstate = conn:execute(sql)
-    else
-      res, err, errno, sqlstate = conn:execute(sql, params)
-    end
-    log[#log + 1] = { sql = _M.inline(sql, params), ok = res ~= nil, err = err, errno = errno,
-                      sqlstate = sqlstate }
-    return res, err, errno, sqlstate
-  end
-  runner_conn[run] = conn
-  return run
-end
-
--- A run(sql, params) that prints "sql;" and runs nothing; the output starts
--- with SET NAMES (sqltext.header), so it is read in the charset it was
--- written for.
-local function offline_runner(out, log)
-  out(sqltext.header() .. "\n")
-  return function(sql, params)
-    local text = ops.inline(sql, params)
-    out(text .. ";\n")
-    log[#log + 1] = { sql = text, ok = true }
-    return { affected_rows = 1, insert_id = 0, warnings = 0 }
-  end
-end
-
-local function one_line(s)
-  return (tostring(s):gsub("%s*\n%s*", " "))
-end
-
--- Whether a statement commits implicitly (DDL and the like); comments
--- and parentheses before the first word are skipped.
-local IMPLICIT_COMMIT = {
-  create = true, alter = true, drop = true, rename = true, truncate = true, grant = true,
-  revoke = true, lock = true, unlock = true, analyze = true, optimize = true, repair = true,
-}
-local function is_ddl(sql)
-  local s = tostring(sql):gsub("^%s*", "")
-  repeat
-    local before = s
-    s = s:gsub("^/%*.-%*/%s*", ""):gsub("^%-%-[^\n]*\n?%s*", ""):gsub("^#[^\n]*\n?%s*", "")
-      :gsub("^%(%s*", "")
-  until s == before
-  local word = s:match("^(%a+)")
-  return word ~= nil and IMPLICIT_COMMIT[word:lower()] == true
-end
-
--- The failure report (multi-line; the first line completes "fsdb <verb>: ").
-function M:failure_report(direction, node, info, ran, db_rows)
-  local t = {}
-  local function f(name, value)
-    t[#t + 1] = ("%-16s%s"):format(name .. ":", tostring(value))
-  end
-  local msg = graph_mod.short_message(node.message)
-  t[1] = ("fsdb: FAILED in revision %s (%s)"):format(node.id, msg)
-  f("operation", info.op or "?")
-  f("sql", info.sql and one_line(info.sql) or "-")
-  f("error", one_line(info.err or "unknown error"))
-  f("errno", info.errno or "-")
-  f("sqlstate", info.sqlstate or "-")
-  f("database is at", db_rows)
-  if info.op == "version table" then
-    t[#t + 1] = ("hint: %s of %s ran but the version table could not be written; check the table "
-      .. "%s and stamp the revision the schema is at (`fsdb stamp <rev>`)"):format(
-        "the " .. direction, node.id, self.version_table)
-  elseif #ran > 0 then
-    -- MySQL commits implicitly at each DDL statement (and at the DML
-    -- before it): what ran up to the last DDL stays, the rest was rolled
-    -- back with the revision's transaction.
-    local last_ddl = 0
-    for i, s in ipairs(ran) do
-      if is_ddl(s) then last_ddl = i end
-    end
-    if last_ddl == 0 then
-      t[#t + 1] = ("hint: nothing of %s stays: it changed only data, and its statements that ran were "
-        .. "rolled back with its transaction:"):format(node.id)
-      for _, s in ipairs(ran) do t[#t + 1] = "  " .. one_line(s) end
-      t[#t + 1] = ("fix %s and run `fsdb %s` again"):format(node.path or node.id, direction)
-    else
-      t[#t + 1] = ("hint: MySQL commits DDL implicitly, so %s is half-applied: these statements of it "
-        .. "ran before the failure and stay:"):format(node.id)
-      for i = 1, last_ddl do t[#t + 1] = "  " .. one_line(ran[i]) end
-      if last_ddl < #ran then
-        t[#t + 1] = "these ran after its last DDL statement and were rolled back:"
-        for i = last_ddl + 1, #ran do t[#t + 1] = "  " .. one_line(ran[i]) end
-      end
-      t[#t + 1] = ("undo the ones that stay by hand (or make the revision re-runnable), fix %s and run "
-        .. "`fsdb %s` again"):format(node.path or node.id, direction)
-    end
-  else
-    t[#t + 1] = ("hint: nothing of %s ran before the failure; fix %s and run `fsdb %s` again")
-      :format(node.id, node.path or node.id, direction)
-  end
-  return table.concat(t, "\n")
-end
-
--- Runs the revisions of a plan one by one. exec(sql, params) runs (or
--- prints) one statement. Returns the rows left, or nil, report, failure.
-function M:run_plan(direction, plan, rows, exec, log, offline, conn)
-  local g = self.graph
-  local applied = g:closure(rows)
-  local cur = rows
-  for _, id in ipairs(plan) do
-    local node = g:node(id)
-    local rev = node.rev
-    local from, to, fn
-    if direction == "upgrade" then
-      from, to, fn = table.concat(node.downs, ", "), id, rev.up
-    else
-      from, to, fn = id, table.concat(node.downs, ", "), rev.down
-    end
-    local progress = ("Running %s %s -> %s, %s"):format(direction, from, to,
-      graph_mod.short_message(node.message))
-    if offline then
-      self.out("\n-- " .. progress .. "\n\n")
-    else
-      self.out(progress .. "\n")
-    end
-    local start = #log + 1
-    local failure, err
-    local op
-    local ok, e = xpcall(function()
-      local began, berr = exec("START TRANSACTION")
-      if not began then error(berr, 0) end
-      if type(fn) ~= "function" then
-        error(("fsdb: revision %s has no %s function"):format(id, direction == "upgrade" and "up" or "down"), 0)
-      end
-      op = ops.new(exec, { dialect = runner_dialect(exec) })
-      fn(op)
-    end, function(m) return m end)
-    if not ok then
-      -- ops describes its failure in op.last_failure; a failed statement
-      -- of ours (START TRANSACTION) is the last log entry; anything else is
-      -- an error in the revision's Lua code.
-      local last = #log >= start and log[#log] or nil
-      local failed_stmt = last and not last.ok and last or nil
-      failure = type(op) == "table" and type(op.last_failure) == "table" and op.last_failure or nil
-      if not failure and failed_stmt then
-        failure = { op = "?", err = failed_stmt.err, errno = failed_stmt.errno, sqlstate = failed_stmt.sqlstate }
-      end
-      if not failure then
-        failure = { op = ("(Lua error in %s)"):format(direction == "upgrade" and "up" or "down"), err = tostring(e) }
-      end
-      if failure.err == nil then failure.err = tostring(e) end
-      -- The failing statement with its parameters inlined.
-      if failed_stmt then failure.sql = failed_stmt.sql end
-    else
-      if direction == "upgrade" then
-        applied[id] = true
-      else
-        applied[id] = nil
-      end
-      local new_rows = g:rows_for(applied)
-      local written, f = self.vt:write(exec, cur, new_rows, { online = not offline })
-      if not written then
-        failure = f
-        failure.sql = _M.inline(f.sql, f.params)
-      end
-      if not failure then
-        local res, cerr, errno, sqlstate = exec("COMMIT")
-        if not res then
-          failure = { op = "COMMIT", sql = "COMMIT", err = cerr, errno = errno, sqlstate = sqlstate }
-        else
-          cur = new_rows
-        end
-      end
-    end
-    if failure then
-      -- The statements of this revision that succeeded (for the report).
-      local ran = {}
-      for i = start, #log do
-        local s = log[i].sql
-        if log[i].ok and s ~= "START TRANSACTION" then ran[#ran + 1] = s end
-      end
-      local db_rows = show_rows(cur) .. " (before this revision, in this script)"
-      if conn then
-        db_rows = "unknown"
-        conn:execute("ROLLBACK")
-        local now = self:read_rows(conn)
-        if now then db_rows = show_rows(now) end
-      end
-      err = self:failure_report(direction, node, failure, ran, db_rows)
-      return nil, err, failure
-    end
-  end
-  return cur
-end
-
 -- Resolves a plan: the revisions to run (Alembic's rules, fsdb.migrate.plan).
 function M:plan(direction, rows, target)
   if direction == "upgrade" then return self.graph:upgrade_plan(rows, target) end
@@ -563,9 +341,7 @@ function M:migrate(direction, target, opts)
       self.out(("Nothing to %s: the database is at %s\n"):format(direction, show_rows(rows)))
       return { ran = {}, rows = rows }
     end
-    local log = {}
-    local new_rows, ferr, failure = self:run_plan(direction, plan, rows, online_runner(conn, log), log,
-      false, conn)
+    local new_rows, ferr, failure = runner.online(self, conn):run(direction, plan, rows)
     if not new_rows then return nil, ferr, failure end
     return { ran = plan, rows = new_rows }
   end)
@@ -599,12 +375,11 @@ function M:offline(direction, target)
   if not rows then return nil, to end
   local plan, err = self:plan(direction, rows, to)
   if not plan then return nil, err end
-  local log = {}
-  local exec = offline_runner(self.out, log)
+  local ctx = runner.offline(self)
   self.out(("-- fsdb %s %s --sql: the statements that take a database at %s there; nothing was run\n")
     :format(direction, target, show_rows(rows)))
-  if direction == "upgrade" then self.vt:create(exec) end
-  local new_rows, ferr, failure = self:run_plan(direction, plan, rows, exec, log, true, nil)
+  if direction == "upgrade" then self.vt:create(ctx.exec) end
+  local new_rows, ferr, failure = ctx:run(direction, plan, rows)
   if not new_rows then return nil, ferr, failure end
   return { ran = plan, rows = new_rows }
 end
@@ -631,20 +406,15 @@ function M:stamp(target, opts)
   if type(target) ~= "string" or target == "" then
     return fail("stamp needs a target revision; hint: e.g. fsdb stamp head")
   end
-  local function stamp_with(rows, exec, offline)
+  local function stamp_with(rows, ctx)
     -- With --purge the rows may name unknown revisions: the stamp starts
     -- from an empty table then.
     local new_rows, err = g:stamp_rows(rows, target, opts.purge)
     if not new_rows then return nil, err end
     local line = ("Running stamp_revision %s -> %s"):format(show_rows(rows), show_rows(new_rows))
-    self.out(offline and ("-- " .. line .. "\n") or (line .. "\n"))
-    local ok, f = self.vt:stamp(exec, rows, new_rows, { purge = opts.purge, online = not offline })
-    if not ok then
-      local what = f.sql == "COMMIT" and "the version table may or may not have been written; `fsdb current` "
-        .. "shows it" or "the version table was not changed"
-      return nil, ("fsdb: stamp failed at %s: %s; hint: %s"):format(_M.inline(f.sql, f.params),
-        tostring(f.err), what), f.errno, f.sqlstate
-    end
+    self.out(ctx.offline and ("-- " .. line .. "\n") or (line .. "\n"))
+    local ok, serr, errno, sqlstate = ctx:stamp(rows, new_rows, opts.purge)
+    if not ok then return nil, serr, errno, sqlstate end
     return { rows = new_rows }
   end
   if opts.sql then
@@ -654,9 +424,9 @@ function M:stamp(target, opts)
       if not rows then return nil, to end
     end
     target = to
-    local exec = offline_runner(self.out, {})
-    self.vt:create(exec)
-    return stamp_with(rows, exec, true)
+    local ctx = runner.offline(self)
+    self.vt:create(ctx.exec)
+    return stamp_with(rows, ctx)
   end
   return self:with_conn(true, function(conn)
     local res, err, errno, sqlstate = conn:execute(self.vt.sql.create)
@@ -671,8 +441,7 @@ function M:stamp(target, opts)
           .. "` empties the version table first, whatever it names"))
       end
     end
-    local log = {}
-    return stamp_with(rows, online_runner(conn, log), false)
+    return stamp_with(rows, runner.online(self, conn))
   end)
 end
 
