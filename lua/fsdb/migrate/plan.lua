@@ -451,10 +451,9 @@ function _M.extend(graph, Graph)
   function Graph:stamp_rows(rows, target, purge)
     if purge then rows = {} end
     local dests, err, code
-    local label, sym, n = relative(target)
+    local n = select(3, relative(target))
     if n then
       dests, err, code = self:resolve(target, rows)
-      label, sym = nil, nil
     else
       dests, err, code = self:get_revisions(target)
     end
