@@ -733,6 +733,34 @@ return {
       assert.matches("\nOK\n$", out)
     end)
 
+    test("table comment, engine and collation changes: proposed, migrated, then in sync", function()
+      write(box.dir .. "/env.lua", (SCHEMA_ENV:gsub('{"name", "VARCHAR%(80%)", nullable = false},',
+        '%0 {"colour", "VARCHAR(20)"},'):gsub('%}%)\n    return s', '}, { comment = "things we sell", engine = "Aria", '
+        .. 'charset = "utf8mb4", collate = "utf8mb4_bin" })\n    return s')))
+      local status, out, err = box.fsdb({ "check", "--schema" })
+      assert.are.equal(1, status, out .. err)
+      assert.matches("Detected changed table options of `gadgets`: comment '' -> 'things we sell', engine "
+        .. "'InnoDB' -> 'Aria', collation 'utf8mb4_unicode_ci' -> 'utf8mb4_bin'", out, 1, true)
+      assert.matches('op.alter_table("gadgets", { engine = "Aria", charset = "utf8mb4", collate = "utf8mb4_bin", '
+        .. 'comment = "things we sell" })', out, 1, true)
+      status, _, err = box.fsdb({ "migrate", "-m", "table options" })
+      assert.are.equal(0, status, err)
+      status, _, err = box.fsdb({ "upgrade" })
+      assert.are.equal(0, status, err)
+      status, out, err = box.fsdb({ "check", "--schema" })
+      assert.are.equal(0, status, out .. err)
+      local res = db.must(box.check, "SELECT ENGINE AS e, TABLE_COLLATION AS c, TABLE_COMMENT AS m FROM "
+        .. "information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'gadgets'", box.name)
+      assert.are.same({ e = "Aria", c = "utf8mb4_bin", m = "things we sell" }, { e = res[1].e, c = res[1].c, m = res[1].m })
+      -- and back
+      status, _, err = box.fsdb({ "downgrade" })
+      assert.are.equal(0, status, err)
+      res = db.must(box.check, "SELECT ENGINE AS e, TABLE_COMMENT AS m FROM information_schema.TABLES "
+        .. "WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'gadgets'", box.name)
+      assert.are.same({ e = "InnoDB", m = "" }, { e = res[1].e, m = res[1].m })
+      assert.are.equal(0, (box.fsdb({ "upgrade" })))
+    end)
+
     test("the drift check exits 2 when it cannot compare", function()
       local status, _, err = box.fsdb({ "check", "--schema" }, { DATABASE_URL = "mysql://nobody:x@127.0.0.1:1/nodb" })
       assert.are.equal(2, status)
