@@ -235,7 +235,7 @@ local function failed(ctx, shown_url, err, errno, sqlstate, hint)
 end
 
 -- What the CLI knows beyond the core's hint (where the URL came from).
-local function extra_hint(errno, parsed, source)
+local function extra_hint(errno, _parsed, source)
   if errno == 1044 then
     return "the database may not exist, or the user lacks privileges on it (SHOW GRANTS)"
   elseif errno == 2002 or errno == 2003 or errno == 2005 then
@@ -276,15 +276,16 @@ local run_drift -- the drift check (check --schema, migrate --check), below
 
 local function run_check(ctx)
   if ctx.opts.schema then return run_drift(ctx, "check") end
-  if ctx.opts.bind then
-    return usage_error(ctx, "option '--bind' is valid for 'check' only with --schema")
-  end
   local ok, fsdb = pcall(require, "fsdb")
   if not ok then
     return failed(ctx, nil, "fsdb: cannot load the fsdb library: " .. tostring(fsdb))
   end
 
   local url, source = ctx.opts.url, nil
+  if not url and ctx.opts.bind then
+    url, source = fsdb.config.bind_url(ctx.opts.bind, ctx.getenv, ctx.dotenv)
+    if not url then return failed(ctx, nil, source) end
+  end
   if not url then
     local err
     url, err = fsdb.config.url_from_env(ctx.getenv, ctx.dotenv)
@@ -293,7 +294,7 @@ local function run_check(ctx)
     end
   end
   url_secrets(ctx, url)
-  source = where_from(ctx)
+  source = source or where_from(ctx)
 
   local parsed, perr, perrno, pstate = fsdb.url.parse(url)
   if not parsed then
@@ -351,12 +352,13 @@ end
 
 _M.commands.check = {
   summary = "test the connection; with --schema: the drift check for CI",
-  usage = "usage: fsdb check [--url URL]\n"
+  usage = "usage: fsdb check [--url URL | --bind NAME]\n"
     .. "       fsdb check --schema [-d DIR] [--url URL] [--bind NAME]\n\n"
     .. "Connects as the library would and prints the URL (password as ***), the\n"
     .. "server version, CURRENT_USER(), DATABASE(), the connection's character set\n"
     .. "and collation, TLS, the server's wait_timeout and the pool settings, then OK.\n"
-    .. "On failure prints FAILED with the error, errno and sqlstate, and exits 1.\n\n"
+    .. "On failure prints FAILED with the error, errno and sqlstate, and exits 1.\n"
+    .. "--bind NAME checks a bind's database (URL from DATABASE_URL_<NAME>).\n\n"
     .. "--schema: the drift check (Alembic's `alembic check`, Flask-Migrate's\n"
     .. "`flask db check`; also spelled `fsdb migrate --check`). Compares the schema\n"
     .. "named in DIR/env.lua with the database, which must be at the head(s), and\n"

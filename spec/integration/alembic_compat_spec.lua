@@ -16,7 +16,6 @@
 --
 -- The URL reaches both tools through a file (mode 600) in the temporary
 -- directory: never argv, never the environment.
-local fsdb = require("fsdb")
 local db = require("helpers.db")
 
 local PYTHON = "/usr/bin/python3"

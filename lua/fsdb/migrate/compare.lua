@@ -203,9 +203,8 @@ local function compare_new_tables(ctx, declared)
       end
     end
     add({
-      kind = "add_table", table = name, definition = def,
+      kind = "add_table", table = name, definition = def, skip_fk = skip,
       description = ("added table %s"):format(qname(name)),
-      definition = def, skip_fk = skip,
     })
   end
   for _, item in ipairs(late) do

@@ -208,7 +208,9 @@ function build.alter_table(tname, o)
     if co then p = p .. (p ~= "" and " " or "DEFAULT ") .. (o.convert and "COLLATE " or "COLLATE=") .. co end
     parts[#parts + 1] = p
   end
-  if check_is("string", where, "comment", o.comment) then parts[#parts + 1] = "COMMENT=" .. sqltext.text(o.comment, current_dialect) end
+  if check_is("string", where, "comment", o.comment) then
+    parts[#parts + 1] = "COMMENT=" .. sqltext.text(o.comment, current_dialect)
+  end
   if check_word(where, "row_format", o.row_format) then parts[#parts + 1] = "ROW_FORMAT=" .. o.row_format:upper() end
   if #parts == 0 then fail("%s: no table option given (engine, charset, collate, comment, row_format)", where) end
   return one(("ALTER TABLE %s %s"):format(quote(tname), table.concat(parts, ", ")))

@@ -197,7 +197,7 @@ function Run:run(direction, plan, rows)
       end
       op = ops.new(exec, { dialect = self:dialect() })
       fn(op)
-    end, function(m) return m end)
+    end, function(msg) return msg end)
     if not ok then
       -- ops describes its failure in op.last_failure; a failed statement
       -- of ours (START TRANSACTION) is the last log entry; anything else is
