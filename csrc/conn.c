@@ -2,6 +2,7 @@
  * conn.c — one server connection; see conn.h for the contract.
  */
 #include "conn.h"
+#include "auth.h"
 #include "stmtcache.h"
 
 #include <errno.h>
@@ -230,7 +231,7 @@ fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
         unsigned int tcp = MYSQL_PROTOCOL_TCP;
         mysql_optionsv(c->my, MYSQL_OPT_PROTOCOL, &tcp);
     }
-    if (set_tls(c->my, u, err) < 0) {
+    if (set_tls(c->my, u, err) < 0 || fsdb_auth_apply(c->my, u, err) < 0) {
         mysql_close(c->my);
         free(c);
         return NULL;
@@ -241,6 +242,7 @@ fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
                             u->unix_socket ? 0 : u->port, u->unix_socket, flags)) {
         fsdb_conn_error(c, err);
         add_tls_hint(err, u);
+        fsdb_auth_explain(err, u);
         fsdb_error_scrub(err, u->password);
         mysql_close(c->my);
         free(c);
