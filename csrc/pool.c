@@ -246,7 +246,6 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
                 fsdb_error_set(err, FSDB_ERR_POOL_TIMEOUT, NULL,
                                "pool limit of size %d overflow %d reached, connection timed out, timeout %.2f",
                                p->cfg.size, p->cfg.max_overflow, p->cfg.timeout);
-            fsdb_error_add_hint(err);
             pthread_mutex_unlock(&p->mu);
             return NULL;
         } else {
