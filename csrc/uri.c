@@ -438,6 +438,38 @@ static int bad_value(parser *p, const option_def *def, const char *value,
     return -1;
 }
 
+/*
+ * Connection charsets fsdb refuses: in big5, cp932, gbk and sjis a
+ * multibyte character can end in an ASCII byte ('\\', '`', a letter), so
+ * SQL text cannot be scanned or written byte by byte (see fsdb.sqltext);
+ * the UCS/UTF-16/32 ones are not client charsets at all.
+ */
+static const char *const refused_charsets[] = {
+    "big5", "cp932", "gbk", "sjis", "ucs2", "utf16", "utf16le", "utf32",
+};
+
+static int refuse_charset(parser *p, const char *value)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof refused_charsets / sizeof *refused_charsets; i++) {
+        if (!equal_nocase(value, strlen(value), refused_charsets[i]))
+            continue;
+        if (p->guard)
+            return fail_guarded(p);
+        fsdb_error_set(p->err, FSDB_ERR_URL, NULL,
+                       i < 4 ? "charset %s is not supported: its multibyte characters can "
+                               "contain ASCII bytes such as '\\' and '`', so SQL text "
+                               "cannot be written or scanned safely in it; use "
+                               "charset=utf8mb4 (the default) and convert at the edges"
+                             : "charset %s cannot be a connection charset; use "
+                               "charset=utf8mb4 (the default)",
+                       refused_charsets[i]);
+        return -1;
+    }
+    return 0;
+}
+
 /* Validates value and stores it; takes ownership of value. */
 static int set_option(parser *p, const option_def *def, char *value)
 {
@@ -459,6 +491,8 @@ static int set_option(parser *p, const option_def *def, char *value)
                                               : "a collation name such as utf8mb4_unicode_ci");
             break;
         }
+        if (def->kind == OPT_CHARSET && refuse_charset(p, value) != 0)
+            break;
         *(char **)field = value;
         return 0;
     case OPT_SOCKET:

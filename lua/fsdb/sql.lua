@@ -5,9 +5,10 @@
 -- and an array of parameters for conn:execute(sql, params).
 --
 -- The rules that keep it safe:
---   * identifiers (tables, columns) are always quoted with backticks, a
---     backtick inside a name doubled; "db.table" and "t.col" are split on the
---     dots and each part quoted (so a name cannot itself contain a dot);
+--   * identifiers (tables, columns) are always quoted by fsdb.sqltext
+--     (backticks, a backtick doubled, well-formed UTF-8 only); "db.table" and
+--     "t.col" are split on the dots and each part quoted (so a name cannot
+--     itself contain a dot);
 --   * values are never part of the text: they are always bound as `?`;
 --   * the only caller text that reaches the SQL unquoted is an order_by
 --     entry, and that must look like `col`, `t.col`, `col ASC` or
@@ -16,6 +17,7 @@
 -- same statement text (one entry in the connection's statement cache).
 
 local core = require("fsdb.core")
+local sqltext = require("fsdb.sqltext")
 
 local NULL = core.null
 
@@ -35,6 +37,10 @@ local function int(v)
   return math.tointeger and math.tointeger(v) or v
 end
 
+-- The statements go over a connection in utf8mb4 or another charset fsdb
+-- accepts (all ASCII-safe), never to another client: not portable text.
+local DIALECT = sqltext.dialect{ portable = false }
+
 --- Quotes an identifier with backticks; "a.b" becomes `a`.`b`.
 -- syntax: s = fsdb.sql.quote_ident(name)
 local function quote_ident(name)
@@ -49,7 +55,7 @@ local function quote_ident(name)
     if part == "" then
       fail("empty identifier in '%s'", name)
     end
-    parts[#parts + 1] = "`" .. part:gsub("`", "``") .. "`"
+    parts[#parts + 1] = sqltext.ident(part, DIALECT)
   end
   return table.concat(parts, ".")
 end
