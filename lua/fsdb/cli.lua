@@ -208,7 +208,7 @@ end
 ------------------------------------------------------------------------
 
 local function where_from(ctx)
-  if ctx.opts.url then return "--url" end
+  if ctx.opts.url then return ctx.url_source or "--url" end
   local getenv = ctx.getenv
   local v = getenv("DATABASE_URL")
   if v and v ~= "" then return "DATABASE_URL" end
@@ -730,7 +730,8 @@ end
 
 -- `--url -` and `--url-file FILE`: the URL from the first line of standard
 -- input or of FILE (surrounding blanks and a CR dropped), put in opts.url.
--- Returns true, or nil and a message.
+-- Returns true (and, when it read one, where the URL came from), or nil and
+-- a message.
 local function url_from_input(opts, env)
   local text
   if opts.url_file then
@@ -754,8 +755,9 @@ local function url_from_input(opts, env)
     return nil, opts.url_file and "--url-file: the first line holds no URL"
       or "--url -: standard input holds no URL"
   end
+  local source = opts.url_file and "--url-file" or "--url -"
   opts.url, opts.url_file = text, nil
-  return true
+  return true, source
 end
 
 --- Runs the command line.
@@ -796,6 +798,7 @@ function _M.main(argv, env)
   if not got then
     return usage_error(ctx, why)
   end
+  ctx.url_source = why
   url_secrets(ctx, opts.url)
   ctx.opts = opts
 

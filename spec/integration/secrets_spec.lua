@@ -573,7 +573,7 @@ describe("a password of URL, shell and SQL characters #mariadb", function()
       .. "-u DB_USER -u DB_PASSWORD -u DB_HOST -u DB_PORT -u DB_NAME -u DB_SOCKET "
       .. interpreter .. " " .. h.shell_quote(h.checkout_root() .. "/bin/fsdb")
     for _, case in ipairs({
-      { good, "check --url-file " .. h.shell_quote(file), 0 },
+      { good, "check --url-file " .. h.shell_quote(file), 0, "(from --url-file)" },
       { good, "check --url - < " .. h.shell_quote(file), 0 },
       { good, "check --url \"$(cat " .. h.shell_quote(file) .. ")\"", 0 },
       { wrong, "check --url-file " .. h.shell_quote(file), 1 },
@@ -586,6 +586,7 @@ describe("a password of URL, shell and SQL characters #mariadb", function()
       f:close()
       local code, text = h.sh(fsdb_cmd .. " " .. case[2])
       assert.are.equal(case[3], code, case[2] .. ": " .. text)
+      if case[4] then assert.truthy(text:find(case[4], 1, true), text) end
       texts[#texts + 1] = text
     end
     clean_sweep("cli", texts)
@@ -703,7 +704,7 @@ return {
     local out
     status, out, err = h.cli({ "check", "--url", "-" }, { read_stdin = function() return "  " .. sweep_url() .. "\r" end })
     assert.are.equal(0, status, err)
-    assert.truthy(out:find("url:", 1, true), out)
+    assert.truthy(out:find("(from --url -)", 1, true), out)
     texts[#texts + 1] = out .. err
     clean_sweep("usage", texts)
   end)
