@@ -118,7 +118,7 @@ void fsdb_error_hint_multi(fsdb_error *e)
  * can be cut that matches the start of the secret. Such places are the end
  * of the message, the start of an appended "; hint: ", an ellipsis ("...",
  * how the server and fsdb shorten a quoted value) and where Connector/C's
- * 512-byte error buffer ended (SCRUB_CONNECTOR_CUT: fsdb_conn_error puts
+ * 512-byte error buffer ended (SCRUB_CONNECTOR_CUT: fsdb_error_server puts
  * its message right after "fsdb: "). A piece there of at least
  * SCRUB_MIN_PIECE bytes is masked; when the buffer is known to be full (the
  * message reaches that cut, or fills fsdb's own buffer) a piece of any
