@@ -111,25 +111,138 @@ void fsdb_error_hint_multi(fsdb_error *e)
              "; hint: one statement per call (multiple statements in one string are refused)");
 }
 
+/* Scrubbing. The secret is matched as written or percent-encoded, byte by
+ * byte ('%' and two hex digits of either case), since a URL may hold it
+ * either way. Besides every whole occurrence, a piece of the secret that
+ * was cut short is masked: the text just before a place where a message
+ * can be cut that matches the start of the secret. Such places are the end
+ * of the message, the start of an appended "; hint: ", an ellipsis ("...",
+ * how the server and fsdb shorten a quoted value) and where Connector/C's
+ * 512-byte error buffer ended (SCRUB_CONNECTOR_CUT: fsdb_error_server puts
+ * its message right after "fsdb: "). A piece there of at least
+ * SCRUB_MIN_PIECE bytes is masked; when the buffer is known to be full (the
+ * message reaches that cut, or fills fsdb's own buffer) a piece of any
+ * length is, since then the text surely went on: masking a lone byte that
+ * only looks like the secret's first costs little, showing it costs more.
+ * Three bytes: shorter pieces are everywhere in ordinary text ("t'", "ab"),
+ * and masking them at every cut would garble messages for nothing. */
+#define SCRUB_MIN_PIECE 3
+#define SCRUB_CONNECTOR_CUT (6 + 511)
+#define SCRUB_MAX_CUTS 16
+
+static int scrub_hex(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Does s start with byte c of the secret, as itself or as "%XX"? Returns
+ * the bytes of s it takes (1 or 3), or 0. avail: bytes of s that count. */
+static size_t scrub_byte(const char *s, size_t avail, unsigned char c)
+{
+    if (avail >= 1 && (unsigned char)s[0] == c)
+        return 1;
+    if (avail >= 3 && s[0] == '%' && scrub_hex((unsigned char)s[1]) == (c >> 4)
+        && scrub_hex((unsigned char)s[2]) == (c & 15))
+        return 3;
+    return 0;
+}
+
+/* The length of the whole secret matched at s[0..n), or 0. */
+static size_t scrub_whole(const char *s, size_t n, const char *secret, size_t slen)
+{
+    size_t i, k = 0, step;
+
+    for (i = 0; i < slen; i++) {
+        step = scrub_byte(s + k, n - k, (unsigned char)secret[i]);
+        if (step == 0)
+            return 0;
+        k += step;
+    }
+    return k;
+}
+
+/* Is s[0..n) the start of the secret? An escape cut after '%' or after its
+ * first hex digit counts. */
+static int scrub_is_start(const char *s, size_t n, const char *secret, size_t slen)
+{
+    size_t i = 0, k = 0, step;
+
+    while (k < n) {
+        unsigned char c;
+
+        if (i == slen)
+            return 0;
+        c = (unsigned char)secret[i++];
+        step = scrub_byte(s + k, n - k, c);
+        if (step == 0) {
+            /* "%" or "%X" at the very end: an escape of c cut short. */
+            return s[k] == '%' && (n - k == 1 || (n - k == 2 && scrub_hex((unsigned char)s[k + 1]) == (c >> 4)));
+        }
+        k += step;
+    }
+    return 1;
+}
+
+/* Records in mask_end[] the longest piece ending at cut that is the start
+ * of the secret and at least min bytes long. */
+static void scrub_cut(const char *msg, size_t cut, size_t min, const char *secret, size_t slen,
+                      unsigned short *mask_end)
+{
+    size_t from = cut > 3 * slen ? cut - 3 * slen : 0, s;
+
+    if (strncmp(msg, "fsdb: ", 6) == 0 && from < 6)
+        from = 6; /* never fsdb's own prefix */
+    for (s = from; s + min <= cut; s++) {
+        if (scrub_is_start(msg + s, cut - s, secret, slen)) {
+            if (mask_end[s] < cut)
+                mask_end[s] = (unsigned short)cut;
+            return;
+        }
+    }
+}
+
 void fsdb_error_scrub(fsdb_error *e, const char *secret)
 {
+    static const char *const markers[] = { "; hint: ", "..." };
     char out[FSDB_ERRMSG_SIZE];
-    const char *src = e->message;
-    size_t slen, n = 0;
+    unsigned short mask_end[FSDB_ERRMSG_SIZE];
+    const char *msg = e->message, *m;
+    size_t slen, len, n = 0, i, k, step;
 
     if (secret == NULL || (slen = strlen(secret)) == 0)
         return;
+    len = strlen(msg);
+    memset(mask_end, 0, sizeof mask_end);
+    scrub_cut(msg, len, len + 1 >= sizeof e->message ? 1 : SCRUB_MIN_PIECE, secret, slen,
+              mask_end);
+    if (len >= SCRUB_CONNECTOR_CUT)
+        scrub_cut(msg, SCRUB_CONNECTOR_CUT, 1, secret, slen, mask_end);
+    for (k = 0; k < sizeof markers / sizeof markers[0]; k++)
+        for (i = 0, m = msg; i < SCRUB_MAX_CUTS && (m = strstr(m, markers[k])) != NULL; i++, m++)
+            scrub_cut(msg, (size_t)(m - msg), SCRUB_MIN_PIECE, secret, slen, mask_end);
+
     /* One forward pass into a copy, so a secret that contains '*' cannot
      * match its own replacement. */
-    while (*src && n + 1 < sizeof out) {
-        if (strncmp(src, secret, slen) == 0) {
+    i = 0;
+    while (i < len && n + 1 < sizeof out) {
+        if (mask_end[i] > i)
+            step = mask_end[i] - i;
+        else
+            step = scrub_whole(msg + i, len - i, secret, slen);
+        if (step > 0) {
             if (n + 3 + 1 > sizeof out)
-                break;
+                n = sizeof out - 4; /* no room: the mask ends the message */
             memcpy(out + n, "***", 3);
             n += 3;
-            src += slen;
+            i += step;
         } else {
-            out[n++] = *src++;
+            out[n++] = msg[i++];
         }
     }
     out[n] = '\0';

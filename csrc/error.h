@@ -56,7 +56,9 @@ void fsdb_error_add_hint(fsdb_error *e);
  * fsdb runs one statement per call. */
 void fsdb_error_hint_multi(fsdb_error *e);
 
-/* Replaces every occurrence of secret (if non-empty) with "***". */
+/* Replaces every occurrence of secret (if non-empty), as written or
+ * percent-encoded, with "***", and a piece of it cut short where a message
+ * can be cut (error.c says where). */
 void fsdb_error_scrub(fsdb_error *e, const char *secret);
 
 /* True for the codes that mean the connection is unusable. */

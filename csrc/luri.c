@@ -1,5 +1,6 @@
 /*
- * luri.c — Lua glue for database URLs: parse_url, render_url.
+ * luri.c — Lua glue for database URLs: parse_url, render_url, and moving a
+ * URL given on the command line out of argv (exec_with_env, take_env).
  *
  * Owns: turning an fsdb_uri into a Lua table and an fsdb_error into
  * `nil, err, errno, sqlstate`. Parsing itself lives in uri.c.
@@ -10,7 +11,10 @@
  */
 #include "luri.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define HOLDER_MT "fsdb.uri_holder"
 
@@ -136,6 +140,111 @@ static int l_render_url(lua_State *L)
     return 1;
 }
 
+/* ------------------------------------------------------------------ */
+/* A URL out of argv. /proc/PID/cmdline shows argv to every local user for
+ * the whole run, and Lua cannot rewrite it; the CLI re-executes itself with
+ * the URL in one environment variable instead (readable only by the same
+ * user and root), and the new process takes it out of the environment at
+ * once. The policy (which words, which variable) is cli.lua's. */
+
+/* Overwrites s in place; volatile so it is not optimised away. */
+static void wipe_bytes(char *s, size_t n)
+{
+    volatile char *v = s;
+
+    while (n--)
+        *v++ = 0;
+}
+
+static void free_argv(char **argv, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(argv[i]);
+    free(argv);
+}
+
+/* syntax: nil, err = core.exec_with_env(argv, name, value)
+ * Replaces the process with the running interpreter (/proc/self/exe) given
+ * argv (a list of strings, argv[1] being its argv[0]) and name=value added
+ * to the environment. Returns only on failure, with the variable removed
+ * again. The strings are copied before anything else happens, so no Lua
+ * runs while C holds them. */
+static int l_exec_with_env(lua_State *L)
+{
+    size_t n, i;
+    char **argv;
+    const char *name, *value;
+    char *set;
+    int saved;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    name = luaL_checkstring(L, 2);
+    value = luaL_checkstring(L, 3);
+    if (name[0] == '\0' || strchr(name, '=') != NULL)
+        return luaL_argerror(L, 2, "not a variable name");
+    n = (size_t)fsdb_rawlen(L, 1);
+    if (n == 0)
+        return luaL_argerror(L, 1, "empty argv");
+    argv = (char **)calloc(n + 1, sizeof *argv);
+    if (argv == NULL)
+        return luaL_error(L, "fsdb: out of memory");
+    for (i = 0; i < n; i++) {
+        const char *a;
+
+        lua_rawgeti(L, 1, (lua_Integer)i + 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            free_argv(argv, i);
+            return luaL_argerror(L, 1, "argv must be a list of strings");
+        }
+        a = lua_tostring(L, -1);
+        argv[i] = strdup(a);
+        lua_pop(L, 1);
+        if (argv[i] == NULL) {
+            free_argv(argv, i);
+            return luaL_error(L, "fsdb: out of memory");
+        }
+    }
+    if (setenv(name, value, 1) != 0) {
+        saved = errno;
+        free_argv(argv, n);
+        lua_pushnil(L);
+        lua_pushstring(L, strerror(saved));
+        return 2;
+    }
+    execv("/proc/self/exe", argv);
+    saved = errno;
+    /* Still here: take the value back out of the environment. */
+    if ((set = getenv(name)) != NULL)
+        wipe_bytes(set, strlen(set));
+    unsetenv(name);
+    free_argv(argv, n);
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(saved));
+    return 2;
+}
+
+/* syntax: value = core.take_env(name)
+ * Returns the variable's value (nil when unset), then overwrites it in the
+ * process's environment block, so /proc/PID/environ no longer shows it, and
+ * unsets it, so no child process inherits it. */
+static int l_take_env(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    char *value = getenv(name);
+
+    if (value == NULL) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushstring(L, value);
+    wipe_bytes(value, strlen(value));
+    unsetenv(name);
+    return 1;
+}
+
 void fsdb_luri_register(lua_State *L)
 {
     if (luaL_newmetatable(L, HOLDER_MT)) {
@@ -149,4 +258,8 @@ void fsdb_luri_register(lua_State *L)
     lua_setfield(L, -2, "parse_url");
     lua_pushcfunction(L, l_render_url);
     lua_setfield(L, -2, "render_url");
+    lua_pushcfunction(L, l_exec_with_env);
+    lua_setfield(L, -2, "exec_with_env");
+    lua_pushcfunction(L, l_take_env);
+    lua_setfield(L, -2, "take_env");
 }

@@ -9,6 +9,9 @@
  *     password held a raw '/' or '?' (an '@' appears after the end of the
  *     authority), every error that would echo a piece of the URL is replaced
  *     by one generic message, because that piece may be part of the password.
+ *     A host-less URL ("mysql://user:secret/db": no '@', but a ':') reads as
+ *     host "user" and port "secret": its host and port are never quoted, as
+ *     they may be the user name and the password.
  *   - The password is wiped from memory before it is freed, including the
  *     partial buffer of a password whose percent-decoding failed.
  */
@@ -24,6 +27,10 @@
 #define ECHO_MAX 60           /* longest piece of a URL quoted in a message */
 
 #define MSG_INVALID "invalid URL: expected mysql://user:password@host:port/database"
+/* Said when the host and port might be a user name and password. */
+#define HINT_HOSTLESS "; a user name and password go before an '@' and the host: " \
+    "mysql://user:password@host/db"
+
 #define MSG_GUARDED MSG_INVALID \
     " (percent-encode '/', '?' and '@' in the user name and password as %%2F, %%3F and %%40)"
 
@@ -165,6 +172,7 @@ typedef struct parser {
     fsdb_uri *u;
     fsdb_error *err;
     int guard;       /* echoing pieces of the URL could leak the password */
+    int hostless;    /* no '@' but a ':': host and port may be user-info */
     int host_given;  /* a non-empty host was written */
     unsigned seen;   /* bit i: option_defs[i] was given */
 } parser;
@@ -290,6 +298,11 @@ static int parse_port(parser *p, const char *s, size_t n)
     }
     if (p->guard)
         return fail_guarded(p);
+    if (p->hostless) {
+        fsdb_error_set(p->err, FSDB_ERR_URL, NULL,
+                       "invalid port in URL (expected 1-65535)" HINT_HOSTLESS);
+        return -1;
+    }
     echo(shown, sizeof shown, s, n);
     fsdb_error_set(p->err, FSDB_ERR_URL, NULL,
                    "invalid port '%s' in URL (expected 1-65535)", shown);
@@ -332,6 +345,11 @@ static int parse_hostport(parser *p, const char *s, size_t n)
             free(decoded);
             if (p->guard)
                 return fail_guarded(p);
+            if (p->hostless) {
+                fsdb_error_set(p->err, FSDB_ERR_URL, NULL,
+                               "invalid IPv6 host in URL" HINT_HOSTLESS);
+                return -1;
+            }
             echo(shown, sizeof shown, host, hlen);
             fsdb_error_set(p->err, FSDB_ERR_URL, NULL,
                            "invalid IPv6 host '[%s]' in URL", shown);
@@ -360,6 +378,11 @@ static int parse_hostport(parser *p, const char *s, size_t n)
             free(decoded);
             if (p->guard)
                 return fail_guarded(p);
+            if (p->hostless) {
+                fsdb_error_set(p->err, FSDB_ERR_URL, NULL,
+                               "invalid host in URL" HINT_HOSTLESS);
+                return -1;
+            }
             echo(shown, sizeof shown, host, hlen);
             fsdb_error_set(p->err, FSDB_ERR_URL, NULL, "invalid host '%s' in URL", shown);
             return -1;
@@ -722,6 +745,14 @@ static int parse(parser *p, const char *text)
     for (s = rest; s < auth_end; s++)
         if (*s == '@')
             at = s;
+    p->hostless = at == NULL && memchr(rest, ':', (size_t)(auth_end - rest)) != NULL;
+    /* A ':' before that late '@' ("mysql://u:3306/x@y", "mysql://u:p@h:1/x@y")
+     * means a password may have spilled past the authority, where the
+     * database name, options and even host and port would show it in every
+     * rendering. Such a URL is refused; a late '@' is only accepted when
+     * nothing before it can be a password. */
+    if (p->guard && memchr(rest, ':', (size_t)(strrchr(auth_end, '@') - rest)) != NULL)
+        return fail_guarded(p);
     hp = rest;
     if (at != NULL) {
         if (parse_userinfo(p, rest, (size_t)(at - rest)) != 0)
@@ -747,6 +778,12 @@ static int parse(parser *p, const char *text)
 
         if (p->guard)
             return fail_guarded(p);
+        if (p->hostless) {
+            fsdb_error_set(p->err, FSDB_ERR_URL, NULL,
+                           "invalid URL: option unix_socket needs host localhost or no host"
+                           HINT_HOSTLESS);
+            return -1;
+        }
         echo(shown, sizeof shown, p->u->host, strlen(p->u->host));
         fsdb_error_set(p->err, FSDB_ERR_URL, NULL,
                        "invalid URL: option unix_socket needs host localhost "
@@ -898,8 +935,10 @@ static void put_encoded(writer *w, const char *s, const char *keep)
 /* Characters left as they are in each part (all others are encoded). */
 #define KEEP_USER "-._~!$&'()*+,;="
 #define KEEP_HOST "-._~:"
-#define KEEP_PATH "-._~!$&'()*+,;=:@"
-#define KEEP_QUERY "-._~!$'()*+,;:@/"
+/* '@' is encoded past the authority: a raw one there marks a URL whose
+ * password may have spilled out of the authority (see parse). */
+#define KEEP_PATH "-._~!$&'()*+,;=:"
+#define KEEP_QUERY "-._~!$'()*+,;:/"
 
 static void put_option(writer *w, int *first, const char *name, const char *value)
 {

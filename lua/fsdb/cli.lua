@@ -43,6 +43,7 @@ local POOL_DEFAULTS = {
 -- name → { key in ctx.opts, takes_value }
 local OPTIONS = {
   ["--url"] = { "url", true },
+  ["--url-file"] = { "url_file", true },
   ["-d"] = { "directory", true },
   ["--directory"] = { "directory", true },
   ["-h"] = { "help", false },
@@ -73,7 +74,7 @@ local OPTIONS = {
 
 -- How each option key is spelled in messages.
 local OPTION_NAMES = {
-  url = "--url", help = "--help", version = "--version", message = "-m", autogenerate = "--autogenerate",
+  url = "--url", url_file = "--url-file", help = "--help", version = "--version", message = "-m", autogenerate = "--autogenerate",
   sql = "--sql", purge = "--purge", rev_range = "-r", head = "--head", splice = "--splice",
   branch_label = "--branch-label", depends_on = "--depends-on", rev_id = "--rev-id", bind = "--bind",
   lock_timeout = "--lock-timeout", schema = "--schema", check = "--check", verbose = "-v",
@@ -125,14 +126,18 @@ local function add_secret(ctx, secret)
 end
 
 -- The password exactly as written in a URL (encoded or not) and decoded;
--- works on text that does not parse.
+-- works on text that does not parse. Where it is: as fsdb.url.redact
+-- sees it (from the first ':' to the last '@'; or, with no '@', the
+-- non-numeric "port" of a host-less "user:secret/db").
 local function url_secrets(ctx, url)
   if type(url) ~= "string" then return end
-  local rest = url:match("^%s*[%a][%w+.-]*://(.*)$")
+  local rest = url:match("^%s*[%a][%w+.-]*:/+(.*)$")
   if not rest then return end
-  local userinfo = rest:match("^(.*)@")
-  if not userinfo then return end
-  local raw = userinfo:match("^[^:]*:(.*)$")
+  local raw = rest:match("^[^:]*:(.*)@")
+  if not raw and not rest:find("@", 1, true) then
+    raw = rest:match("^[^/?:]*:([^/?]*)")
+    if raw and raw:match("^%d*$") then raw = nil end
+  end
   if raw then
     add_secret(ctx, raw)
     add_secret(ctx, (raw:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)))
@@ -185,7 +190,9 @@ function _M.usage()
     "Options:",
     "  --url URL      the database, mysql://user:pass@host:port/db?opt=val",
     "                 (default: DATABASE_URL, else DB_USER, DB_PASSWORD, DB_HOST,",
-    "                 DB_PORT, DB_NAME, DB_SOCKET; the environment first, then ./.env)",
+    "                 DB_PORT, DB_NAME, DB_SOCKET; the environment first, then ./.env);",
+    "                 `--url -` reads it from standard input",
+    "  --url-file F   the database URL from the first line of file F",
     "  -d DIR         the migrations directory (default ./migrations)",
     "  -h, --help     show help (`fsdb CMD --help` for the options of one command)",
     "  --version      show the version of fsdb, Lua and Connector/C",
@@ -208,7 +215,7 @@ end
 ------------------------------------------------------------------------
 
 local function where_from(ctx)
-  if ctx.opts.url then return "--url" end
+  if ctx.opts.url then return ctx.url_source or "--url" end
   local getenv = ctx.getenv
   local v = getenv("DATABASE_URL")
   if v and v ~= "" then return "DATABASE_URL" end
@@ -796,6 +803,38 @@ local function parse(argv)
   return opts, words
 end
 
+-- `--url -` and `--url-file FILE`: the URL from the first line of standard
+-- input or of FILE (surrounding blanks and a CR dropped), put in opts.url.
+-- Returns true (and, when it read one, where the URL came from), or nil and
+-- a message.
+local function url_from_input(opts, env)
+  local text
+  if opts.url_file then
+    if opts.url then
+      return nil, "give --url or --url-file, not both"
+    end
+    local f, err = io.open(opts.url_file, "rb")
+    if not f then
+      return nil, ("cannot read --url-file: %s"):format(err)
+    end
+    text = f:read("*l")
+    f:close()
+  elseif opts.url == "-" then
+    local read = env.read_stdin or function() return io.stdin:read("*l") end
+    text = read()
+  else
+    return true
+  end
+  text = text and text:match("^%s*(.-)%s*$")
+  if text == nil or text == "" then
+    return nil, opts.url_file and "--url-file: the first line holds no URL"
+      or "--url -: standard input holds no URL"
+  end
+  local source = opts.url_file and "--url-file" or "--url -"
+  opts.url, opts.url_file = text, nil
+  return true, source
+end
+
 --- Runs the command line.
 -- syntax: status = cli.main(argv, env)
 -- argv is the script's `arg` (argv[1] … argv[#argv]). env is optional:
@@ -830,6 +869,12 @@ function _M.main(argv, env)
   if not opts then
     return usage_error(ctx, words)
   end
+  local got, why = url_from_input(opts, env)
+  if not got then
+    return usage_error(ctx, why)
+  end
+  ctx.url_source = why
+  url_secrets(ctx, opts.url)
   ctx.opts = opts
 
   if opts.version then
@@ -896,6 +941,73 @@ function _M.main(argv, env)
     return EXIT_FAILURE
   end
   return status
+end
+
+------------------------------------------------------------------------
+-- Start-up: a --url never stays on the command line
+------------------------------------------------------------------------
+
+-- Where the re-executed process finds the URL that was on its command line.
+_M.URL_VARIABLE = "FSDB_CLI_URL"
+
+-- argv without its --url words (before a "--"), and the URL they gave (the
+-- last one, as parse keeps); `--url -` is not a secret and stays.
+local function take_url(argv)
+  local rest, url = {}, nil
+  local i, n = 1, #argv
+  while i <= n do
+    local a = tostring(argv[i])
+    if a == "--" then
+      for j = i, n do rest[#rest + 1] = argv[j] end
+      break
+    end
+    local name, inline = a:match("^(%-%-[^=]+)=(.*)$")
+    local spec = a:sub(1, 1) == "-" and OPTIONS[name or a]
+    local value = inline
+    if spec and spec[2] and inline == nil then value = argv[i + 1] end
+    if spec and spec[1] == "url" and value ~= nil and value ~= "-" then
+      url = value
+    else
+      rest[#rest + 1] = a
+      if spec and spec[2] and inline == nil and value ~= nil then rest[#rest + 1] = value end
+    end
+    if spec and spec[2] and inline == nil then i = i + 1 end
+    i = i + 1
+  end
+  return rest, url
+end
+
+--- What bin/fsdb runs: main(argv) with the process's command line free of
+-- the URL. /proc/PID/cmdline (what `ps` shows) is readable by every local
+-- user and Lua cannot rewrite it, so a --url on it makes the process
+-- re-execute itself at once, without those words and with the URL in the
+-- environment variable URL_VARIABLE (readable only by the same user and
+-- root); the new process takes it out of the environment (overwritten and
+-- unset, so /proc/PID/environ and children do not see it) and runs as if it
+-- had been given --url. argv is the script's `arg` (with the interpreter
+-- and its options at negative indices).
+-- syntax: status = cli.launch(argv)
+function _M.launch(argv)
+  local core = require("fsdb.core")
+  local rest, url = take_url(argv)
+  if url ~= nil then
+    local full, first = {}, 0
+    while argv[first - 1] ~= nil do first = first - 1 end
+    for i = first, 0 do full[#full + 1] = tostring(argv[i]) end
+    for _, a in ipairs(rest) do full[#full + 1] = a end
+    local _, err = core.exec_with_env(full, _M.URL_VARIABLE, url)
+    -- Still here: the exec failed; run as we are.
+    io.stderr:write(("fsdb: warning: the --url stays visible in the process list (%s); "
+      .. "give it in DATABASE_URL or with --url-file instead\n"):format(tostring(err)))
+    return _M.main(argv)
+  end
+  url = core.take_env(_M.URL_VARIABLE)
+  if url == nil then
+    return _M.main(argv)
+  end
+  local args = { "--url", url }
+  for i = 1, #argv do args[#args + 1] = argv[i] end
+  return _M.main(args)
 end
 
 return _M

@@ -43,35 +43,49 @@ function _M.render(s)
   return get_core().render_url(s)
 end
 
-local SCHEME = "[%a][%w+.-]*://"
+-- A scheme and its separator: "mysql://" (or "mysql:///"). The malformed
+-- "mysql:/" is not taken as one: "app:/pw@h" may be a password after a
+-- user name; such text goes to the whole-string rule of redact.
+local SCHEME = "[%a][%w+.-]*://+"
 
--- rest is everything after "scheme://". The password runs from the first
--- ':' of the userinfo to the LAST '@' of the text: a password with a raw
--- '/' or '?' makes the authority look shorter than it is, and hiding too
--- much is better than showing part of a secret.
-local function redact_url(scheme, rest)
+-- rest is everything after the scheme's slashes; returns it redacted.
+--   With an '@': the password runs from the first ':' to the LAST '@' of
+--   the text (a password with a raw '/', '?' or '@' makes the authority look
+--   shorter than it is, and hiding too much is better than showing part of
+--   a secret). No ':' before it: "user@host", nothing to hide.
+--   Without an '@': a host-less "user:secret/db" reads as host "user" and
+--   port "secret"; unless a port number follows the ':', everything after
+--   it is hidden (the secret may hold a raw '/' or '?', even first).
+local function redact_rest(rest)
   local last_at = rest:match("^.*()@")
-  if not last_at then
-    return scheme .. rest
+  if last_at then
+    local colon = rest:sub(1, last_at - 1):find(":", 1, true)
+    if not colon then
+      return rest
+    end
+    return rest:sub(1, colon) .. "***" .. rest:sub(last_at)
   end
-  local auth_end = rest:find("[/?]") or #rest + 1
-  local auth_at = rest:sub(1, auth_end - 1):match("^.*()@")
-  if auth_at and not rest:sub(1, auth_at - 1):find(":", 1, true) then
-    -- "user@host": the userinfo has no password
-    return scheme .. rest
+  local auth = rest:match("^[^/?]*")
+  local from = 1
+  if auth:sub(1, 1) == "[" then
+    from = auth:find("]", 1, true) or #auth + 1
   end
-  local colon = rest:sub(1, last_at - 1):find(":", 1, true)
-  if not colon then
-    return scheme .. rest
+  local colon = auth:find(":", from, true)
+  local after = colon and rest:sub(colon + 1) or ""
+  if after == "" or after:match("^%d+$") or after:match("^%d+[/?]") then
+    return rest
   end
-  return scheme .. rest:sub(1, colon) .. "***" .. rest:sub(last_at)
+  return rest:sub(1, colon) .. "***"
 end
 
 --- Returns s with the password of any URL in it replaced by "***".
 -- Works on text that is not a valid URL, and on messages that quote one.
 -- When s itself starts with a URL, all of s is taken as that URL (a
 -- password may hold spaces); otherwise a URL ends at whitespace or a quote.
--- Non-string values are returned unchanged.
+-- Also covered: host-less URLs ("mysql://user:secret/db"), s starting with
+-- a one-slash scheme ("mysql:/user:secret@host") and s as a whole with no
+-- scheme and no blanks ("user:secret@host/db"): both from the first ':'. Non-string values are returned
+-- unchanged.
 -- syntax: s = url.redact(s)
 function _M.redact(s)
   if type(s) ~= "string" then
@@ -79,9 +93,18 @@ function _M.redact(s)
   end
   local lead, scheme, rest = s:match("^(%s*)(" .. SCHEME .. ")(.*)$")
   if lead then
-    return lead .. redact_url(scheme, rest)
+    return lead .. scheme .. redact_rest(rest)
   end
-  return (s:gsub("(" .. SCHEME .. ")([^%s'\"`<>]*)", redact_url))
+  lead, rest = s:match("^(%s*)([%a][%w+.-]*:/.*)$") -- "mysql:/…": all of s, like a URL
+  if lead then
+    return lead .. redact_rest(rest)
+  end
+  if s:find(":", 1, true) and not s:find("%s") then
+    return redact_rest(s)
+  end
+  return (s:gsub("(" .. SCHEME .. ")([^%s'\"`<>]*)", function(sch, r)
+    return sch .. redact_rest(r)
+  end))
 end
 
 return _M

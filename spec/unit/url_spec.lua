@@ -19,6 +19,8 @@ end
 local E_INVALID = "fsdb: invalid URL: expected mysql://user:password@host:port/database"
 local E_GUARDED = E_INVALID .. " (percent-encode '/', '?' and '@' in the user name and password as %2F, %3F and %40)"
 local E_PCT = "fsdb: invalid percent-encoding in URL"
+local HINT_HOSTLESS = "; a user name and password go before an '@' and the host: mysql://user:password@host/db"
+local E_HOSTLESS_PORT = "fsdb: invalid port in URL (expected 1-65535)" .. HINT_HOSTLESS
 local E_KNOWN = "(known: charset, collation, connect_timeout, read_timeout, write_timeout, ssl_mode, ssl_ca, ssl_cert, "
   .. "ssl_key, ssl_capath, ssl_cipher, auth_plugins, local_infile, unix_socket)"
 local E_SSL = "(expected DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)"
@@ -94,12 +96,26 @@ local cases = {
   -- ports
   { "mysql://db.example:1", R { host = "db.example", port = 1 } },
   { "mysql://db.example:65535", R { host = "db.example", port = 65535 } },
-  { "mysql://db.example:0", err = bad_port("0") },
-  { "mysql://db.example:65536", err = bad_port("65536") },
-  { "mysql://db.example:-1", err = bad_port("-1") },
+  { "mysql://app@db.example:0", err = bad_port("0") },
+  { "mysql://app@db.example:65536", err = bad_port("65536") },
+  { "mysql://@db.example:-1", err = bad_port("-1") },
   { "mysql://app:Zx9secret@db.example:abc/shop", err = bad_port("abc"), secret = "Zx9secret" },
-  { "mysql://db.example:/shop", err = bad_port("") },
-  { "mysql://[::1]:x", err = bad_port("x") },
+  { "mysql://app@db.example:/shop", err = bad_port("") },
+  { "mysql://app@[::1]:x", err = bad_port("x") },
+  -- No '@': the host and port may be a user name and a password.
+  { "mysql://db.example:0", err = E_HOSTLESS_PORT },
+  { "mysql://db.example:65536", err = E_HOSTLESS_PORT },
+  { "mysql://[::1]:x", err = E_HOSTLESS_PORT },
+  { "mysql://app:Zx9secret/shop", err = E_HOSTLESS_PORT, secret = "Zx9secret" },
+  { "mysql://app:123456/shop", err = E_HOSTLESS_PORT, secret = "123456" },
+  { "mysql://ap p:Zx9secret/shop", err = "fsdb: invalid host in URL" .. HINT_HOSTLESS, secret = "ap p" },
+  { "mysql://app:3306/shop", R { host = "app", database = "shop" } },
+  -- An '@' past the authority with a ':' before it: the password may have
+  -- spilled into the database name or the options.
+  { "mysql://app:3306/Zx9@db.example", err = E_GUARDED, secret = "3306/Zx9" },
+  { "mysql://app@db.example/x:Zx9secret@h", err = E_GUARDED, secret = "Zx9secret" },
+  { "mysql://db.example:3306/shop@2", err = E_GUARDED },
+  { "mysql://db.example/shop@2", R { host = "db.example", database = "shop@2" } },
 
   -- database
   { "mysql://db.example/", R { host = "db.example" } },
@@ -210,6 +226,23 @@ local redactions = {
     "cannot reach mysql://app:***@db.example:3307/shop: refused" },
   { "a mysql://u:x1@h and 'mariadb://v:y2@k'", "a mysql://u:***@h and 'mariadb://v:***@k'" },
   { "no url here", "no url here" },
+  -- host-less: the "port" that is not a number is the password
+  { "mysql://user:s3cret/shop", "mysql://user:***" },
+  { "mysql://user:s3/cr?et/shop", "mysql://user:***" },
+  { "mysql://db.example:3306/shop", "mysql://db.example:3306/shop" },
+  { "mysql://[::1]:3306/shop", "mysql://[::1]:3306/shop" },
+  { "mysql://[::1]:s3cret", "mysql://[::1]:***" },
+  { "fsdb: at mysql://user:s3cret/shop now", "fsdb: at mysql://user:*** now" },
+  -- spilled past the authority, one or three slashes, no scheme
+  { "mysql://app:3306/s3cret@db.example", "mysql://app:***@db.example" },
+  { "mysql://app@db.example/x:s3cret@h", "mysql://app@db.example/x:***@h" },
+  { "mysql:/app:s3cret@db.example", "mysql:***@db.example" },
+  { "app:/s3cret@db.example", "app:***@db.example" },
+  { "mysql://user:/s3cret/shop", "mysql://user:***" },
+  { "mysql:///app:s3cret@db.example", "mysql:///app:***@db.example" },
+  { "app:s3cret@db.example/shop", "app:***@db.example/shop" },
+  { "app:s3cret/shop", "app:***" },
+  { "db.example:3306", "db.example:3306" },
 }
 
 -- Spec titles land in the test logs: show inputs with any password
@@ -325,6 +358,58 @@ describe("fsdb.url", function()
     it("returns non-strings unchanged", function()
       assert.is_nil(url.redact(nil))
       assert.equal(5, url.redact(5))
+    end)
+
+    -- Random URLs around a password holding URL syntax: redact never shows
+    -- it, raw or percent-encoded, and neither does parse, whatever it makes
+    -- of the URL (errors never quote it; the rendering masks it).
+    it("never shows the password of a generated URL", function()
+      local seed = os.time()
+      math.randomseed(seed)
+      local bits = { "Q", "z", "9", "'", '"', "\\", "@", ":", "/", "?", "#", "%", "&", "=", ";", " " }
+      local function encode(x)
+        return (x:gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+      end
+      local forms = {
+        "mysql://app:%s@db.example/shop", "mysql://app:%s/shop", "mysql://app:%s",
+        "mysql://app:%s@db.example:3306/shop?charset=utf8mb4", "mysql:/app:%s@h",
+        "mysql://app:%s@h/db@2", "app:%s@db.example", "fsdb: in mysql://app:%s@db.example",
+      }
+      for n = 1, 400 do
+        local parts = { "Kx", "Wv" }
+        for _ = 1, math.random(1, 8) do
+          table.insert(parts, math.random(1, #parts + 1), bits[math.random(#bits)])
+        end
+        local secret = table.concat(parts)
+        for _, form in ipairs(forms) do
+          for _, written in ipairs({ secret, encode(secret) }) do
+            local input = form:format((written:gsub("%%", "%%%%")))
+            local shown = url.redact(input)
+            -- What redact promises: a URL in a message ends at a blank or
+            -- quote, so does a string without a scheme, and a raw '@' in a
+            -- password with no '@' after it reads as the end of the
+            -- userinfo (the rest is a host), as it does for the parser.
+            -- Nor can anything tell "app:9/x/shop" (host app, port 9) or
+            -- "app://x@h" (scheme app) from a password written raw.
+            local raw = written == secret
+            local hostless = not form:find("%%s.*@")
+            local skip = raw and ((secret:find("[%s'\"]") and not form:find("^mysql"))
+              or (hostless and (secret:find("@", 1, true) or secret:find("^%d*[/?]")))
+              or (not form:find("^mysql") and secret:find("^/")))
+            if not skip then
+              for _, x in ipairs({ "Kx", "Wv" }) do
+                assert.is_nil(shown:find(x, 1, true),
+                  ("seed %d #%d: %s -> %s"):format(seed, n, show(input), show(shown)))
+              end
+            end
+            local t, err = url.parse(input)
+            local r = t and url.render(input) or err
+            for _, x in ipairs(skip and {} or { secret, encode(secret) }) do
+              assert.is_nil(r:find(x, 1, true), ("seed %d #%d: %s"):format(seed, n, show(input)))
+            end
+          end
+        end
+      end
     end)
   end)
 end)

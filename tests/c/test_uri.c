@@ -83,6 +83,9 @@ typedef struct parse_case {
 #define E_INVALID "fsdb: invalid URL: expected mysql://user:password@host:port/database"
 #define E_GUARDED E_INVALID " (percent-encode '/', '?' and '@' in the user name " \
     "and password as %2F, %3F and %40)"
+#define HINT_HOSTLESS "; a user name and password go before an '@' and the host: " \
+    "mysql://user:password@host/db"
+#define E_HOSTLESS_PORT "fsdb: invalid port in URL (expected 1-65535)" HINT_HOSTLESS
 #define E_PCT "fsdb: invalid percent-encoding in URL"
 #define E_KNOWN "(known: charset, collation, connect_timeout, read_timeout, write_timeout, ssl_mode, " \
     "ssl_ca, ssl_cert, ssl_key, ssl_capath, ssl_cipher, auth_plugins, local_infile, unix_socket)"
@@ -147,15 +150,30 @@ static const parse_case parse_cases[] = {
     { "mysql://h:1", "mysql host=h port=1 charset=utf8mb4", NULL, NULL },
     { "mysql://h:65535", "mysql host=h port=65535 charset=utf8mb4", NULL, NULL },
     { "mysql://h:03306", "mysql host=h port=3306 charset=utf8mb4", NULL, NULL },
-    { "mysql://h:0", NULL, "fsdb: invalid port '0' in URL (expected 1-65535)", NULL },
-    { "mysql://h:65536", NULL, "fsdb: invalid port '65536' in URL (expected 1-65535)", NULL },
-    { "mysql://h:-1", NULL, "fsdb: invalid port '-1' in URL (expected 1-65535)", NULL },
-    { "mysql://h:abc/db", NULL, "fsdb: invalid port 'abc' in URL (expected 1-65535)", NULL },
-    { "mysql://h:/db", NULL, "fsdb: invalid port '' in URL (expected 1-65535)", NULL },
-    { "mysql://h:+3306", NULL, "fsdb: invalid port '+3306' in URL (expected 1-65535)", NULL },
-    { "mysql://h:99999999999999999999", NULL,
+    { "mysql://u@h:0", NULL, "fsdb: invalid port '0' in URL (expected 1-65535)", NULL },
+    { "mysql://u@h:65536", NULL, "fsdb: invalid port '65536' in URL (expected 1-65535)", NULL },
+    { "mysql://@h:-1", NULL, "fsdb: invalid port '-1' in URL (expected 1-65535)", NULL },
+    { "mysql://u:p@h:abc/db", NULL, "fsdb: invalid port 'abc' in URL (expected 1-65535)", NULL },
+    { "mysql://u@h:/db", NULL, "fsdb: invalid port '' in URL (expected 1-65535)", NULL },
+    { "mysql://u@h:+3306", NULL, "fsdb: invalid port '+3306' in URL (expected 1-65535)", NULL },
+    { "mysql://u@h:99999999999999999999", NULL,
       "fsdb: invalid port '99999999999999999999' in URL (expected 1-65535)", NULL },
-    { "mysql://[::1]:", NULL, "fsdb: invalid port '' in URL (expected 1-65535)", NULL },
+    { "mysql://u@[::1]:", NULL, "fsdb: invalid port '' in URL (expected 1-65535)", NULL },
+
+    /* no '@': host and port may be a user name and password, never quoted */
+    { "mysql://h:0", NULL, E_HOSTLESS_PORT, NULL },
+    { "mysql://h:65536", NULL, E_HOSTLESS_PORT, NULL },
+    { "mysql://user:secret/db", NULL, E_HOSTLESS_PORT, "secret" },
+    { "mysql://user:123456/db", NULL, E_HOSTLESS_PORT, "123456" },
+    { "mysql://user:sec%20ret", NULL, E_HOSTLESS_PORT, "sec" },
+    { "mysql://user:/db", NULL, E_HOSTLESS_PORT, NULL },
+    { "mysql://us er:secret/db", NULL, "fsdb: invalid host in URL" HINT_HOSTLESS, "us er" },
+    { "mysql://[us:secret]/db", NULL, "fsdb: invalid IPv6 host in URL" HINT_HOSTLESS, "secret" },
+    { "mysql://[::1]:secret/db", NULL, E_HOSTLESS_PORT, "secret" },
+    { "mysql://us:secret?unix_socket=/s", NULL, E_HOSTLESS_PORT, "secret" },
+    { "mysql://usr9:3306/db?unix_socket=/s", NULL,
+      "fsdb: invalid URL: option unix_socket needs host localhost or no host" HINT_HOSTLESS, "usr9" },
+    { "mysql://user:3306/db", "mysql host=user port=3306 db=db charset=utf8mb4", NULL, NULL },
 
     /* a raw '/' or '?' in the password: nothing after it may be quoted */
     { "mysql://u:zq/wk@h/db", NULL, E_GUARDED, "zq" },
@@ -163,6 +181,17 @@ static const parse_case parse_cases[] = {
     { "mysql://u:123?wk@h/db", NULL, E_GUARDED, "wk" },
     { "mysql://u:zq@x9/y@h/db", NULL, E_GUARDED, "x9" },
     { "mysql://u:zq@x9?y@h/db", NULL, E_GUARDED, "x9" },
+    /* ... and any ':' before the late '@': the password may have spilled
+     * into the host, port, database or options */
+    { "mysql://u:3306/x@y", NULL, E_GUARDED, "3306/x" },
+    { "mysql://u:3306?x@y", NULL, E_GUARDED, "3306?x" },
+    { "mysql://u@h/x:pw@y", NULL, E_GUARDED, "pw" },
+    { "mysql://h:3306/db@2", NULL, E_GUARDED, NULL },
+    { "mysql://h:3306/db%402", "mysql host=h port=3306 db=db@2 charset=utf8mb4", NULL, NULL },
+    { "mysql://u:p@h:3306/db@2", NULL, E_GUARDED, NULL },
+    { "mysql://u:@h:1/@x", NULL, E_GUARDED, NULL },
+    { "mysql://u:p@h:3306/db%402", "mysql user=u password=p host=h port=3306 db=db@2 charset=utf8mb4",
+      NULL, NULL },
 
     /* database */
     { "mysql://h/", "mysql host=h port=3306 charset=utf8mb4", NULL, NULL },
@@ -280,6 +309,8 @@ static const render_case render_cases[] = {
       "mysql://h:3306?connect_timeout=1&read_timeout=2&write_timeout=3&ssl_mode=VERIFY_CA"
       "&ssl_ca=/a&ssl_cert=/c%20t&ssl_key=/k&ssl_capath=/c&ssl_cipher=AES+256&local_infile=1" },
     { "mysql://h?local_infile=no&read_timeout=0", "mysql://h:3306" },
+    /* '@' past the authority is encoded, so the rendering parses back */
+    { "mysql://h/db@2?ssl_ca=/a@b", "mysql://h:3306/db%402?ssl_ca=/a%40b" },
 };
 
 static void run_parse_cases(void)
