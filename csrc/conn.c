@@ -2,6 +2,7 @@
  * conn.c — one server connection; see conn.h for the contract.
  */
 #include "conn.h"
+#include "auth.h"
 #include "stmt.h"
 
 #include <errno.h>
@@ -220,7 +221,14 @@ fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
     mysql_optionsv(c->my, MYSQL_OPT_RECONNECT, &no);
     mysql_optionsv(c->my, MYSQL_OPT_LOCAL_INFILE, &local_infile);
     if (cfg->init_command) mysql_optionsv(c->my, MYSQL_INIT_COMMAND, cfg->init_command);
-    if (set_tls(c->my, u, err) < 0) {
+    /* Host and port mean TCP, "localhost" included (PyMySQL's rule): left to
+     * itself Connector/C would take the default socket and ignore the port.
+     * A socket is used only when the URL names one. */
+    if (u->unix_socket == NULL) {
+        unsigned int tcp = MYSQL_PROTOCOL_TCP;
+        mysql_optionsv(c->my, MYSQL_OPT_PROTOCOL, &tcp);
+    }
+    if (set_tls(c->my, u, err) < 0 || fsdb_auth_apply(c->my, u, err) < 0) {
         mysql_close(c->my);
         free(c);
         return NULL;
@@ -231,6 +239,7 @@ fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
                             u->unix_socket ? 0 : u->port, u->unix_socket, flags)) {
         fsdb_conn_error(c, err);
         add_tls_hint(err, u);
+        fsdb_auth_explain(err, u);
         fsdb_error_scrub(err, u->password);
         mysql_close(c->my);
         free(c);

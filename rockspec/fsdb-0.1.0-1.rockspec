@@ -81,6 +81,7 @@ build = {
     ["fsdb.url"] = "lua/fsdb/url.lua",
     ["fsdb.core"] = {
       sources = {
+        "csrc/auth.c",
         "csrc/conn.c",
         "csrc/core.c",
         "csrc/error.c",

@@ -185,7 +185,7 @@ end
 ------------------------------------------------------------------------
 
 local function bind_var(bind)
-  return "DATABASE_URL_" .. bind:upper():gsub("[^%w]", "_")
+  return require("fsdb.config").bind_var(bind)
 end
 
 -- The URL and where it came from.
