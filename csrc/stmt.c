@@ -119,6 +119,13 @@ fail:
     return NULL;
 }
 
+/* A number no other statement's column names ever had (all threads). */
+static unsigned long long new_shape(void)
+{
+    static unsigned long long last;
+    return __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
+}
+
 static int set_name(fsdb_colbuf *col, const MYSQL_FIELD *f)
 {
     char *copy = malloc(f->name_length + 1);
@@ -216,6 +223,7 @@ static int refresh_results(fsdb_conn *c, fsdb_stmt *s, fsdb_error *err)
         for (i = 0; i < n; i++)
             if (set_name(&s->cols[i], &fields[i]) < 0)
                 goto nomem;
+        s->shape = new_shape();
         rebind = 1;
     }
     for (i = 0; i < n && !rebind; i++)
@@ -229,9 +237,11 @@ static int refresh_results(fsdb_conn *c, fsdb_stmt *s, fsdb_error *err)
         const MYSQL_FIELD *fresh = c->my->fields;
         for (i = 0; i < n; i++)
             if (strcmp(fresh[i].name, fields[i].name) != 0 &&
-                strcmp(fresh[i].name, s->cols[i].name) != 0 &&
-                set_name(&s->cols[i], &fresh[i]) < 0)
-                goto nomem;
+                strcmp(fresh[i].name, s->cols[i].name) != 0) {
+                if (set_name(&s->cols[i], &fresh[i]) < 0)
+                    goto nomem;
+                s->shape = new_shape();
+            }
     }
     return 0;
 

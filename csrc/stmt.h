@@ -71,6 +71,7 @@ typedef struct fsdb_stmt {
     MYSQL_FIELD *fields;    /* Connector/C's metadata the binds follow */
     MYSQL_BIND *rbind;
     fsdb_colbuf *cols;
+    unsigned long long shape; /* changes with the column names: result.c's cache key */
 } fsdb_stmt;
 
 /* Prepares sql on c (not cached: stmtcache.c does that). NULL with err set. */
