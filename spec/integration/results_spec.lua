@@ -154,6 +154,40 @@ describe("#mariadb result tables", function()
     end
   end)
 
+  it("one statement takes parameters of changing types and lengths, in any order", function()
+    local sql = "SELECT ? AS v, CAST(? AS CHAR) AS w"
+    local long = ("x"):rep(5000) .. "end"
+    local cases = {
+      { 1, "a" }, { 2, "bb" }, { "three", 3 }, { fsdb.null, ("y"):rep(70) }, { 2.5, "" },
+      { long, "short" }, { "short again", long }, { ("z"):rep(300), fsdb.null }, { 7, "seven" },
+      { true, "\0binary\0" },
+    }
+    for i, case in ipairs(cases) do
+      local row = db.must(conn, sql, case[1], case[2])[1]
+      local want_v = case[1] == true and 1 or case[1]
+      local want_w = case[2]
+      if type(want_w) == "number" then want_w = tostring(want_w) end
+      assert.are.equal(want_v, row.v, "case " .. i)
+      assert.are.equal(want_w, row.w, "case " .. i)
+    end
+  end)
+
+  it("single executes after executemany's array binding use their own values", function()
+    local t = db.unique("rebind")
+    db.must(conn, ("CREATE TABLE %s (a INT, b VARCHAR(20))"):format(t))
+    local ins = ("INSERT INTO %s (a, b) VALUES (?, ?)"):format(t)
+    assert(conn:executemany(ins, { { 1, "one" }, { 2, "two" }, { 3, "three" } }))
+    db.must(conn, ins, 4, "four")
+    assert(conn:executemany(ins, { { 5, "five" }, { 6, fsdb.null } }))
+    db.must(conn, ins, 7, "seven")
+    local res = db.must(conn, ("SELECT a, b FROM %s ORDER BY a"):format(t))
+    local got = {}
+    for i, r in ipairs(res) do got[i] = { r.a, r.b } end
+    assert.are.same({ { 1, "one" }, { 2, "two" }, { 3, "three" }, { 4, "four" }, { 5, "five" },
+      { 6, fsdb.null }, { 7, "seven" } }, got)
+    db.must(conn, ("DROP TABLE %s"):format(t))
+  end)
+
   describe("a large buffered result", function()
     local N = 5000 -- well past the rows after which the collector pauses
     local text = ("SELECT seq, CONCAT('row ', seq) AS s FROM seq_1_to_%d"):format(N)
