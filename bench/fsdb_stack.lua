@@ -1,6 +1,6 @@
 -- fsdb_stack.lua — the benchmark workloads on fsdb (Lua 5.4 or LuaJIT).
 --   usage: lua5.4 bench/fsdb_stack.lua WORKLOAD [N]     (bench/run sets the paths)
--- WORKLOAD: w1 w2 w3 w3s w4 w5 w6q_on w6q_off w6q_ping w6c_on w6c_off
+-- WORKLOAD: w1 w2 w3 w3a w3s w4 w5 w6q_on w6q_off w6q_ping w6c_on w6c_off
 -- w6c_ping start; see bench/README.md.
 local B = require("benchlib")
 local workload = assert(arg and arg[1], "usage: fsdb_stack.lua WORKLOAD [N]")
@@ -66,6 +66,21 @@ function W.w3(conn)
   for i = 1, #rows do
     local r = rows[i]
     check = check + B.item_check(r.id, r.name, r.price, r.qty, r.created, r.note)
+  end
+  B.report(#rows, t, check, cpu)
+end
+
+-- W3 as arrays: the same rows, each an array in column order
+-- (conn:query's array option).
+function W.w3a(conn)
+  local stop = B.timer()
+  local rows, err = conn:query(B.SEL_ROW, nil, { array = true })
+  local t, cpu = stop()
+  if not rows then error(err) end
+  local check = 0
+  for i = 1, #rows do
+    local r = rows[i]
+    check = check + B.item_check(r[1], r[2], r[3], r[4], r[5], r[6])
   end
   B.report(#rows, t, check, cpu)
 end

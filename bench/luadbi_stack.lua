@@ -1,13 +1,14 @@
 -- luadbi_stack.lua — the benchmark workloads on luadbi (Debian's
--- lua-dbi-mysql 0.7, Lua 5.4). luadbi prepares every statement on the
+-- lua-dbi-mysql 0.7, Lua 5.4 or LuaJIT). luadbi prepares every statement on the
 -- server (binary protocol); statements are prepared once and executed
 -- many times, as its documentation shows. It has no pool: W6 does not apply.
---   usage: lua5.4 bench/luadbi_stack.lua WORKLOAD [N]
+--   usage: lua5.4 bench/luadbi_stack.lua WORKLOAD [N]     (or luajit)
 -- WORKLOAD: w1 w2 w3 w4 w5 start; see bench/README.md.
 local B = require("benchlib")
 local workload = assert(arg and arg[1], "usage: luadbi_stack.lua WORKLOAD [N]")
 
 local DBI = require("DBI")
+local unpack = table.unpack or unpack -- LuaJIT: unpack
 
 local function connect()
   local conn = assert(DBI.Connect("MySQL", B.env("FSDB_TEST_DB"), B.env("FSDB_TEST_USER"),
@@ -126,7 +127,7 @@ function W.w5(conn, n)
       args[base + 1], args[base + 2], args[base + 3], args[base + 4], args[base + 5] =
         r[1], r[2], r[3], r[4], r[5]
     end
-    run(st, table.unpack(args, 1, k * 5))
+    run(st, unpack(args, 1, k * 5))
     affected = affected + st:affected()
     i = i + k
   end

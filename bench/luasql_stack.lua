@@ -1,8 +1,8 @@
 -- luasql_stack.lua — the benchmark workloads on LuaSQL (Debian's
--- lua-sql-mysql, LuaSQL 2.6, Lua 5.4). LuaSQL has no prepared statements
+-- lua-sql-mysql, LuaSQL 2.6, Lua 5.4 or LuaJIT). LuaSQL has no prepared statements
 -- and no pool: every statement is text, values are quoted with
 -- conn:escape(), and W6 does not apply.
---   usage: lua5.4 bench/luasql_stack.lua WORKLOAD [N]
+--   usage: lua5.4 bench/luasql_stack.lua WORKLOAD [N]     (or luajit)
 -- WORKLOAD: w1 w2 w3 w4 w5 start; see bench/README.md.
 local B = require("benchlib")
 local workload = assert(arg and arg[1], "usage: luasql_stack.lua WORKLOAD [N]")

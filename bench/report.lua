@@ -36,6 +36,8 @@ local STACKS = {
   { id = "rawprep", label = "raw C prepared" },
   { id = "luasql", label = "LuaSQL" },
   { id = "luadbi", label = "luadbi" },
+  { id = "luasqljit", label = "LuaSQL LuaJIT" },
+  { id = "luadbijit", label = "luadbi LuaJIT" },
   { id = "sqla_pymysql", label = "SQLAlchemy + PyMySQL" },
   { id = "sqla_mysqldb", label = "SQLAlchemy + mysqlclient" },
 }
@@ -52,6 +54,7 @@ local WORKLOADS = {
   { id = "w1", label = "W1 `SELECT 1` ×" .. thousands(n_loop), unit = "µs/op" },
   { id = "w2", label = "W2 primary-key lookup ×" .. thousands(n_loop), unit = "µs/op" },
   { id = "w3", label = "W3 fetch " .. thousands(n_rows) .. " rows", unit = "µs/row" },
+  { id = "w3a", label = "W3a fetch " .. thousands(n_rows) .. " rows as arrays", unit = "µs/row" },
   { id = "w3s", label = "W3s stream " .. thousands(n_rows) .. " rows", unit = "µs/row" },
   { id = "w4", label = "W4 " .. thousands(n_w4) .. " single-row INSERTs, 1 tx", unit = "µs/row" },
   { id = "w5", label = "W5 bulk insert " .. thousands(n_rows) .. " rows", unit = "µs/row" },
@@ -287,9 +290,9 @@ head[#head + 1] = " fsdb 5.4 − raw C (same protocol) |"
 rule[#rule + 1] = "---:|"
 p(table.concat(head))
 p(table.concat(rule))
-local SAME_CPU = { w1 = "rawtext", w2 = "rawprep", w3 = "rawtext", w3s = "rawtext", w4 = "rawprep", w5 = "rawprep",
-  w6q_on = "rawtext", w6q_off = "rawtext", w6q_ping = "rawtext" }
-local SAME_CPU_W = { w6q_on = "w1", w6q_off = "w1", w6q_ping = "w1" }
+local SAME_CPU = { w1 = "rawtext", w2 = "rawprep", w3 = "rawtext", w3a = "rawtext", w3s = "rawtext", w4 = "rawprep",
+  w5 = "rawprep", w6q_on = "rawtext", w6q_off = "rawtext", w6q_ping = "rawtext" }
+local SAME_CPU_W = { w3a = "w3", w6q_on = "w1", w6q_off = "w1", w6q_ping = "w1" }
 for _, w in ipairs(WORKLOADS) do
   if w.id ~= "start" then
     local row = { "| ", w.label, " |" }
@@ -308,6 +311,50 @@ for _, w in ipairs(WORKLOADS) do
 end
 p("")
 
+-- ------------------------------------------------------------ cpu ratios --
+-- Each stack's client CPU against raw C doing the same over the same
+-- protocol: fsdb as SAME_CPU says; LuaSQL and SQLAlchemy (text, values in
+-- the SQL) against raw C text; luadbi (prepared) against raw C prepared.
+local PROTO = { luasql = "rawtext", luasqljit = "rawtext", sqla_pymysql = "rawtext", sqla_mysqldb = "rawtext",
+  luadbi = "rawprep", luadbijit = "rawprep" }
+local function raw_for(stack, w)
+  if stack == "fsdb54" or stack == "fsdbjit" then return SAME_CPU[w], SAME_CPU_W[w] or w end
+  if w:match("^w6") then return nil end
+  return PROTO[stack], w
+end
+local ratio_stacks = {}
+for _, s in ipairs(present) do
+  if PROTO[s.id] or s.id == "fsdb54" or s.id == "fsdbjit" then ratio_stacks[#ratio_stacks + 1] = s end
+end
+p("## Client CPU per operation, ratio to raw C with the same protocol")
+p("")
+p("Each stack's client CPU per operation (the table above) divided by raw C's doing the same over")
+p("the same protocol: fsdb as in the last column above (text for W1, W3, W3s and W6 against raw W1;")
+p("prepared for W2, W4, W5), LuaSQL and SQLAlchemy against raw C text, luadbi against raw C")
+p("prepared. The ratio of the medians, in brackets the lowest and highest ratio within one")
+p("repetition. 1.00 is the cost of libmariadb itself; what is above it is the stack's own work.")
+p("")
+head, rule = { "| workload |" }, { "|---|" }
+for _, s in ipairs(ratio_stacks) do
+  head[#head + 1] = " " .. s.label .. " |"
+  rule[#rule + 1] = "---:|"
+end
+p(table.concat(head))
+p(table.concat(rule))
+for _, w in ipairs(WORKLOADS) do
+  if w.id ~= "start" then
+    local row, any = { "| ", w.label, " |" }, false
+    for _, s in ipairs(ratio_stacks) do
+      local raw, rw = raw_for(s.id, w.id)
+      local c = raw and ratio_cell(s.id, w.id, raw, rw, "cpu") or "–"
+      if c ~= "–" then any = true end
+      row[#row + 1] = " " .. c .. " |"
+    end
+    if any then p(table.concat(row)) end
+  end
+end
+p("")
+
 -- ---------------------------------------------------------------- ratios --
 p("## Ratios: fsdb's time ÷ the other stack's time")
 p("")
@@ -315,13 +362,16 @@ p("Below 1 fsdb is faster (0.25 = four times as fast). The ratio of the medians,
 p("the lowest and highest ratio of two runs of the same repetition. \"raw C\" is the same protocol")
 p("as fsdb uses: text for W1, W3, W3s and for W6 (against raw W1); prepared for W2, W4, W5.")
 p("")
-local SAME = { w1 = "rawtext", w2 = "rawprep", w3 = "rawtext", w3s = "rawtext", w4 = "rawprep", w5 = "rawprep",
-  w6q_on = "rawtext", w6q_off = "rawtext", w6q_ping = "rawtext", start = "rawtext" }
-local SAME_W = { w6q_on = "w1", w6q_off = "w1", w6q_ping = "w1" }
+local SAME = { w1 = "rawtext", w2 = "rawprep", w3 = "rawtext", w3a = "rawtext", w3s = "rawtext", w4 = "rawprep",
+  w5 = "rawprep", w6q_on = "rawtext", w6q_off = "rawtext", w6q_ping = "rawtext", start = "rawtext" }
+local SAME_W = { w3a = "w3", w6q_on = "w1", w6q_off = "w1", w6q_ping = "w1" }
+-- Each peer against fsdb on the same runtime.
 local peers = {}
-for _, id in ipairs({ "luasql", "luadbi", "sqla_pymysql", "sqla_mysqldb" }) do
+for _, id in ipairs({ "luasql", "luadbi", "luasqljit", "luadbijit", "sqla_pymysql", "sqla_mysqldb" }) do
   if samples[id] then peers[#peers + 1] = id end
 end
+local function fsdb_for(peer) return peer:match("jit$") and "fsdbjit" or "fsdb54" end
+local function fsdb_label(peer) return peer:match("jit$") and "fsdb LuaJIT" or "fsdb 5.4" end
 head = { "| workload | fsdb 5.4 ÷ raw C |" }
 rule = { "|---|---:|" }
 if samples.fsdbjit then
@@ -329,7 +379,7 @@ if samples.fsdbjit then
   rule[#rule + 1] = "---:|"
 end
 for _, id in ipairs(peers) do
-  head[#head + 1] = " fsdb 5.4 ÷ " .. LABEL[id] .. " |"
+  head[#head + 1] = " " .. fsdb_label(id) .. " ÷ " .. LABEL[id] .. " |"
   rule[#rule + 1] = "---:|"
 end
 p(table.concat(head))
@@ -343,7 +393,7 @@ for _, w in ipairs(WORKLOADS) do
       row[#row + 1] = " " .. (raw and ratio_cell("fsdbjit", w.id, raw, SAME_W[w.id] or w.id) or "–") .. " |"
     end
     for _, id in ipairs(peers) do
-      row[#row + 1] = " " .. ratio_cell("fsdb54", w.id, id) .. " |"
+      row[#row + 1] = " " .. (samples[fsdb_for(id)] and ratio_cell(fsdb_for(id), w.id, id) or "–") .. " |"
     end
     p(table.concat(row))
   end
@@ -351,7 +401,7 @@ end
 p("")
 
 -- --------------------------------------------------------------- targets --
-p("## Targets (fsdb on Lua 5.4)")
+p("## Targets (fsdb on Lua 5.4 unless a runtime is named)")
 p("")
 p("| target | measured | |")
 p("|---|---|---|")
@@ -379,7 +429,7 @@ do
   local rss = stat("fsdb54", "w3", "rss")
   verdict("W3 peak RSS ≤ 50 MiB", rss and rss <= 50, rss and ("%.1f MiB"):format(rss), "w3rss")
   rss = stat("fsdb54", "w3s", "rss")
-  verdict("W3 streaming peak RSS ≤ 25 MiB", rss and rss <= 25, rss and ("%.1f MiB"):format(rss), "w3s")
+  verdict("W3 streaming peak RSS ≤ 10 MiB", rss and rss <= 10, rss and ("%.1f MiB"):format(rss), "w3s")
   m = stat("fsdb54", "w5")
   verdict("W5 ≤ 2.5 µs per row", m and m <= 2.5, m and ("%.2f µs"):format(m), "w5")
   for _, id in ipairs({ "sqla_pymysql", "sqla_mysqldb" }) do
@@ -394,6 +444,26 @@ do
     m and ("%.2f µs"):format(m), "w6c")
   target_ratio("W6 checkout + `SELECT 1` + return ≤ 1.10 × raw C W1, pre-ping on", "w6q",
     "fsdb54", "w6q_on", "rawtext", "w1", 1.10)
+  -- Client CPU per operation against raw C with the same protocol, on both runtimes.
+  local CPU_TARGETS = {
+    { "w2", "W2 primary-key lookup", 1.10 }, { "w4", "W4 single-row INSERT", 1.10 },
+    { "w3", "W3 100,000 rows keyed by name", 2.5 }, { "w3a", "W3 100,000 rows as arrays", 2.0 },
+    { "w3s", "W3s streaming", 3.0 }, { "w5", "W5 bulk insert (array binding)", 3.0 },
+  }
+  for _, runtime in ipairs({ { "fsdb54", "Lua 5.4" }, { "fsdbjit", "LuaJIT" } }) do
+    if samples[runtime[1]] then
+      for _, t in ipairs(CPU_TARGETS) do
+        local raw, rw = raw_for(runtime[1], t[1])
+        local r = ratio(runtime[1], t[1], raw, rw, "cpu")
+        verdict(("%s, %s: client CPU ≤ %.2f × raw C (%s)"):format(t[2], runtime[2], t[3],
+          raw == "rawtext" and "text" or "prepared"), r and r <= t[3], r and ("%.2f ×"):format(r), t[1])
+      end
+    end
+  end
+  rss = stat("fsdbjit", "w3", "rss")
+  if rss then verdict("W3 peak RSS ≤ 50 MiB, LuaJIT", rss <= 50, ("%.1f MiB"):format(rss), "w3rss") end
+  rss = stat("fsdbjit", "w3s", "rss")
+  if rss then verdict("W3 streaming peak RSS ≤ 10 MiB, LuaJIT", rss <= 10, ("%.1f MiB"):format(rss), "w3s") end
   m = stat("fsdb54", "start")
   verdict("process start to first query ≤ 5 ms", m and m <= 5000, m and ("%.2f ms"):format(m / 1000), "start")
 end
@@ -457,6 +527,7 @@ local PROFILED = {
   { name = "w1", raw = "raw_w1", label = "W1 `SELECT 1`", per = "operation", rawlabel = "raw C text" },
   { name = "w2", raw = "raw_w2", label = "W2 primary-key lookup", per = "operation", rawlabel = "raw C prepared" },
   { name = "w3", raw = "raw_w3", label = "W3 fetch all rows", per = "row", rawlabel = "raw C text" },
+  { name = "w3a", raw = "raw_w3", label = "W3a fetch all rows as arrays", per = "row", rawlabel = "raw C text" },
   { name = "w4", raw = "raw_w4", label = "W4 single-row INSERT", per = "row", rawlabel = "raw C prepared" },
   { name = "w5", raw = "raw_w5", label = "W5 executemany", per = "row", rawlabel = "raw C prepared" },
   { name = "w6q_on", raw = "raw_w1", label = "W6 checkout + `SELECT 1` + return (pre-ping on)", per = "operation",

@@ -28,7 +28,8 @@ static lconn *self(lua_State *L)
 static const char *plural(unsigned n) { return n == 1 ? "" : "s"; }
 
 /* One Lua value at idx into p; raises on types SQL has no place for. A
- * string is stored at anchor[slot] (anchor 0: it stays on the stack). */
+ * string is stored at anchor[slot] (anchor 0: it stays on the stack); one
+ * on top of the stack is moved there (callers reset the stack top). */
 static void to_param(lua_State *L, int idx, fsdb_param *p, unsigned pos, const char *name,
                      int anchor, int slot)
 {
@@ -82,7 +83,8 @@ static void to_param(lua_State *L, int idx, fsdb_param *p, unsigned pos, const c
         p->s = lua_tolstring(L, idx, &len);
         p->len = (unsigned long)len;
         if (anchor) {
-            lua_pushvalue(L, idx);
+            if (idx != lua_gettop(L))
+                lua_pushvalue(L, idx);
             lua_rawseti(L, anchor, slot);
         }
         return;
@@ -128,7 +130,7 @@ static void collect_params(lua_State *L, fsdb_stmt *s, int first, int nargs, int
             if (lua_isnil(L, -1))
                 luaL_error(L, "fsdb: no value for parameter :%s (use fsdb.null for NULL)", name);
             to_param(L, lua_gettop(L), &out[i], i + 1, name, anchor, (int)i + 1);
-            lua_pop(L, 1);
+            lua_settop(L, anchor);
         }
     } else {
         size_t count;
@@ -141,7 +143,7 @@ static void collect_params(lua_State *L, fsdb_stmt *s, int first, int nargs, int
         for (i = 0; i < n; i++) {
             lua_rawgeti(L, tidx, (int)i + 1);
             to_param(L, lua_gettop(L), &out[i], i + 1, NULL, anchor, (int)i + 1);
-            lua_pop(L, 1);
+            lua_settop(L, anchor);
         }
     }
 }
@@ -201,7 +203,7 @@ static int run_text(lua_State *L, lconn *lc, const char *sql, size_t len, int ar
         fsdb_lcursor_push(L, 1, res, NULL, array_rows);
         return 1;
     }
-    if (fsdb_result_push_text(L, c->my, res, array_rows, &err) < 0) {
+    if (fsdb_result_push_text(L, c->my, res, 2, array_rows, &err) < 0) {
         fsdb_error_scrub(&err, fsdb_conn_secret(c));
         mysql_free_result(res);
         c->pending = NULL;
@@ -324,10 +326,11 @@ static int l_conn_rows(lua_State *L)
     return for_loop(L, run(L, lc, 3, nargs < 0 ? 0 : nargs, 0, 0, 1));
 }
 
-/* One parameter set of executemany: the table at idx into out[0..np);
- * its strings go to anchor[base + 1 .. base + np]. */
+/* One parameter set of executemany: the table at idx (the stack top)
+ * into out[0..np); its strings go to anchor[base + 1 .. base + np]. nkey
+ * holds the string "n" (not interned again for every set). */
 static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb_param *out,
-                        int anchor, int base)
+                        int anchor, int base, int nkey)
 {
     unsigned i, np = s->nparams;
     if (!lua_istable(L, idx))
@@ -341,13 +344,14 @@ static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb
                            (int)k, s->scan.names[i]);
             to_param(L, lua_gettop(L), &out[i], i + 1, s->scan.names[i], anchor,
                      base + (int)i + 1);
-            lua_pop(L, 1);
+            lua_settop(L, idx);
         }
         return;
     }
     {
         size_t count;
-        lua_getfield(L, idx, "n");
+        lua_pushvalue(L, nkey);
+        lua_gettable(L, idx);
         count = lua_isnumber(L, -1) ? (size_t)lua_tonumber(L, -1) : fsdb_rawlen(L, idx);
         lua_pop(L, 1);
         if (count != np)
@@ -357,7 +361,7 @@ static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb
     for (i = 0; i < np; i++) {
         lua_rawgeti(L, idx, (int)i + 1);
         to_param(L, lua_gettop(L), &out[i], i + 1, NULL, anchor, base + (int)i + 1);
-        lua_pop(L, 1);
+        lua_settop(L, idx);
     }
 }
 
@@ -403,7 +407,7 @@ static int l_conn_executemany(lua_State *L)
     fsdb_error err;
     fsdb_stmt *s;
     fsdb_param *params;
-    int *types, mode = c->cfg ? c->cfg->executemany_mode : FSDB_MANY_AUTO, values_ok, anchor;
+    int *types, mode = c->cfg ? c->cfg->executemany_mode : FSDB_MANY_AUTO, values_ok, anchor, nkey;
     unsigned np, cap, values_max = 0;
     unsigned long long affected = 0, first_id = 0;
     unsigned long limit;
@@ -451,9 +455,12 @@ static int l_conn_executemany(lua_State *L)
     }
     params = lua_newuserdata(L, (size_t)cap * np * sizeof *params);
     types = lua_newuserdata(L, np * sizeof *types);
-    /* The batch's strings, until it ran (overwritten by the next batch). */
-    lua_newtable(L);
+    /* The batch's strings, until it ran (overwritten by the next batch);
+     * sized once for a whole batch, so anchoring a string is a store. */
+    lua_createtable(L, (int)(cap * np), 0);
     anchor = lua_gettop(L);
+    lua_pushliteral(L, "n");
+    nkey = anchor + 1;
 
     while (next <= nsets) {
         unsigned rows = 0, i;
@@ -469,8 +476,8 @@ static int l_conn_executemany(lua_State *L)
             fsdb_param *row = &params[rows * np];
             unsigned long row_bytes = 0;
             lua_rawgeti(L, 3, (int)(next + rows));
-            collect_set(L, s, lua_gettop(L), next + rows, row, anchor, (int)(rows * np));
-            lua_pop(L, 1);
+            collect_set(L, s, lua_gettop(L), next + rows, row, anchor, (int)(rows * np), nkey);
+            lua_settop(L, nkey);
             for (i = 0; i < np; i++)
                 row_bytes += 10 + (row[i].type == FSDB_P_STRING ? row[i].len : 0);
             /* This set would overflow the batch: it starts the next one

@@ -278,32 +278,243 @@ int *fsdb_result_text_kinds(lua_State *L, MYSQL_RES *res)
     return kinds;
 }
 
-/* Result table with its "columns" list; leaves the table at -2 and the
- * columns at -1. */
-static void begin_result(lua_State *L, const MYSQL_FIELD *fields, const fsdb_colbuf *cols,
-                         unsigned n)
+/* A result's shape: a table of its column names (1..n, the keys of its
+ * rows) holding at [0] the metatable of every result with those columns,
+ * whose __index gives res.columns — a fresh list, kept in the result — on
+ * first use; so a result costs no columns list unless one is asked for.
+ * The names table itself is only an upvalue of __index: changing a
+ * result's metatable cannot change the keys of later rows. Prepared
+ * statements keep their shape in a weak-valued registry table keyed by
+ * fsdb_stmt.shape (never reused, so never stale); text results keep
+ * theirs under their SQL string, checked against the names the server
+ * sent. A lookup builds no names, and the collector drops shapes that no
+ * result uses. */
+static const char shapes_key = 0, text_shapes_key = 0;
+
+static int result_index(lua_State *L)
 {
-    lua_createtable(L, 1, 1); /* room for the first row: lookups return one */
-    fsdb_result_push_columns(L, fields, cols, n);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "columns");
+    size_t len, n, i;
+    const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &len) : NULL;
+    if (key == NULL || len != 7 || memcmp(key, "columns", 7) != 0)
+        return 0;
+    n = fsdb_rawlen(L, lua_upvalueindex(1));
+    lua_createtable(L, (int)n, 0);
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, lua_upvalueindex(1), (int)i);
+        lua_rawseti(L, -2, (int)i);
+    }
+    lua_pushliteral(L, "columns");
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
+    return 1;
 }
 
-int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int array_rows, fsdb_error *err)
+static void push_shape(lua_State *L, const MYSQL_FIELD *fields, const fsdb_colbuf *cols,
+                       unsigned n)
+{
+    unsigned i;
+    lua_createtable(L, (int)n, 1);
+    for (i = 0; i < n; i++) {
+        if (fields)
+            lua_pushlstring(L, fields[i].name, fields[i].name_length);
+        else
+            lua_pushlstring(L, cols[i].name, cols[i].name_len);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, -2);
+    lua_pushcclosure(L, result_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_rawseti(L, -2, 0);
+}
+
+#ifdef FSDB_HAS_INT64
+#define push_shape_key(L, k) lua_pushinteger(L, (lua_Integer)(k))
+#else
+#define push_shape_key(L, k) lua_pushnumber(L, (lua_Number)(k))
+#endif
+
+/* The weak-valued registry table at key. */
+static void push_cache(lua_State *L, const char *key)
+{
+    lua_pushlightuserdata(L, (void *)key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (!lua_isnil(L, -1))
+        return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushlightuserdata(L, (void *)key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+/* Whether the shape on top has exactly these column names. */
+static int same_names(lua_State *L, const MYSQL_FIELD *fields, unsigned n)
+{
+    unsigned i;
+    if (!lua_istable(L, -1) || fsdb_rawlen(L, -1) != n)
+        return 0;
+    for (i = 0; i < n; i++) {
+        size_t len;
+        const char *name;
+        int same;
+        lua_rawgeti(L, -1, (int)i + 1);
+        name = lua_tolstring(L, -1, &len);
+        same = name && len == fields[i].name_length && memcmp(name, fields[i].name, len) == 0;
+        lua_pop(L, 1);
+        if (!same)
+            return 0;
+    }
+    return 1;
+}
+
+/* The shape of a text result; sql_idx: the stack index of its SQL string
+ * (0: none, not cached). */
+static void push_text_shape(lua_State *L, MYSQL_RES *res, int sql_idx)
 {
     unsigned n = mysql_num_fields(res);
-    int *kinds, nrows = 0, names_idx;
-    MYSQL_ROW row;
+    const MYSQL_FIELD *fields = mysql_fetch_fields(res);
+    if (sql_idx == 0) {
+        push_shape(L, fields, NULL, n);
+        return;
+    }
+    push_cache(L, &text_shapes_key);
+    lua_pushvalue(L, sql_idx);
+    lua_rawget(L, -2);
+    if (!same_names(L, fields, n)) {
+        lua_pop(L, 1);
+        push_shape(L, fields, NULL, n);
+        lua_pushvalue(L, sql_idx);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, -4);
+    }
+    lua_remove(L, -2);
+}
+
+/* The shape of s's current columns, from the cache or built. */
+static void push_stmt_shape(lua_State *L, const fsdb_stmt *s)
+{
+    push_cache(L, &shapes_key);
+    push_shape_key(L, s->shape);
+    lua_rawget(L, -2);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        push_shape(L, NULL, s->cols, s->ncols);
+        push_shape_key(L, s->shape);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, -4);
+    }
+    lua_remove(L, -2);
+}
+
+/* Below the shape on top: the result table, with the shape's metatable.
+ * Leaves the table at -2 and the shape (the names) at -1. */
+static void begin_result(lua_State *L)
+{
+    lua_createtable(L, 1, 0); /* room for the first row: lookups return one */
+    lua_rawgeti(L, -2, 0);
+    lua_setmetatable(L, -2);
+    lua_insert(L, -2);
+}
+
+/* Filling a buffered result: the rows so far sit in the result table,
+ * every one of them live until the call returns. Collecting while they
+ * are built only walks them again and again, so a result that passes
+ * PAUSE_AFTER rows is finished with the collector stopped (when it was
+ * running), and restarted on every way out. Not for small results: on Lua
+ * 5.4 a restart resets the collector's debt, a whole step per call. */
+#define PAUSE_AFTER 1024
+
+typedef struct fill {
+    MYSQL_RES *res;      /* text protocol, or */
+    fsdb_conn *c;        /* prepared: c and s */
+    fsdb_stmt *s;
+    const int *kinds;
+    unsigned n;
+    int array_rows;
+    int nrows;
+    int rc;              /* 1: stopped at the limit, 0: all rows, -1: error (err set) */
+    fsdb_error *err;
+} fill;
+
+/* Rows into the result at res_idx (names at res_idx + 1), until limit
+ * rows are in (limit 0: no limit). */
+static void fill_rows(lua_State *L, fill *f, int res_idx, int limit)
+{
+    int names_idx = res_idx + 1;
+    for (;;) {
+        if (limit && f->nrows >= limit) {
+            f->rc = 1;
+            return;
+        }
+        if (f->res) {
+            MYSQL_ROW row = mysql_fetch_row(f->res);
+            if (row == NULL) {
+                f->rc = 0;
+                return;
+            }
+            fsdb_result_text_row(L, row, mysql_fetch_lengths(f->res), f->kinds, f->n, names_idx,
+                                 f->array_rows);
+        } else {
+            int rc = fsdb_stmt_fetch(f->c, f->s, f->err);
+            if (rc <= 0) {
+                f->rc = rc;
+                return;
+            }
+            fsdb_result_stmt_row(L, f->s, names_idx, f->array_rows);
+        }
+        lua_rawseti(L, res_idx, ++f->nrows);
+    }
+}
+
+static int fill_rest(lua_State *L) /* result, names, fill */
+{
+    fill_rows(L, lua_touserdata(L, 3), 1, 0);
+    return 0;
+}
+
+/* With the result and its names on top: fills it, pausing the collector
+ * past PAUSE_AFTER rows. A raise passes through, the collector restarted. */
+static void fill_result(lua_State *L, fill *f)
+{
+    int res_idx = lua_gettop(L) - 1, status;
+    fill_rows(L, f, res_idx, PAUSE_AFTER);
+    if (f->rc != 1)
+        return;
+    if (!lua_gc(L, LUA_GCISRUNNING, 0)) {
+        fill_rows(L, f, res_idx, 0);
+        return;
+    }
+    lua_pushcfunction(L, fill_rest);
+    lua_pushvalue(L, res_idx);
+    lua_pushvalue(L, res_idx + 1);
+    lua_pushlightuserdata(L, f);
+    lua_gc(L, LUA_GCSTOP, 0);
+    status = lua_pcall(L, 3, 0, 0);
+    lua_gc(L, LUA_GCRESTART, 0);
+    if (status != 0)
+        lua_error(L);
+}
+
+int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int sql_idx, int array_rows,
+                          fsdb_error *err)
+{
+    fill f;
 
     luaL_checkstack(L, 8, "fsdb: result");
-    kinds = fsdb_result_text_kinds(L, res);
-    begin_result(L, mysql_fetch_fields(res), NULL, n);
-    names_idx = lua_gettop(L);
-    while ((row = mysql_fetch_row(res)) != NULL) {
-        fsdb_result_text_row(L, row, mysql_fetch_lengths(res), kinds, n, names_idx, array_rows);
-        lua_rawseti(L, -3, ++nrows);
-    }
-    lua_pop(L, 1); /* columns */
+    memset(&f, 0, sizeof f);
+    f.res = res;
+    f.n = mysql_num_fields(res);
+    f.array_rows = array_rows;
+    f.kinds = fsdb_result_text_kinds(L, res);
+    push_text_shape(L, res, sql_idx);
+    begin_result(L);
+    fill_result(L, &f);
+    lua_pop(L, 1); /* names */
     lua_remove(L, -2); /* kinds */
     if (mysql_errno(my) != 0) {
         lua_pop(L, 1);
@@ -316,17 +527,20 @@ int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int array_row
 int fsdb_result_push_stmt(lua_State *L, fsdb_conn *c, fsdb_stmt *s, int array_rows,
                           fsdb_error *err)
 {
-    int nrows = 0, rc, names_idx;
+    fill f;
 
     luaL_checkstack(L, 8, "fsdb: result");
-    begin_result(L, NULL, s->cols, s->ncols);
-    names_idx = lua_gettop(L);
-    while ((rc = fsdb_stmt_fetch(c, s, err)) == 1) {
-        fsdb_result_stmt_row(L, s, names_idx, array_rows);
-        lua_rawseti(L, -3, ++nrows);
-    }
+    memset(&f, 0, sizeof f);
+    f.c = c;
+    f.s = s;
+    f.n = s->ncols;
+    f.array_rows = array_rows;
+    f.err = err;
+    push_stmt_shape(L, s);
+    begin_result(L);
+    fill_result(L, &f);
     lua_pop(L, 1);
-    if (rc < 0) {
+    if (f.rc < 0) {
         lua_pop(L, 1);
         return -1;
     }

@@ -16,9 +16,14 @@
 #include "conn.h"
 #include "stmt.h"
 
-/* Each pushes the result table ({row…, columns = {…}}) and returns 0, or
- * pushes nothing and returns -1 with err set. */
-int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int array_rows, fsdb_error *err);
+/* Each pushes the result table ({row…}; res.columns comes from its
+ * metatable, see result.c; sql_idx: the stack index of the text result's
+ * SQL string, which keys its cached column names) and returns 0, or
+ * pushes nothing and returns -1
+ * with err set. A result past a thousand rows is built with the collector
+ * paused; a raise restarts it. */
+int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int sql_idx, int array_rows,
+                          fsdb_error *err);
 int fsdb_result_push_stmt(lua_State *L, fsdb_conn *c, fsdb_stmt *s, int array_rows,
                           fsdb_error *err);
 

@@ -56,12 +56,19 @@ static void free_result_binds(fsdb_stmt *s)
 
 void fsdb_stmt_free(fsdb_stmt *s)
 {
+    unsigned i;
     if (s == NULL)
         return;
     if (s->st)
         mysql_stmt_close(s->st);
     free_result_binds(s);
     free(s->pbind);
+    if (s->pbuf)
+        for (i = 0; i < s->nparams; i++)
+            free(s->pbuf[i]);
+    free(s->pbuf);
+    free(s->pcap);
+    free(s->pval);
     fsdb_sqlscan_free(&s->scan);
     free(s->key);
     free(s);
@@ -108,7 +115,10 @@ fsdb_stmt *fsdb_stmt_prepare(fsdb_conn *c, const char *sql, size_t len, fsdb_err
                        s->nparams, s->scan.nparams);
         goto fail;
     }
-    if (s->nparams && (s->pbind = calloc(s->nparams, sizeof *s->pbind)) == NULL) {
+    if (s->nparams && ((s->pbind = calloc(s->nparams, sizeof *s->pbind)) == NULL ||
+                       (s->pval = calloc(s->nparams, sizeof *s->pval)) == NULL ||
+                       (s->pbuf = calloc(s->nparams, sizeof *s->pbuf)) == NULL ||
+                       (s->pcap = calloc(s->nparams, sizeof *s->pcap)) == NULL)) {
         fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory preparing a statement");
         goto fail;
     }
@@ -117,6 +127,13 @@ fsdb_stmt *fsdb_stmt_prepare(fsdb_conn *c, const char *sql, size_t len, fsdb_err
 fail:
     fsdb_stmt_free(s);
     return NULL;
+}
+
+/* A number no other statement's column names ever had (all threads). */
+static unsigned long long new_shape(void)
+{
+    static unsigned long long last;
+    return __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
 }
 
 static int set_name(fsdb_colbuf *col, const MYSQL_FIELD *f)
@@ -216,6 +233,7 @@ static int refresh_results(fsdb_conn *c, fsdb_stmt *s, fsdb_error *err)
         for (i = 0; i < n; i++)
             if (set_name(&s->cols[i], &fields[i]) < 0)
                 goto nomem;
+        s->shape = new_shape();
         rebind = 1;
     }
     for (i = 0; i < n && !rebind; i++)
@@ -229,9 +247,11 @@ static int refresh_results(fsdb_conn *c, fsdb_stmt *s, fsdb_error *err)
         const MYSQL_FIELD *fresh = c->my->fields;
         for (i = 0; i < n; i++)
             if (strcmp(fresh[i].name, fields[i].name) != 0 &&
-                strcmp(fresh[i].name, s->cols[i].name) != 0 &&
-                set_name(&s->cols[i], &fresh[i]) < 0)
-                goto nomem;
+                strcmp(fresh[i].name, s->cols[i].name) != 0) {
+                if (set_name(&s->cols[i], &fresh[i]) < 0)
+                    goto nomem;
+                s->shape = new_shape();
+            }
     }
     return 0;
 
@@ -241,37 +261,107 @@ nomem:
     return -1;
 }
 
-int fsdb_stmt_run(fsdb_conn *c, fsdb_stmt *s, const fsdb_param *params, fsdb_error *err)
+/* Parameters are bound once, as the C API intends: the binds point at
+ * s->pval and s->pbuf, and each execute only stores the new values there.
+ * Binding again (which also makes the next execute resend the types) only
+ * when a type changes, a string outgrows its copy, or a long string is
+ * passed in place. */
+#define PARAM_COPY_MAX 4096 /* longer strings are bound where they are */
+#define FSDB_P_STRING_IN_PLACE (-1) /* in pval: never equal to a new type */
+
+static int store_params(fsdb_stmt *s, const fsdb_param *params)
 {
     unsigned i;
-
+    int rebind = !s->bound;
     for (i = 0; i < s->nparams; i++) {
-        MYSQL_BIND *b = &s->pbind[i];
         const fsdb_param *p = &params[i];
-        memset(b, 0, sizeof *b);
+        fsdb_param *v = &s->pval[i];
+        if (p->type != v->type)
+            rebind = 1;
+        v->type = p->type;
         switch (p->type) {
         case FSDB_P_INT:
+            v->i = p->i;
+            break;
+        case FSDB_P_DOUBLE:
+            v->d = p->d;
+            break;
+        case FSDB_P_STRING:
+            v->len = p->len;
+            if (p->len > PARAM_COPY_MAX) {
+                v->type = FSDB_P_STRING_IN_PLACE;
+                v->s = p->s;
+                rebind = 1;
+                break;
+            }
+            if (s->pbuf[i] == NULL || p->len > s->pcap[i]) {
+                unsigned long cap = s->pcap[i] ? s->pcap[i] : 64;
+                char *grown;
+                while (cap < p->len)
+                    cap *= 2;
+                if ((grown = realloc(s->pbuf[i], cap)) == NULL)
+                    return -1;
+                s->pbuf[i] = grown;
+                s->pcap[i] = cap;
+                rebind = 1;
+            }
+            memcpy(s->pbuf[i], p->s, p->len);
+            break;
+        default:
+            break;
+        }
+    }
+    return rebind;
+}
+
+/* Points every bind at its value in pval / pbuf. */
+static void set_binds(fsdb_stmt *s)
+{
+    unsigned i;
+    for (i = 0; i < s->nparams; i++) {
+        fsdb_param *v = &s->pval[i];
+        MYSQL_BIND *b = &s->pbind[i];
+        memset(b, 0, sizeof *b);
+        switch (v->type) {
+        case FSDB_P_INT:
             b->buffer_type = MYSQL_TYPE_LONGLONG;
-            b->buffer = (void *)&p->i;
+            b->buffer = &v->i;
             break;
         case FSDB_P_DOUBLE:
             b->buffer_type = MYSQL_TYPE_DOUBLE;
-            b->buffer = (void *)&p->d;
+            b->buffer = &v->d;
             break;
         case FSDB_P_STRING:
+        case FSDB_P_STRING_IN_PLACE:
             b->buffer_type = MYSQL_TYPE_STRING;
-            b->buffer = (void *)p->s;
-            b->buffer_length = p->len;
-            b->length = (unsigned long *)&p->len;
+            b->buffer = v->type == FSDB_P_STRING ? s->pbuf[i] : (void *)v->s;
+            b->buffer_length = v->len;
+            b->length = &v->len;
             break;
         default:
             b->buffer_type = MYSQL_TYPE_NULL;
             break;
         }
     }
-    if (s->nparams && mysql_stmt_bind_param(s->st, s->pbind) != 0) {
-        stmt_error(c, s->st, err);
+}
+
+int fsdb_stmt_run(fsdb_conn *c, fsdb_stmt *s, const fsdb_param *params, fsdb_error *err)
+{
+    int rebind = store_params(s, params);
+
+    if (rebind < 0) {
+        s->bound = 0;
+        fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory binding parameters");
         return -1;
+    }
+    if (rebind && s->nparams) {
+        s->bound = 0;
+        set_binds(s);
+        if (mysql_stmt_bind_param(s->st, s->pbind) != 0) {
+            stmt_error(c, s->st, err);
+            return -1;
+        }
+        s->bound = 1;
     }
     if (mysql_stmt_execute(s->st) != 0) {
         stmt_error(c, s->st, err);
@@ -296,6 +386,7 @@ int fsdb_stmt_execute_bulk(fsdb_conn *c, fsdb_stmt *s, const fsdb_param *params,
         fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory for %u parameter sets", nrows);
         return -1;
     }
+    s->bound = 0; /* the binds point at this batch's arrays from here on */
     /* Column-wise arrays: values (8 bytes: integer, double or pointer),
      * lengths and indicators, one slice of the block per parameter. */
     for (i = 0; i < np; i++) {

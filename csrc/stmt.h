@@ -67,10 +67,15 @@ typedef struct fsdb_stmt {
     fsdb_sqlscan scan;      /* placeholder style and names */
     unsigned nparams;
     MYSQL_BIND *pbind;      /* nparams */
+    fsdb_param *pval;       /* nparams: what pbind points at, bound once (stmt.c) */
+    char **pbuf;            /* nparams: copies of short string parameters */
+    unsigned long *pcap;    /* their capacities */
+    int bound;              /* pbind is bound with pval's types and buffers */
     unsigned ncols;         /* columns currently bound */
     MYSQL_FIELD *fields;    /* Connector/C's metadata the binds follow */
     MYSQL_BIND *rbind;
     fsdb_colbuf *cols;
+    unsigned long long shape; /* changes with the column names: result.c's cache key */
 } fsdb_stmt;
 
 /* Prepares sql on c (not cached: stmtcache.c does that). NULL with err set. */

@@ -13,6 +13,7 @@ struct fsdb_stmtcache {
     fsdb_stmt **items;
     unsigned n;
     unsigned long tick; /* LRU clock */
+    fsdb_stmt *last;    /* the one used last: a loop asks for it again, unhashed */
 };
 
 static unsigned long hash_sql(const char *s, size_t n)
@@ -26,7 +27,7 @@ static unsigned long hash_sql(const char *s, size_t n)
 
 fsdb_stmt *fsdb_stmt_get(fsdb_conn *c, const char *sql, size_t len, fsdb_error *err)
 {
-    unsigned long h = hash_sql(sql, len);
+    unsigned long h;
     unsigned i, victim = 0;
     struct fsdb_stmtcache *sc = c->stmts;
     fsdb_stmt *s;
@@ -38,10 +39,16 @@ fsdb_stmt *fsdb_stmt_get(fsdb_conn *c, const char *sql, size_t len, fsdb_error *
         }
         c->stmts = sc;
     }
+    if ((s = sc->last) != NULL && s->key_len == len && memcmp(s->key, sql, len) == 0) {
+        s->used = ++sc->tick;
+        return s;
+    }
+    h = hash_sql(sql, len);
     for (i = 0; i < sc->n; i++) {
         s = sc->items[i];
         if (s->hash == h && s->key_len == len && memcmp(s->key, sql, len) == 0) {
             s->used = ++sc->tick;
+            sc->last = s;
             return s;
         }
     }
@@ -60,6 +67,7 @@ fsdb_stmt *fsdb_stmt_get(fsdb_conn *c, const char *sql, size_t len, fsdb_error *
         }
         sc->items = grown;
         sc->items[sc->n++] = s;
+        sc->last = s;
         return s;
     }
     for (i = 1; i < sc->n; i++)
@@ -67,6 +75,7 @@ fsdb_stmt *fsdb_stmt_get(fsdb_conn *c, const char *sql, size_t len, fsdb_error *
             victim = i;
     fsdb_stmt_free(sc->items[victim]);
     sc->items[victim] = s;
+    sc->last = s;
     return s;
 }
 
@@ -80,6 +89,8 @@ void fsdb_stmt_forget(fsdb_conn *c, fsdb_stmt *s)
             break;
         }
     }
+    if (sc && sc->last == s)
+        sc->last = NULL;
     if (c->pending_stmt == s->st)
         c->pending_stmt = NULL;
     fsdb_stmt_free(s);
