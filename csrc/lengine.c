@@ -219,6 +219,10 @@ static int l_engine_checkout(lua_State *L)
         lua_pushvalue(L, conn_idx);
         lua_rawset(L, 3);
     }
+    if (le->e->observed) {
+        lua_pushboolean(L, is_new);
+        fsdb_observe(L, lc, conn_idx, "checkout", 1);
+    }
     lua_pushvalue(L, conn_idx);
     lua_pushboolean(L, is_new);
     return 2;
@@ -244,6 +248,10 @@ static int l_engine_run(lua_State *L)
         return luaL_error(L, "fsdb: no connection method '%s'", method);
     if (checkout_into(L, le, lc, conn_idx, 2, &is_new) != 0)
         return 4;
+    if (le->e->observed) {
+        lua_pushboolean(L, is_new);
+        fsdb_observe(L, lc, conn_idx, "checkout", 1);
+    }
     /* [engine, on_connect, method, args…, conn, fn] becomes
      * [engine, conn, fn, conn, args…] without copying the arguments (there
      * may be thousands): slot 2 keeps the handle alive after the call. */
@@ -252,10 +260,19 @@ static int l_engine_run(lua_State *L)
     lua_replace(L, 3);
     lua_insert(L, 4);
     status = lua_pcall(L, n - 2, LUA_MULTRET, 0);
+    if (lc->c && lc->e->observed) {
+        luaL_checkstack(L, 2, "fsdb: results");
+        fsdb_observe(L, lc, 2, "checkin", 0);
+    }
     fsdb_lconn_release(lc, FSDB_RELEASE_RESET);
     if (status != 0)
         return lua_error(L);
     return lua_gettop(L) - 2;
+}
+
+static int l_engine_observe(lua_State *L)
+{
+    return fsdb_lengine_observe(L, check_engine(L)->e);
 }
 
 static void set_int(lua_State *L, const char *k, lua_Integer v)
@@ -335,6 +352,7 @@ void fsdb_lengine_register(lua_State *L)
     static const luaL_Reg methods[] = {
         {"checkout", l_engine_checkout},
         {"run", l_engine_run},
+        {"observe", l_engine_observe},
         {"status", l_engine_status},
         {"dispose", l_engine_dispose},
         {"url", l_engine_url},

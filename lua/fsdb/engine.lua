@@ -7,6 +7,7 @@
 
 local core = require("fsdb.core")
 local config = require("fsdb.config")
+local events = require("fsdb.events")
 
 local _M = {}
 
@@ -66,7 +67,17 @@ local OPTIONS = {
     if type(v) ~= "number" or not whole(v) or v < 1 then return "a whole number >= 1" end
   end,
   echo = function(v)
-    if type(v) ~= "boolean" and type(v) ~= "function" then return "a boolean or a function(sql)" end
+    if type(v) ~= "boolean" and type(v) ~= "function" then
+      return "a boolean, or a function(level, message) to log to"
+    end
+  end,
+  echo_parameters = function(v)
+    if type(v) ~= "boolean" then return "a boolean" end
+  end,
+  logger = function(v)
+    if type(v) ~= "function" and type(v) ~= "table" and type(v) ~= "userdata" then
+      return "a function(level, message), ngx.log or an object with debug/info/warn/error methods"
+    end
   end,
 }
 
@@ -123,7 +134,66 @@ function _M.new(url, options)
   end
   local ok, handle = pcall(core.engine, url, opts)
   if not ok then error(handle, 2) end
-  return setmetatable({ _core = handle, _on_connect = opts.on_connect, options = opts }, Engine)
+  local engine = setmetatable({ _core = handle, _on_connect = opts.on_connect, options = opts }, Engine)
+  if opts.echo then engine:_observer() end
+  return engine
+end
+
+-- The engine's observer state, set up on first need (echo, a handler).
+function Engine:_observer()
+  local state = self._events
+  if not state then
+    local observe
+    observe, state = events.observer(self.options)
+    self._events = state
+    self._core:observe(observe)
+  end
+  return state
+end
+
+--- Registers fn for an engine event and returns fn (for engine:off).
+--- Events and their arguments: connect(conn) for a new connection, after
+--- on_connect; checkout(conn); checkin(conn) before it goes back;
+--- before_execute(conn, sql, params, method); after_execute(conn, sql,
+--- params, result, elapsed_seconds); error(conn, sql, params, err, errno,
+--- sqlstate) for a failure returned or raised; invalidate(conn, err) when
+--- a failure retired the connection. Handlers run in registration order,
+--- outside the C call (they may use conn); one that raises is logged
+--- through the logger and the call goes on.
+-- syntax: fn = engine:on(name, fn)
+function Engine:on(name, fn)
+  if not events.is_event(name) then
+    error(("fsdb: unknown engine event '%s' (known: %s)")
+      :format(tostring(name), table.concat(events.names, ", ")), 2)
+  end
+  if type(fn) ~= "function" then
+    error("fsdb: bad argument #2 to 'on' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  local handlers = self:_observer().handlers
+  local list = {}
+  for i, h in ipairs(handlers[name] or {}) do list[i] = h end
+  list[#list + 1] = fn
+  handlers[name] = list -- a new list: an event being emitted keeps its own
+  return fn
+end
+
+--- Removes a handler registered with engine:on; returns whether it was
+--- there. With no handler left and echo off, the engine has no observer.
+-- syntax: removed = engine:off(name, fn)
+function Engine:off(name, fn)
+  local state = self._events
+  local old = state and state.handlers[name]
+  if not old then return false end
+  local list, removed = {}, false
+  for _, h in ipairs(old) do
+    if h == fn and not removed then removed = true else list[#list + 1] = h end
+  end
+  state.handlers[name] = #list > 0 and list or nil
+  if not state.echo and next(state.handlers) == nil then
+    self._core:observe(nil)
+    self._events = nil
+  end
+  return removed
 end
 
 --- Checks a connection out of the pool. A new connection runs on_connect
