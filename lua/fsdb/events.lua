@@ -123,36 +123,43 @@ function _M.observer(opts)
     if not ok then pcall(stderr_logger, "error", "fsdb: the logger raised: " .. tostring(err)) end
   end
 
-  local function observe(event, conn, a, b, c, d, ...)
-    if event == "before" then
-      -- a = method, b = sql, then the parameters
-      local ctx = { method = a, sql = b, params = params_of(a, c, d, ...) }
-      emit("before_execute", conn, ctx.sql, ctx.params, ctx.method)
-      return ctx
-    elseif event == "after" then
-      -- a = ctx, b = elapsed, c = invalidated, d = ok, then the results
-      local ctx = a or {}
-      local res, err, errno, sqlstate = ...
-      local failed = not d or res == nil
-      if not d then err, errno, sqlstate = res, nil, nil end
-      local ms = b * 1000
-      if failed then
-        emit("error", conn, ctx.sql, ctx.params, err, errno, sqlstate)
-        if state.echo then
-          echo("error", ("fsdb: %s%s -- failed after %.3f ms: %s"):format(tostring(ctx.sql),
-            state.echo_parameters and render_params(ctx.params, ctx.method) or "", ms, (tostring(err):gsub("^fsdb: ", ""))))
-        end
-      else
-        emit("after_execute", conn, ctx.sql, ctx.params, res, b)
-        if state.echo then
-          echo("info", ("fsdb: %s%s -- %.3f ms, %s"):format(tostring(ctx.sql),
-            state.echo_parameters and render_params(ctx.params, ctx.method) or "", ms,
-            describe(ctx.method, res)))
-        end
+  local function before(conn, method, sql, ...)
+    local ctx = { method = method, sql = sql, params = params_of(method, ...) }
+    emit("before_execute", conn, ctx.sql, ctx.params, ctx.method)
+    return ctx
+  end
+
+  local function after(conn, ctx, elapsed, invalidated, ok, ...)
+    ctx = ctx or {}
+    local res, err, errno, sqlstate = ...
+    local failed = not ok or res == nil
+    if not ok then err, errno, sqlstate = res, nil, nil end
+    local ms = elapsed * 1000
+    if failed then
+      emit("error", conn, ctx.sql, ctx.params, err, errno, sqlstate)
+      if state.echo then
+        echo("error", ("fsdb: %s%s -- failed after %.3f ms: %s"):format(tostring(ctx.sql),
+          state.echo_parameters and render_params(ctx.params, ctx.method) or "", ms,
+          (tostring(err):gsub("^fsdb: ", ""))))
       end
-      if c then emit("invalidate", conn, err) end
+    else
+      emit("after_execute", conn, ctx.sql, ctx.params, res, elapsed)
+      if state.echo then
+        echo("info", ("fsdb: %s%s -- %.3f ms, %s"):format(tostring(ctx.sql),
+          state.echo_parameters and render_params(ctx.params, ctx.method) or "", ms,
+          describe(ctx.method, res)))
+      end
+    end
+    if invalidated then emit("invalidate", conn, err) end
+  end
+
+  local function observe(event, conn, ...)
+    if event == "before" then
+      return before(conn, ...)
+    elseif event == "after" then
+      after(conn, ...)
     elseif event == "checkout" then
-      if a then emit("connect", conn) end
+      if ... then emit("connect", conn) end
       emit("checkout", conn)
     elseif event == "checkin" then
       emit("checkin", conn)
