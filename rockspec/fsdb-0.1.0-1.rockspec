@@ -75,6 +75,7 @@ build = {
     ["fsdb.migrate.graph"] = "lua/fsdb/migrate/graph.lua",
     ["fsdb.migrate.ops"] = "lua/fsdb/migrate/ops.lua",
     ["fsdb.migrate.script"] = "lua/fsdb/migrate/script.lua",
+    ["fsdb.options"] = "lua/fsdb/options.lua",
     ["fsdb.schema"] = "lua/fsdb/schema.lua",
     ["fsdb.session"] = "lua/fsdb/session.lua",
     ["fsdb.sql"] = "lua/fsdb/sql.lua",

@@ -8,115 +8,19 @@
 local core = require("fsdb.core")
 local config = require("fsdb.config")
 local events = require("fsdb.events")
+local optlist = require("fsdb.options")
 
 local _M = {}
 
 local Engine = {}
 Engine.__index = Engine
 
-local function whole(v) return math.type and math.type(v) == "integer" or (type(v) == "number" and v == math.floor(v)) end
-
--- name → validator returning nil or the reason the value is wrong
-local OPTIONS = {
-  pool_size = function(v)
-    if type(v) ~= "number" or not whole(v) or v < 0 then return "a whole number >= 0" end
-  end,
-  max_overflow = function(v)
-    if type(v) ~= "number" or not whole(v) or v < -1 then return "a whole number >= -1 (-1 = unlimited)" end
-  end,
-  pool_timeout = function(v)
-    if type(v) ~= "number" or v < 0 then return "a number of seconds >= 0" end
-  end,
-  pool_recycle = function(v)
-    if type(v) ~= "number" then return "a number of seconds (-1 = never)" end
-  end,
-  pool_pre_ping = function(v)
-    if type(v) ~= "boolean" then return "a boolean" end
-  end,
-  pool_pre_ping_window = function(v)
-    if type(v) ~= "number" or v < 0 then return "a number of seconds >= 0" end
-  end,
-  pool_reset_on_return = function(v)
-    if v ~= "rollback" and v ~= "commit" and v ~= "reset" and v ~= false then
-      return '"rollback", "commit", "reset" or false'
-    end
-  end,
-  pool_leak_threshold = function(v)
-    if type(v) ~= "number" or v < 0 then return "a number of seconds >= 0 (0 = off)" end
-  end,
-  pool_use_lifo = function(v)
-    if type(v) ~= "boolean" then return "a boolean" end
-  end,
-  isolation_level = function(v)
-    local ok = { ["READ UNCOMMITTED"] = true, ["READ COMMITTED"] = true,
-                 ["REPEATABLE READ"] = true, ["SERIALIZABLE"] = true }
-    if type(v) ~= "string" or not ok[v:upper():gsub("_", " ")] then
-      return '"READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ" or "SERIALIZABLE"'
-    end
-  end,
-  init_command = function(v)
-    if type(v) ~= "string" then return "a string of SQL" end
-  end,
-  on_connect = function(v)
-    if type(v) ~= "function" then return "a function(conn)" end
-  end,
-  executemany_mode = function(v)
-    if v ~= "auto" and v ~= "values" and v ~= "each" then return '"auto", "values" or "each"' end
-  end,
-  statement_cache_size = function(v)
-    if type(v) ~= "number" or not whole(v) or v < 1 then return "a whole number >= 1" end
-  end,
-  echo = function(v)
-    if type(v) ~= "boolean" and type(v) ~= "function" then
-      return "a boolean, or a function(level, message) to log to"
-    end
-  end,
-  echo_parameters = function(v)
-    if type(v) ~= "boolean" then return "a boolean" end
-  end,
-  logger = function(v)
-    if type(v) ~= "function" and type(v) ~= "table" and type(v) ~= "userdata" then
-      return "a function(level, message), ngx.log or an object with debug/info/warn/error methods"
-    end
-  end,
-}
-
-local function known_options()
-  local names = {}
-  for name in pairs(OPTIONS) do names[#names + 1] = name end
-  table.sort(names)
-  return table.concat(names, ", ")
-end
-
---- Checks an options table; raises on an unknown name or a bad value.
--- syntax: engine.check_options(options)
+--- Checks an options table against fsdb.options (the one table of
+--- names, defaults and accepted values) and returns it complete, every
+--- default filled in; raises on an unknown name or a bad value.
+-- syntax: full = engine.check_options(options)
 function _M.check_options(options)
-  if options == nil then return {} end
-  if type(options) ~= "table" then
-    error("fsdb: engine options must be a table, got " .. type(options), 3)
-  end
-  local clean = {}
-  for name, value in pairs(options) do
-    local check = OPTIONS[name]
-    if not check then
-      error(("fsdb: unknown engine option '%s' (known: %s)"):format(tostring(name), known_options()), 3)
-    end
-    -- NaN and ±inf pass "v < 0" tests and end as garbage in C (an inf
-    -- pool_size became -2147483648): refused for every option.
-    if type(value) == "number" and (value ~= value or value == math.huge or value == -math.huge) then
-      error(("fsdb: bad value for engine option '%s' (expected a finite number, got %s)")
-        :format(name, value ~= value and "NaN" or value > 0 and "inf" or "-inf"), 3)
-    end
-    local want = check(value)
-    if want then
-      error(("fsdb: bad value for engine option '%s' (expected %s)"):format(name, want), 3)
-    end
-    clean[name] = value
-  end
-  if clean.isolation_level then
-    clean.isolation_level = clean.isolation_level:upper():gsub("_", " ")
-  end
-  return clean
+  return optlist.check_engine(options, 2)
 end
 
 --- Creates an engine. No connection is made until first use.
