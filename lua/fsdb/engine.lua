@@ -135,6 +135,14 @@ function Engine:query(sql, params, opts)
   return self._core:run(self._on_connect, "query", sql, params, opts)
 end
 
+--- Same as conn:executemany, on a pooled connection (one C call, as
+--- execute): autocommit, so each batch commits on its own; use a session
+--- for all or nothing.
+-- syntax: res, err, errno, sqlstate = engine:executemany(sql, sets)
+function Engine:executemany(sql, sets)
+  return self._core:run(self._on_connect, "executemany", sql, sets)
+end
+
 --- Pool counters: size, max_overflow, checked_out, idle, overflow,
 --- connects, pings, invalidated, timeouts, waits, recycled, expired,
 --- held_too_long.

@@ -164,6 +164,9 @@ describe("echo and events #mariadb", function()
     db.must(e, "CREATE TABLE " .. tbl .. " (id INT PRIMARY KEY, secret VARCHAR(20))")
     assert(e:execute("INSERT INTO " .. tbl .. " VALUES (?, ?)", 1, "hunter2-param"))
     assert(e:query("SELECT * FROM " .. tbl .. " WHERE secret = ?", { "hunter2-param" }))
+    assert.are.equal(2, e:executemany("INSERT INTO " .. tbl .. " VALUES (?, ?)",
+      { { 10, "hunter2-param" }, { 11, "y" } }).affected_rows)
+    assert.are.equal(2, db.must(e, "DELETE FROM " .. tbl .. " WHERE id >= 10").affected_rows)
     local s = fsdb.session.new(e)
     assert(s:executemany("INSERT INTO " .. tbl .. " VALUES (?, ?)", { { 2, "hunter2-param" }, { 3, "x" } }))
     for _ in s:rows("SELECT id FROM " .. tbl .. " WHERE secret = ?", "hunter2-param") do end
