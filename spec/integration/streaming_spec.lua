@@ -297,7 +297,7 @@ describe("session:rows() #mariadb", function()
     local s = fsdb.session.new(e)
     collectgarbage(); collectgarbage()
     local before, peak, n = rss_kb(), 0, 0
-    for row in s:rows("SELECT seq AS n, REPEAT('y', 40) AS pad FROM seq_1_to_2000000") do
+    for _ in s:rows("SELECT seq AS n, REPEAT('y', 40) AS pad FROM seq_1_to_2000000") do
       n = n + 1
       if n % 250000 == 0 then
         local now = rss_kb()
