@@ -301,11 +301,17 @@ static int l_conn_execute(lua_State *L)
 
 /* After run(..., stream = 1): what a generic for wants — cursor, nil, nil,
  * cursor (the 4th is the to-be-closed value: Lua 5.4 closes it on break);
- * a statement without rows gives an empty cursor. Failures pass through. */
+ * a statement without rows gives an empty cursor. A for loop has no
+ * channel for nil, err (it would only see "attempt to call a nil value"):
+ * a failure raises, as io.lines does, in the format of a failure in the
+ * middle of the stream (lcursor.c). */
 static int for_loop(lua_State *L, int nresults)
 {
-    if (nresults != 1)
-        return nresults; /* nil, err, errno, sqlstate */
+    if (nresults != 1) {
+        lua_pushfstring(L, "%s (errno %d, sqlstate %s)", lua_tostring(L, -3),
+                        (int)lua_tointeger(L, -2), lua_tostring(L, -1));
+        return lua_error(L);
+    }
     if (!lua_isuserdata(L, -1))
         fsdb_lcursor_push(L, 1, NULL, NULL, 0);
     lua_pushnil(L);
@@ -637,6 +643,11 @@ static int l_conn_close(lua_State *L)
     lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
     if (lc->c && fsdb_conn_request_close(lc->c))
         return 0;
+    if (lc->c && lc->e->observed) {
+        fsdb_observe(L, lc, 1, "checkin", 0);
+        if (lc->c && fsdb_conn_request_close(lc->c)) /* a handler's call still running */
+            return 0;
+    }
     fsdb_lconn_release(lc, FSDB_RELEASE_RESET);
     return 0;
 }
@@ -669,12 +680,14 @@ static int l_conn_tostring(lua_State *L)
 
 void fsdb_lconn_register(lua_State *L)
 {
-    static const luaL_Reg guarded[] = {
+    static const luaL_Reg statements[] = {
         {"execute", l_conn_execute},
         {"query", l_conn_query},
         {"rows", l_conn_rows},
         {"query_rows", l_conn_query_rows},
         {"executemany", l_conn_executemany},
+        {NULL, NULL}};
+    static const luaL_Reg guarded[] = {
         {"ping", l_conn_ping},
         {"in_transaction", l_conn_in_transaction},
         {"info", l_conn_info},
@@ -696,6 +709,10 @@ void fsdb_lconn_register(lua_State *L)
     fsdb_setfuncs(L, methods);
     for (r = guarded; r->name; r++) {
         fsdb_lconn_push_method(L, r->func);
+        lua_setfield(L, -2, r->name);
+    }
+    for (r = statements; r->name; r++) {
+        fsdb_lconn_push_stmt_method(L, r->func, r->name);
         lua_setfield(L, -2, r->name);
     }
     lua_setfield(L, -2, "__index");

@@ -24,6 +24,7 @@ typedef struct fsdb_engine {
     fsdb_pool *pool;
     double leak_threshold;       /* seconds; 0 = no leak warning */
     unsigned long held_too_long; /* returned after leak_threshold (atomic) */
+    int observed;                /* an observer is set (lobserve.c) */
 } fsdb_engine;
 
 /* The "fsdb.conn" userdata. It keeps a *pointer* to the pooled connection,
@@ -75,6 +76,14 @@ int fsdb_lconn_fail(lua_State *L, lconn *lc, fsdb_error *err);
 
 /* nil, message, errno, sqlstate; returns 4. */
 int fsdb_push_error(lua_State *L, const fsdb_error *e);
+
+/* lobserve.c: engine events. fsdb_observe hands event and the nextra
+ * values on top of the stack (popped) to the observer with the conn at
+ * conn_idx, protected; nothing when no observer is set. */
+void fsdb_observe(lua_State *L, lconn *lc, int conn_idx, const char *event, int nextra);
+/* A statement method (observed when the engine has an observer). */
+void fsdb_lconn_push_stmt_method(lua_State *L, lua_CFunction body, const char *name);
+int fsdb_lengine_observe(lua_State *L, fsdb_engine *e);
 
 /* lcursor.c: a streaming cursor over the result just started on the
  * connection whose userdata is at conn_idx: a text result (res) or a

@@ -55,20 +55,26 @@ static void op_release(void *ud)
 
 static const fsdb_pool_ops engine_ops = {op_connect, op_ping, op_close, op_abandon, op_release};
 
-static lua_Number opt_number(lua_State *L, int idx, const char *name, lua_Number dflt)
+/* The options table comes complete from fsdb.options (lua/fsdb/options.lua),
+ * which owns every default: a missing value here is a caller's bug. */
+static lua_Number opt_number(lua_State *L, int idx, const char *name)
 {
     lua_Number v;
     lua_getfield(L, idx, name);
-    v = lua_isnil(L, -1) ? dflt : luaL_checknumber(L, -1);
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "fsdb: engine option '%s' missing (fsdb.options fills it in)", name);
+    v = lua_tonumber(L, -1);
     lua_pop(L, 1);
     return v;
 }
 
-static int opt_bool(lua_State *L, int idx, const char *name, int dflt)
+static int opt_bool(lua_State *L, int idx, const char *name)
 {
     int v;
     lua_getfield(L, idx, name);
-    v = lua_isnil(L, -1) ? dflt : lua_toboolean(L, -1);
+    if (!lua_isboolean(L, -1))
+        luaL_error(L, "fsdb: engine option '%s' missing (fsdb.options fills it in)", name);
+    v = lua_toboolean(L, -1);
     lua_pop(L, 1);
     return v;
 }
@@ -147,17 +153,17 @@ static int l_engine_new(lua_State *L)
         return luaL_error(L, "%s", err.message);
     e->cfg.init_command = opt_string(L, 2, "init_command");
     e->cfg.isolation_level = opt_string(L, 2, "isolation_level");
-    e->cfg.stmt_cache_size = (unsigned)opt_number(L, 2, "statement_cache_size", 64);
+    e->cfg.stmt_cache_size = (unsigned)opt_number(L, 2, "statement_cache_size");
     e->cfg.reset_on_return = reset_mode(L, 2);
     e->cfg.executemany_mode = many_mode(L, 2);
-    e->pool_cfg.size = (int)opt_number(L, 2, "pool_size", 5);
-    e->pool_cfg.max_overflow = (int)opt_number(L, 2, "max_overflow", 10);
-    e->pool_cfg.timeout = opt_number(L, 2, "pool_timeout", 30);
-    e->pool_cfg.recycle = opt_number(L, 2, "pool_recycle", -1);
-    e->pool_cfg.pre_ping = opt_bool(L, 2, "pool_pre_ping", 1);
-    e->pool_cfg.ping_window = opt_number(L, 2, "pool_pre_ping_window", 1.0);
-    e->pool_cfg.use_lifo = opt_bool(L, 2, "pool_use_lifo", 0);
-    e->leak_threshold = opt_number(L, 2, "pool_leak_threshold", 0);
+    e->pool_cfg.size = (int)opt_number(L, 2, "pool_size");
+    e->pool_cfg.max_overflow = (int)opt_number(L, 2, "max_overflow");
+    e->pool_cfg.timeout = opt_number(L, 2, "pool_timeout");
+    e->pool_cfg.recycle = opt_number(L, 2, "pool_recycle");
+    e->pool_cfg.pre_ping = opt_bool(L, 2, "pool_pre_ping");
+    e->pool_cfg.ping_window = opt_number(L, 2, "pool_pre_ping_window");
+    e->pool_cfg.use_lifo = opt_bool(L, 2, "pool_use_lifo");
+    e->leak_threshold = opt_number(L, 2, "pool_leak_threshold");
     if ((e->pool = fsdb_pool_new(&e->pool_cfg, &engine_ops, e)) == NULL)
         return luaL_error(L, "fsdb: out of memory");
     return 1;
@@ -219,6 +225,10 @@ static int l_engine_checkout(lua_State *L)
         lua_pushvalue(L, conn_idx);
         lua_rawset(L, 3);
     }
+    if (le->e->observed) {
+        lua_pushboolean(L, is_new);
+        fsdb_observe(L, lc, conn_idx, "checkout", 1);
+    }
     lua_pushvalue(L, conn_idx);
     lua_pushboolean(L, is_new);
     return 2;
@@ -244,6 +254,10 @@ static int l_engine_run(lua_State *L)
         return luaL_error(L, "fsdb: no connection method '%s'", method);
     if (checkout_into(L, le, lc, conn_idx, 2, &is_new) != 0)
         return 4;
+    if (le->e->observed) {
+        lua_pushboolean(L, is_new);
+        fsdb_observe(L, lc, conn_idx, "checkout", 1);
+    }
     /* [engine, on_connect, method, args…, conn, fn] becomes
      * [engine, conn, fn, conn, args…] without copying the arguments (there
      * may be thousands): slot 2 keeps the handle alive after the call. */
@@ -252,10 +266,19 @@ static int l_engine_run(lua_State *L)
     lua_replace(L, 3);
     lua_insert(L, 4);
     status = lua_pcall(L, n - 2, LUA_MULTRET, 0);
+    if (lc->c && lc->e->observed) {
+        luaL_checkstack(L, 2, "fsdb: results");
+        fsdb_observe(L, lc, 2, "checkin", 0);
+    }
     fsdb_lconn_release(lc, FSDB_RELEASE_RESET);
     if (status != 0)
         return lua_error(L);
     return lua_gettop(L) - 2;
+}
+
+static int l_engine_observe(lua_State *L)
+{
+    return fsdb_lengine_observe(L, check_engine(L)->e);
 }
 
 static void set_int(lua_State *L, const char *k, lua_Integer v)
@@ -335,6 +358,7 @@ void fsdb_lengine_register(lua_State *L)
     static const luaL_Reg methods[] = {
         {"checkout", l_engine_checkout},
         {"run", l_engine_run},
+        {"observe", l_engine_observe},
         {"status", l_engine_status},
         {"dispose", l_engine_dispose},
         {"url", l_engine_url},

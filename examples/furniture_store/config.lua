@@ -53,8 +53,9 @@ function config.auth_url(getenv, main_url, dotenv)
   getenv = getenv or os.getenv
   local v = getenv("DATABASE_URL_AUTH")
   if v and v ~= "" then return v end
-  local main, err = main_url, nil
+  local main = main_url
   if main == nil then
+    local err
     main, err = config.main_url(getenv, dotenv)
     if not main then return nil, err end
   end

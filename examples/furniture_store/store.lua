@@ -157,7 +157,7 @@ local OPEN_OPTIONS = { url = true, auth_url = true, getenv = true, dotenv = true
 function store.open(opts)
   opts = check_opts(opts, OPEN_OPTIONS, "open")
   local getenv = opts.getenv or os.getenv
-  local url, err = opts.url, nil
+  local url, err = opts.url
   if url == nil then
     url, err = config.main_url(getenv, opts.dotenv)
     if not url then return nil, err end

@@ -64,7 +64,8 @@ function _M.init(opts)
     error("fsdb_shop.init: mode must be \"blocking\" or \"thread\", got " .. tostring(cfg.mode), 2)
   end
   if cfg.mode == "thread" and not ngx.run_worker_thread then
-    error("fsdb_shop.init: this nginx Lua module has no ngx.run_worker_thread (needs 0.10.20+ and nginx --with-threads)", 2)
+    error("fsdb_shop.init: this nginx Lua module has no ngx.run_worker_thread "
+      .. "(needs 0.10.20+ and nginx --with-threads)", 2)
   end
   db = fsdb.new{ url = os.getenv("DATABASE_URL"), engine_options = work.engine_options() }
   registry = fsdb.session.ngx_scoped(db)

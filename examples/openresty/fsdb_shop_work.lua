@@ -258,7 +258,7 @@ end
 --- Which connection serves this request: the server's CONNECTION_ID()
 --- (asked with a round trip) next to the client's idea of it.
 -- syntax: status, body = work.whoami(s, args, meta)
-function work.whoami(s, args, meta)
+function work.whoami(s, _args, meta)
   return in_transaction(s, meta, function()
     local rows, err, errno, sqlstate = s:execute("SELECT CONNECTION_ID() AS id")
     if not rows then return nil, err, errno, sqlstate end

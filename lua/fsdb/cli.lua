@@ -29,15 +29,9 @@ local EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 local COMMAND_ORDER = { "check", "init", "revision", "migrate", "upgrade", "downgrade", "stamp",
                         "current", "history", "heads", "branches", "merge", "show" }
 
--- The engine's documented defaults, shown by `check` next to the pool
--- status (lua/fsdb/engine.lua validates, csrc/lengine.c applies them).
-local POOL_DEFAULTS = {
-  { "pool_timeout", 30 },
-  { "pool_recycle", -1 },
-  { "pool_pre_ping", true },
-  { "pool_reset_on_return", "rollback" },
-  { "pool_use_lifo", false },
-}
+-- The pool options `check` shows next to the pool status; names and
+-- defaults come from fsdb.options, the one table of options.
+local POOL_SHOWN = { "pool_timeout", "pool_recycle", "pool_pre_ping", "pool_reset_on_return", "pool_use_lifo" }
 
 -- Options every command understands, and whether they take a value.
 -- name → { key in ctx.opts, takes_value }
@@ -258,20 +252,21 @@ end
 local function pool_line(engine)
   local st = engine:status()
   local parts = { ("size %s, max_overflow %s"):format(tostring(st.size), tostring(st.max_overflow)) }
+  local optlist = require("fsdb.options")
   local used = engine.options or {}
-  for _, d in ipairs(POOL_DEFAULTS) do
-    local v = used[d[1]]
-    if v == nil then v = d[2] end
-    parts[#parts + 1] = ("%s %s"):format(d[1], tostring(v))
+  local shown = {}
+  for _, name in ipairs(POOL_SHOWN) do
+    local v = used[name]
+    if v == nil then v = optlist.default(name) end
+    parts[#parts + 1] = ("%s %s"):format(name, tostring(v))
+    shown[name] = true
   end
   local extra = {}
   for k, v in pairs(used) do
-    if k ~= "pool_size" and k ~= "max_overflow" and type(v) ~= "function" then
-      local default = false
-      for _, d in ipairs(POOL_DEFAULTS) do
-        if d[1] == k then default = true end
-      end
-      if not default then extra[#extra + 1] = ("%s %s"):format(k, tostring(v)) end
+    -- other options only when set to something else than their default
+    if k ~= "pool_size" and k ~= "max_overflow" and not shown[k] and type(v) ~= "function"
+        and type(v) ~= "table" and v ~= optlist.default(k) then
+      extra[#extra + 1] = ("%s %s"):format(k, tostring(v))
     end
   end
   table.sort(extra)
@@ -648,6 +643,19 @@ _M.commands.stamp = {
     if not res then return migrate_failed(ctx, "stamp", err) end
     return EXIT_OK
   end),
+}
+
+_M.commands.options = {
+  summary = "list the engine, pool and URL options with their defaults",
+  usage = "usage: fsdb options\n\n"
+    .. "Prints every engine and pool option (fsdb.engine.new's options, engine_options\n"
+    .. "in fsdb.new and env.lua) and every URL option, with its default and what it\n"
+    .. "does: the table fsdb itself validates and fills in from (fsdb.options).\n",
+  options = {},
+  run = function(ctx)
+    ctx.out(require("fsdb.options").describe())
+    return EXIT_OK
+  end,
 }
 
 _M.commands.current = {

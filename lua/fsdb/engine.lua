@@ -7,105 +7,20 @@
 
 local core = require("fsdb.core")
 local config = require("fsdb.config")
+local events = require("fsdb.events")
+local optlist = require("fsdb.options")
 
 local _M = {}
 
 local Engine = {}
 Engine.__index = Engine
 
-local function whole(v) return math.type and math.type(v) == "integer" or (type(v) == "number" and v == math.floor(v)) end
-
--- name → validator returning nil or the reason the value is wrong
-local OPTIONS = {
-  pool_size = function(v)
-    if type(v) ~= "number" or not whole(v) or v < 0 then return "a whole number >= 0" end
-  end,
-  max_overflow = function(v)
-    if type(v) ~= "number" or not whole(v) or v < -1 then return "a whole number >= -1 (-1 = unlimited)" end
-  end,
-  pool_timeout = function(v)
-    if type(v) ~= "number" or v < 0 then return "a number of seconds >= 0" end
-  end,
-  pool_recycle = function(v)
-    if type(v) ~= "number" then return "a number of seconds (-1 = never)" end
-  end,
-  pool_pre_ping = function(v)
-    if type(v) ~= "boolean" then return "a boolean" end
-  end,
-  pool_pre_ping_window = function(v)
-    if type(v) ~= "number" or v < 0 then return "a number of seconds >= 0" end
-  end,
-  pool_reset_on_return = function(v)
-    if v ~= "rollback" and v ~= "commit" and v ~= "reset" and v ~= false then
-      return '"rollback", "commit", "reset" or false'
-    end
-  end,
-  pool_leak_threshold = function(v)
-    if type(v) ~= "number" or v < 0 then return "a number of seconds >= 0 (0 = off)" end
-  end,
-  pool_use_lifo = function(v)
-    if type(v) ~= "boolean" then return "a boolean" end
-  end,
-  isolation_level = function(v)
-    local ok = { ["READ UNCOMMITTED"] = true, ["READ COMMITTED"] = true,
-                 ["REPEATABLE READ"] = true, ["SERIALIZABLE"] = true }
-    if type(v) ~= "string" or not ok[v:upper():gsub("_", " ")] then
-      return '"READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ" or "SERIALIZABLE"'
-    end
-  end,
-  init_command = function(v)
-    if type(v) ~= "string" then return "a string of SQL" end
-  end,
-  on_connect = function(v)
-    if type(v) ~= "function" then return "a function(conn)" end
-  end,
-  executemany_mode = function(v)
-    if v ~= "auto" and v ~= "values" and v ~= "each" then return '"auto", "values" or "each"' end
-  end,
-  statement_cache_size = function(v)
-    if type(v) ~= "number" or not whole(v) or v < 1 then return "a whole number >= 1" end
-  end,
-  echo = function(v)
-    if type(v) ~= "boolean" and type(v) ~= "function" then return "a boolean or a function(sql)" end
-  end,
-}
-
-local function known_options()
-  local names = {}
-  for name in pairs(OPTIONS) do names[#names + 1] = name end
-  table.sort(names)
-  return table.concat(names, ", ")
-end
-
---- Checks an options table; raises on an unknown name or a bad value.
--- syntax: engine.check_options(options)
+--- Checks an options table against fsdb.options (the one table of
+--- names, defaults and accepted values) and returns it complete, every
+--- default filled in; raises on an unknown name or a bad value.
+-- syntax: full = engine.check_options(options)
 function _M.check_options(options)
-  if options == nil then return {} end
-  if type(options) ~= "table" then
-    error("fsdb: engine options must be a table, got " .. type(options), 3)
-  end
-  local clean = {}
-  for name, value in pairs(options) do
-    local check = OPTIONS[name]
-    if not check then
-      error(("fsdb: unknown engine option '%s' (known: %s)"):format(tostring(name), known_options()), 3)
-    end
-    -- NaN and ±inf pass "v < 0" tests and end as garbage in C (an inf
-    -- pool_size became -2147483648): refused for every option.
-    if type(value) == "number" and (value ~= value or value == math.huge or value == -math.huge) then
-      error(("fsdb: bad value for engine option '%s' (expected a finite number, got %s)")
-        :format(name, value ~= value and "NaN" or value > 0 and "inf" or "-inf"), 3)
-    end
-    local want = check(value)
-    if want then
-      error(("fsdb: bad value for engine option '%s' (expected %s)"):format(name, want), 3)
-    end
-    clean[name] = value
-  end
-  if clean.isolation_level then
-    clean.isolation_level = clean.isolation_level:upper():gsub("_", " ")
-  end
-  return clean
+  return optlist.check_engine(options, 2)
 end
 
 --- Creates an engine. No connection is made until first use.
@@ -123,7 +38,66 @@ function _M.new(url, options)
   end
   local ok, handle = pcall(core.engine, url, opts)
   if not ok then error(handle, 2) end
-  return setmetatable({ _core = handle, _on_connect = opts.on_connect, options = opts }, Engine)
+  local engine = setmetatable({ _core = handle, _on_connect = opts.on_connect, options = opts }, Engine)
+  if opts.echo then engine:_observer() end
+  return engine
+end
+
+-- The engine's observer state, set up on first need (echo, a handler).
+function Engine:_observer()
+  local state = self._events
+  if not state then
+    local observe
+    observe, state = events.observer(self.options)
+    self._events = state
+    self._core:observe(observe)
+  end
+  return state
+end
+
+--- Registers fn for an engine event and returns fn (for engine:off).
+--- Events and their arguments: connect(conn) for a new connection, after
+--- on_connect; checkout(conn); checkin(conn) before it goes back;
+--- before_execute(conn, sql, params, method); after_execute(conn, sql,
+--- params, result, elapsed_seconds); error(conn, sql, params, err, errno,
+--- sqlstate) for a failure returned or raised; invalidate(conn, err) when
+--- a failure retired the connection. Handlers run in registration order,
+--- outside the C call (they may use conn); one that raises is logged
+--- through the logger and the call goes on.
+-- syntax: fn = engine:on(name, fn)
+function Engine:on(name, fn)
+  if not events.is_event(name) then
+    error(("fsdb: unknown engine event '%s' (known: %s)")
+      :format(tostring(name), table.concat(events.names, ", ")), 2)
+  end
+  if type(fn) ~= "function" then
+    error("fsdb: bad argument #2 to 'on' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  local handlers = self:_observer().handlers
+  local list = {}
+  for i, h in ipairs(handlers[name] or {}) do list[i] = h end
+  list[#list + 1] = fn
+  handlers[name] = list -- a new list: an event being emitted keeps its own
+  return fn
+end
+
+--- Removes a handler registered with engine:on; returns whether it was
+--- there. With no handler left and echo off, the engine has no observer.
+-- syntax: removed = engine:off(name, fn)
+function Engine:off(name, fn)
+  local state = self._events
+  local old = state and state.handlers[name]
+  if not old then return false end
+  local list, removed = {}, false
+  for _, h in ipairs(old) do
+    if h == fn and not removed then removed = true else list[#list + 1] = h end
+  end
+  state.handlers[name] = #list > 0 and list or nil
+  if not state.echo and next(state.handlers) == nil then
+    self._core:observe(nil)
+    self._events = nil
+  end
+  return removed
 end
 
 --- Checks a connection out of the pool. A new connection runs on_connect
@@ -159,6 +133,14 @@ end
 -- syntax: res, err, errno, sqlstate = engine:query(sql, params, opts)
 function Engine:query(sql, params, opts)
   return self._core:run(self._on_connect, "query", sql, params, opts)
+end
+
+--- Same as conn:executemany, on a pooled connection (one C call, as
+--- execute): autocommit, so each batch commits on its own; use a session
+--- for all or nothing.
+-- syntax: res, err, errno, sqlstate = engine:executemany(sql, sets)
+function Engine:executemany(sql, sets)
+  return self._core:run(self._on_connect, "executemany", sql, sets)
 end
 
 --- Pool counters: size, max_overflow, checked_out, idle, overflow,

@@ -20,7 +20,8 @@ local _M = {
 
 -- Loaded on first use: a program that only runs queries should not pay for
 -- compiling the session layer at start-up (bench: start to first query).
-local LAZY = { session = "fsdb.session", sql = "fsdb.sql", url = "fsdb.url", migrate = "fsdb.migrate" }
+local LAZY = { session = "fsdb.session", sql = "fsdb.sql", url = "fsdb.url", migrate = "fsdb.migrate",
+               events = "fsdb.events" }
 setmetatable(_M, {
   __index = function(t, k)
     local name = LAZY[k]

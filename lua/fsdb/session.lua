@@ -44,6 +44,11 @@ local DEFAULT = "default"
 -- Deadlock and lock-wait timeout: the whole attempt can simply run again.
 local RETRYABLE = { [1213] = true, [1205] = true }
 
+-- The connection is gone (gone away, lost, lost at reading, killed,
+-- server shutdown, idle disconnect): the server rolled its transaction back.
+local LOST = { [2006] = true, [2013] = true, [2055] = true, [1927] = true, [1053] = true,
+               [4031] = true }
+
 local Session = {}
 Session.__index = Session
 
@@ -216,7 +221,19 @@ local function finish(s, verb)
     local conn = conns[bind]
     if conn then
       local want = (verb == "COMMIT" and not failure and not aborted) and "COMMIT" or "ROLLBACK"
-      local ok, res, err, errno, sqlstate = pcall(conn.execute, conn, want)
+      local ok, res, err, errno, sqlstate
+      if want == "ROLLBACK" and aborted and aborted.bind == bind and LOST[aborted.errno] then
+        -- Nothing to roll back: the server did it when the connection went.
+        ok, res = true, true
+      else
+        ok, res, err, errno, sqlstate = pcall(conn.execute, conn, want)
+        if want == "ROLLBACK" and ((ok and not res and LOST[errno])
+            or (not ok and tostring(res):find("connection is broken", 1, true))) then
+          -- A rollback whose connection is gone has happened: the server
+          -- ends a transaction with its connection. The pool drops it.
+          ok, res = true, true
+        end
+      end
       if not ok then
         raised = raised or res
         failure = failure or { bind = bind, err = res }
@@ -453,33 +470,45 @@ function HELPERS.executemany(s, bind, sql, sets)
   return run(s, bind, "executemany", sql, sets)
 end
 
+-- errno and sqlstate of a failure conn:rows raised (nil for misuse).
+local function stream_failure(msg)
+  local errno, sqlstate = tostring(msg):match("%(errno (%d+), sqlstate (%w+)%)$")
+  return tonumber(errno), sqlstate
+end
+
 --- Streams rows: for row in s:rows(sql, ...) do … end. The cursor is closed
 --- on break under Lua 5.4; on LuaJIT call cursor:close() after an early break
 --- (commit, rollback and close also close the session's open cursors).
--- syntax: cursor, err, errno, sqlstate = s:rows(sql, ...)
+--- A failure raises (a for loop would lose nil, err), with errno and
+--- sqlstate in the message; the session stays as after a failed execute.
+-- syntax: for row in s:rows(sql, ...) do … end
 function HELPERS.rows(s, bind, sql, ...)
   local conn, err, errno, sqlstate = ensure(s, bind)
   if not conn then
     return nil, err, errno, sqlstate
   end
-  local cursor, err2, errno2, sqlstate2 = conn:rows(sql, ...)
-  if not cursor then
-    return failed(s, conn, bind, err2, errno2, sqlstate2)
+  local ok, cursor = pcall(conn.rows, conn, sql, ...)
+  if not ok then
+    local errno2, sqlstate2 = stream_failure(cursor)
+    if not errno2 then error(cursor, 0) end -- misuse: raised as it is
+    return failed(s, conn, bind, cursor, errno2, sqlstate2)
   end
   s._cursors[cursor] = true
   return cursor, nil, nil, cursor
 end
 
 --- rows() with a parameter table and conn:query options ({array = true}).
--- syntax: cursor, err, errno, sqlstate = s:query_rows(sql, params, opts)
+-- syntax: for row in s:query_rows(sql, params, opts) do … end
 function HELPERS.query_rows(s, bind, sql, params, opts)
   local conn, err, errno, sqlstate = ensure(s, bind)
   if not conn then
     return nil, err, errno, sqlstate
   end
-  local cursor, err2, errno2, sqlstate2 = conn:query_rows(sql, params, opts)
-  if not cursor then
-    return failed(s, conn, bind, err2, errno2, sqlstate2)
+  local ok, cursor = pcall(conn.query_rows, conn, sql, params, opts)
+  if not ok then
+    local errno2, sqlstate2 = stream_failure(cursor)
+    if not errno2 then error(cursor, 0) end -- misuse: raised as it is
+    return failed(s, conn, bind, cursor, errno2, sqlstate2)
   end
   s._cursors[cursor] = true
   return cursor, nil, nil, cursor
@@ -548,6 +577,26 @@ for name, helper in pairs(HELPERS) do
     local a, b, c, d = helper(self._s, self._bind, ...)
     return results(a, b, c, d)
   end)
+end
+
+-- The iterator forms raise their failures, as io.lines does; outside the
+-- guard, so that the session stays as after a failed execute (its
+-- transaction is not rolled back for a typo in a query).
+local function raising(method)
+  return function(self, ...)
+    local a, b, c, d = method(self, ...)
+    if a == nil then
+      if c ~= nil and not tostring(b):find("(errno ", 1, true) then
+        b = ("%s (errno %s, sqlstate %s)"):format(tostring(b), tostring(c), tostring(d))
+      end
+      error(b, 2)
+    end
+    return a, b, c, d
+  end
+end
+for _, name in ipairs({ "rows", "query_rows" }) do
+  Session[name] = raising(Session[name])
+  View[name] = raising(View[name])
 end
 
 --- The session's view of a bind: execute, query, executemany, rows,

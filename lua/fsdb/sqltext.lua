@@ -37,10 +37,6 @@ local _M = {}
 local byte, format = string.byte, string.format
 local floor, huge = math.floor, math.huge
 
-local function fail(fmt, ...)
-  error("fsdb: " .. fmt:format(...), 0)
-end
-
 local NULL
 local function null_value()
   if NULL == nil then

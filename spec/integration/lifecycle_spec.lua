@@ -3,7 +3,6 @@
 -- and finalizers that close the connection or run another statement,
 -- finalizers while the server is stopped, debug hooks interrupting at every
 -- instruction, and an on_connect that raises. Run under ASan too.
-local fsdb = require("fsdb")
 local db = require("helpers.db")
 local th = require("fsdb_testhelper")
 
@@ -93,7 +92,7 @@ describe("lifecycle: parameters stay alive until the statement ran #mariadb", fu
 
   it("positional values survive an 'n' lookup that drops them from their table", function()
     local t = { fresh("p", 1), fresh("p", 2) }
-    setmetatable(t, { __index = function(self, k)
+    setmetatable(t, { __index = function(_, k)
       if k == "n" then
         -- The values are read after n: they must come from the table, and
         -- nothing may point at strings that are gone.
@@ -390,7 +389,7 @@ describe("lifecycle: interrupts never leak a connection #mariadb", function()
     if k == "a" then return ("v"):rep(3) end
   end })
 
-  local function none_out(ok, err, n)
+  local function none_out(_ok, err, n)
     assert.are.equal(0, e:status().checked_out, ("after an interrupt at instruction %d: %s"):format(n, tostring(err)))
   end
 
@@ -418,7 +417,7 @@ describe("lifecycle: interrupts never leak a connection #mariadb", function()
     sweep(function()
       s = session.new(e)
       return s:execute("SELECT :a AS a", param)
-    end, function(ok, err, n)
+    end, function(_ok, err, n)
       local held = s and #s:binds_in_use() or 0
       assert.are.equal(held, e:status().checked_out, ("at instruction %d: %s"):format(n, tostring(err)))
       if s then s:close() end

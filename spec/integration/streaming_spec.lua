@@ -144,11 +144,29 @@ describe("conn:rows() #mariadb", function()
     end
   end)
 
-  it("fails up front with the four values when the statement is wrong", function()
-    local cur, err, errno, sqlstate = c:rows("SELECT * FROM no_such_table_here")
-    assert.is_nil(cur)
+  it("raises up front, with errno and sqlstate, when the statement is wrong", function()
+    local ok, err = pcall(function()
+      for _ in c:rows("SELECT * FROM no_such_table_here") do end
+    end)
+    assert.is_false(ok)
     assert.matches("^fsdb: Table", err)
-    assert.are.same({ 1146, "42S02" }, { errno, sqlstate })
+    assert.matches("(errno 1146, sqlstate 42S02)", err, 1, true)
+    assert.are.equal(1, db.must(c, "SELECT 1 AS one")[1].one) -- still usable
+  end)
+
+  it("for row in conn:rows(\"SELEC 1\") raises with 1064 and the server's text", function()
+    for _, form in ipairs({
+      function() for _ in c:rows("SELEC 1") do end end,
+      function() for _ in c:rows("SELEC ?", 1) do end end,
+      function() for _ in c:query_rows("SELEC 1") do end end,
+      function() for _ in c:query_rows("SELEC ?", { 1 }, { array = true }) do end end,
+    }) do
+      local ok, err = pcall(form)
+      assert.is_false(ok)
+      assert.matches("You have an error in your SQL syntax", err, 1, true)
+      assert.matches("1064", err, 1, true)
+      assert.matches("sqlstate 42000", err, 1, true)
+    end
   end)
 
   it("a statement without rows gives an empty cursor", function()
@@ -279,7 +297,7 @@ describe("session:rows() #mariadb", function()
     local s = fsdb.session.new(e)
     collectgarbage(); collectgarbage()
     local before, peak, n = rss_kb(), 0, 0
-    for row in s:rows("SELECT seq AS n, REPEAT('y', 40) AS pad FROM seq_1_to_2000000") do
+    for _ in s:rows("SELECT seq AS n, REPEAT('y', 40) AS pad FROM seq_1_to_2000000") do
       n = n + 1
       if n % 250000 == 0 then
         local now = rss_kb()
