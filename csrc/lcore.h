@@ -37,6 +37,7 @@ typedef struct lconn {
 void fsdb_lengine_register(lua_State *L);
 void fsdb_lconn_register(lua_State *L);
 void fsdb_lcursor_register(lua_State *L);
+void fsdb_lcodec_register(lua_State *L); /* core.codec(): the protocol codec */
 
 /* A streaming cursor over the result just started on the connection whose
  * userdata is at conn_idx: a text result (res) or a prepared statement's

@@ -65,6 +65,11 @@ local OPTIONS = {
   statement_cache_size = function(v)
     if type(v) ~= "number" or not whole(v) or v < 1 then return "a whole number >= 1" end
   end,
+  transport = function(v)
+    if v ~= "libmariadb" and v ~= "cosocket" and v ~= "cqueues" then
+      return '"libmariadb", "cosocket" or "cqueues"'
+    end
+  end,
   echo = function(v)
     if type(v) ~= "boolean" and type(v) ~= "function" then return "a boolean or a function(sql)" end
   end,
@@ -115,7 +120,13 @@ function _M.new(url, options)
     url, err = config.url_from_env()
     if not url then error(err, 2) end
   end
-  local ok, handle = pcall(core.engine, url, opts)
+  -- The codec transports (lua/fsdb/transport/) answer the same calls as
+  -- the C engine handle.
+  local make = core.engine
+  if opts.transport and opts.transport ~= "libmariadb" then
+    make = require("fsdb.transport.pool").new
+  end
+  local ok, handle = pcall(make, url, opts)
   if not ok then error(handle, 2) end
   return setmetatable({ _core = handle, _on_connect = opts.on_connect, options = opts }, Engine)
 end
