@@ -235,6 +235,32 @@ describe("cqueues transport #mariadb", function()
     assert.are.equal(2026, errno)
   end)
 
+  it("TLS with ssl_mode=VERIFY_IDENTITY checks the host name; client certificates log X509 users in", function()
+    local ca = encode(os.getenv("FSDB_TEST_CA"))
+    local good = engine({}, with_param(db.url, "ssl_mode=VERIFY_IDENTITY&ssl_ca=" .. ca))
+    local alt = os.getenv("FSDB_TEST_ALT_HOST")
+    local other = engine({}, with_param(db.url:gsub("@127%.0%.0%.1:", "@" .. alt .. ":"),
+      "ssl_mode=VERIFY_IDENTITY&ssl_ca=" .. ca))
+    local x509_url = db.url:gsub("^mysql://[^:]+:", "mysql://" .. os.getenv("FSDB_TEST_X509_USER") .. ":")
+    local x509 = engine({}, with_param(x509_url, "ssl_mode=VERIFY_CA&ssl_ca=" .. ca
+      .. "&ssl_cert=" .. encode(os.getenv("FSDB_TEST_CLIENT_CERT"))
+      .. "&ssl_key=" .. encode(os.getenv("FSDB_TEST_CLIENT_KEY"))))
+    local ok_conn, bad, bad_errno, x509_user
+    run(function()
+      ok_conn = good:connect()
+      if ok_conn then ok_conn:close() end
+      bad, _, bad_errno = other:connect()
+      local c = assert(x509:connect())
+      x509_user = assert(c:execute("SELECT CURRENT_USER() AS u"))[1].u
+      c:close()
+    end)
+    assert.is_not_nil(ok_conn)
+    assert.is_nil(bad)
+    assert.are.equal(2026, bad_errno)
+    assert.truthy(x509_user:find(os.getenv("FSDB_TEST_X509_USER"), 1, true))
+    good:dispose(); other:dispose(); x509:dispose()
+  end)
+
   it("a hostile server's malformed packet is a clean 2027 error and a discarded connection", function()
     local listener = socket.listen({ host = "127.0.0.1", port = 0 })
     listener:listen()

@@ -142,10 +142,22 @@ function Link:login(cfg)
     if not ok then return nil, e end
     local verify = u.ssl_mode == "VERIFY_CA" or u.ssl_mode == "VERIFY_IDENTITY" or u.ssl_ca ~= nil
       or u.ssl_capath ~= nil
-    local shake_ok, why = self.sock:sslhandshake(nil, u.host, verify, {
-      ca = u.ssl_ca, capath = u.ssl_capath, cert = u.ssl_cert, key = u.ssl_key,
-      cipher = u.ssl_cipher, verify_name = u.ssl_mode == "VERIFY_IDENTITY",
-    })
+    local shake_ok, why
+    if self.sched.name == "cosocket" then
+      -- nginx verifies against lua_ssl_trusted_certificate (nginx.conf), and
+      -- checks the host name only when given one: VERIFY_CA passes none.
+      if u.ssl_cert or u.ssl_key then
+        self.dead = true
+        self.sock:close()
+        return fail(2026, "HY000", "TLS/SSL error: client certificates (ssl_cert, ssl_key) are not available on cosockets of this nginx Lua module; hint: use the blocking or worker-thread mode for X509 accounts")
+      end
+      shake_ok, why = self.sock:sslhandshake(nil, u.ssl_mode == "VERIFY_IDENTITY" and u.host or nil, verify)
+    else
+      shake_ok, why = self.sock:sslhandshake(nil, u.host, verify, {
+        ca = u.ssl_ca, capath = u.ssl_capath, cert = u.ssl_cert, key = u.ssl_key,
+        cipher = u.ssl_cipher, verify_name = u.ssl_mode == "VERIFY_IDENTITY",
+      })
+    end
     if not shake_ok then
       self.dead = true
       self.sock:close()
