@@ -287,8 +287,8 @@ end
 
 --- A slow query (SELECT SLEEP(seconds), at most 5 s): what a lock wait,
 --- a report or a stalled server looks like to the event loop.
--- syntax: status, body = work.slow(s, args, meta)
-function work.slow(s, args, meta)
+-- syntax: status, body = work.slow(s, args)
+function work.slow(s, args)
   local seconds = tonumber(args.seconds) or 0.5
   if seconds < 0 or seconds > 5 then
     return bad_request("seconds must be between 0 and 5")

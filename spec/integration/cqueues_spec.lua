@@ -139,7 +139,7 @@ describe("cqueues transport #mariadb", function()
     run(function()
       local c = assert(e:connect())
       local n = 0
-      for row in c:rows("SELECT seq FROM seq_1_to_1000") do
+      for _ in c:rows("SELECT seq FROM seq_1_to_1000") do
         n = n + 1
         if n == 10 then break end
       end
@@ -230,7 +230,10 @@ describe("cqueues transport #mariadb", function()
     -- a CA that did not sign the server's certificate is refused
     local wrong = engine({}, with_param(db.url, "ssl_mode=VERIFY_CA&ssl_ca=" .. encode(os.getenv("FSDB_TEST_CLIENT_CERT"))))
     local res, errno
-    run(function() res, _, errno = wrong:connect() end)
+    run(function()
+      local _
+      res, _, errno = wrong:connect()
+    end)
     assert.is_nil(res)
     assert.are.equal(2026, errno)
   end)
@@ -249,6 +252,7 @@ describe("cqueues transport #mariadb", function()
     run(function()
       ok_conn = good:connect()
       if ok_conn then ok_conn:close() end
+      local _
       bad, _, bad_errno = other:connect()
       local c = assert(x509:connect())
       x509_user = assert(c:execute("SELECT CURRENT_USER() AS u"))[1].u

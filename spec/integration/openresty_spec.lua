@@ -92,7 +92,6 @@ describe("openresty #mariadb", function()
   local ids                -- seeded ids
   local tmp                -- a private temporary directory
   local rates = {}
-  local stall = {}
 
   local function one(engine, sql, ...)
     local rows, err, errno = engine:execute(sql, ...)
@@ -162,7 +161,8 @@ describe("openresty #mariadb", function()
     end
     if tmp and tmp:find("fsdb%-or%-spec") then sh("rm -rf " .. q(tmp)) end
     if next(rates) then
-      io.stderr:write(("# openresty req/s (ab, concurrency %d, 2 workers): blocking GET %s POST %s | thread GET %s POST %s | cosocket GET %s POST %s\n")
+      io.stderr:write(("# openresty req/s (ab, concurrency %d, 2 workers): blocking GET %s POST %s"
+        .. " | thread GET %s POST %s | cosocket GET %s POST %s\n")
         :format(PARALLEL, rates.blocking_get or "-", rates.blocking_post or "-",
           rates.thread_get or "-", rates.thread_post or "-",
           rates.cosocket_get or "-", rates.cosocket_post or "-"))
@@ -602,7 +602,6 @@ describe("openresty #mariadb", function()
         io.stderr:write(("# openresty %s mode: GET /orders/<id> p50/p99 %d/%d ms (%.0f req/s) alone,"
           .. " %d/%d ms (%.0f req/s) next to 8 clients of SELECT SLEEP(0.5) (%d slow requests, %d failed)\n")
           :format(mode, quiet.p50, quiet.p99, quiet.rate, busy.p50, busy.p99, busy.rate, codes, bad))
-        stall[mode] = { quiet = quiet, busy = busy }
         assert.are.equal(0, quiet.non2xx)
         if mode == "cosocket" then
           assert.are.equal(STALL_FAST, busy.complete, out)

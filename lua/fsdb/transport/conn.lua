@@ -12,7 +12,6 @@ local core = require("fsdb.core")
 
 local _M = {}
 
-local null = core.null
 local HUGE_MS = 86400000 -- "no timeout": a day
 local READ_CHUNK = 65536
 
@@ -30,6 +29,9 @@ local CHARSET_IDS = {
   hebrew = 16, koi8r = 7, koi8u = 22, sjis = 13, ujis = 12, euckr = 19, gbk = 28,
   gb2312 = 24, big5 = 1, tis620 = 18, cp850 = 4, cp852 = 40, cp866 = 36, macroman = 39,
 }
+
+local TLS_MISSING = "TLS/SSL error: SSL is required, but the server does not support it (ssl_mode=%s)"
+local TOO_BIG = "the statement needs a %d-byte packet, more than the server's max_allowed_packet (%d bytes)"
 
 local function fail(code, sqlstate, msg, secret)
   return core.codec_error(code, sqlstate, msg, secret)
@@ -149,7 +151,9 @@ function Link:login(cfg)
       if u.ssl_cert or u.ssl_key then
         self.dead = true
         self.sock:close()
-        return fail(2026, "HY000", "TLS/SSL error: client certificates (ssl_cert, ssl_key) are not available on cosockets of this nginx Lua module; hint: use the blocking or worker-thread mode for X509 accounts")
+        return fail(2026, "HY000", "TLS/SSL error: client certificates (ssl_cert, ssl_key) are not "
+          .. "available on cosockets of this nginx Lua module; hint: use the blocking or "
+          .. "worker-thread mode for X509 accounts")
       end
       shake_ok, why = self.sock:sslhandshake(nil, u.ssl_mode == "VERIFY_IDENTITY" and u.host or nil, verify)
     else
@@ -166,7 +170,7 @@ function Link:login(cfg)
     self.tls = true
     secure = u.ssl_mode == "VERIFY_IDENTITY"
   elseif want_tls == "required" then
-    return fail(2026, "HY000", ("TLS/SSL error: SSL is required, but the server does not support it (ssl_mode=%s)"):format(u.ssl_mode))
+    return fail(2026, "HY000", TLS_MISSING:format(u.ssl_mode))
   end
   local password = u.password or ""
   local plugin = hs.plugin
@@ -181,7 +185,8 @@ function Link:login(cfg)
       if not ALLOWED[a] then
         self.dead = true
         self.sock:close()
-        return fail(2059, "HY000", ("Authentication plugin '%s' is not allowed on this transport (allowed: mysql_native_password, caching_sha2_password)"):format(a))
+        return fail(2059, "HY000", ("Authentication plugin '%s' is not allowed on this transport "
+          .. "(allowed: mysql_native_password, caching_sha2_password)"):format(a))
       end
       ok, e2 = self:send(codec:auth_reply(a, password))
       if not ok then return nil, e2 end
@@ -193,7 +198,10 @@ function Link:login(cfg)
       if not (secure and opted) then
         self.dead = true
         self.sock:close()
-        return fail(2061, "HY000", "caching_sha2_password asks for the password in full; this is only sent with auth_plugins=caching_sha2_password and ssl_mode=VERIFY_IDENTITY (or a unix socket); hint: log in once with the mysql client to fill the server's cache, or use mysql_native_password")
+        return fail(2061, "HY000", "caching_sha2_password asks for the password in full; this is "
+          .. "only sent with auth_plugins=caching_sha2_password and ssl_mode=VERIFY_IDENTITY (or a "
+          .. "unix socket); hint: log in once with the mysql client to fill the server's cache, or "
+          .. "use mysql_native_password")
       end
       ok, e2 = self:send(codec:auth_reply(nil, password .. "\0"))
       if not ok then return nil, e2 end
@@ -205,7 +213,7 @@ function Link:login(cfg)
   end
   if u.ssl_mode and (u.ssl_mode == "REQUIRED" or u.ssl_mode == "VERIFY_CA" or u.ssl_mode == "VERIFY_IDENTITY")
     and not self.tls and not self.unix then
-    return fail(2026, "HY000", ("TLS/SSL error: SSL is required, but the server does not support it (ssl_mode=%s)"):format(u.ssl_mode))
+    return fail(2026, "HY000", TLS_MISSING:format(u.ssl_mode))
   end
   return true
 end
@@ -253,7 +261,8 @@ function _M.open(cfg, sched, pool_name)
     ok, err = sock:connect("unix:" .. u.unix_socket, opts)
     if not ok then
       sock:close()
-      return fail(2002, "HY000", ("Can't connect to local server through socket '%s' (%s)"):format(u.unix_socket, tostring(err)))
+      return fail(2002, "HY000", ("Can't connect to local server through socket '%s' (%s)"):format(
+        u.unix_socket, tostring(err)))
     end
   else
     ok, err = sock:connect(u.host, u.port, opts)
@@ -409,7 +418,7 @@ local function check(self)
 end
 
 -- A failure reaches the caller; a disconnect also retires the link.
-local function failed(self, link, err, errno, state)
+local function failed(_, link, err, errno, state)
   if errno == 1213 then
     local st = link:status()
     if has(st, IN_TRANS) then link.codec:set_status(st - IN_TRANS) end
@@ -486,7 +495,7 @@ local function run(self, sql, tbl, array_rows, stream, ...)
         error(("fsdb: statement has %d placeholder%s but no parameters were given"):format(sc.n, plural(sc.n)), 0)
       end
       if link.max_packet > 0 and #sql + 1 > link.max_packet then
-        return fail(1153, "08S01", ("the statement needs a %d-byte packet, more than the server's max_allowed_packet (%d bytes)"):format(#sql + 1, link.max_packet))
+        return fail(1153, "08S01", TOO_BIG:format(#sql + 1, link.max_packet))
       end
       local sent, err, errno, state = link:send(link.codec:command("query", sql))
       if not sent then return failed(self, link, err, errno, state) end
@@ -497,7 +506,7 @@ local function run(self, sql, tbl, array_rows, stream, ...)
     local vals, names = collect(s, tbl, ...)
     local bytes = link.codec:execute(s.id, vals, s.nparams, names)
     if link.max_packet > 0 and #bytes > link.max_packet then
-      return fail(1153, "08S01", ("the statement needs a %d-byte packet, more than the server's max_allowed_packet (%d bytes)"):format(#bytes, link.max_packet))
+      return fail(1153, "08S01", TOO_BIG:format(#bytes, link.max_packet))
     end
     local sent
     sent, err, errno, state = link:send(bytes)
@@ -526,7 +535,9 @@ end
 local function query_args(params, opts)
   local array_rows = false
   if opts ~= nil then
-    if type(opts) ~= "table" then error("fsdb: bad argument #3 to 'query' (table expected, got " .. type(opts) .. ")", 3) end
+    if type(opts) ~= "table" then
+      error("fsdb: bad argument #3 to 'query' (table expected, got " .. type(opts) .. ")", 3)
+    end
     array_rows = opts.array and true or false
   end
   if params ~= nil and type(params) ~= "table" then
@@ -572,7 +583,8 @@ function Conn:executemany(sql, sets)
   local s, err, errno, state = link:stmt(sql)
   if not s then return failed(self, link, err, errno, state) end
   if s.ncols > 0 then
-    error("fsdb: executemany() is for statements without a result (INSERT, UPDATE, DELETE, REPLACE); use execute() or rows() for queries", 2)
+    error("fsdb: executemany() is for statements without a result (INSERT, UPDATE, DELETE, "
+      .. "REPLACE); use execute() or rows() for queries", 2)
   end
   if s.nparams == 0 then error("fsdb: executemany() needs a statement with placeholders", 2) end
   local affected, first_id, warnings = 0, 0, 0
@@ -731,7 +743,7 @@ function Cursor:close()
   self.pending = nil
   local link = self.link
   while true do
-    local row, err = link:await("read", self.acc, self.array_rows, true)
+    local row = link:await("read", self.acc, self.array_rows, true)
     if row == true then break end
     if row == nil then link.dead = true; break end
   end

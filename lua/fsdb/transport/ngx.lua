@@ -9,6 +9,8 @@
 -- cache — stays in the fsdb pool). A socket nginx closed meanwhile comes
 -- back as a new connection (reused 0 times): the pool discards that link.
 
+local ngx = ngx -- luacheck: ignore (the host's)
+
 local _M = { name = "cosocket" }
 
 local semaphore = require("ngx.semaphore")

@@ -194,7 +194,8 @@ function Pool:checkin(link, dirty, out_at)
   local now = self.sched.now()
   if self.leak_threshold > 0 and out_at and now - out_at > self.leak_threshold then
     self.counters.held_too_long = self.counters.held_too_long + 1
-    io.stderr:write(("fsdb: warning: connection (thread %d) was held for %.1f s, longer than pool_leak_threshold %.1f s; return connections promptly (conn:close())\n"):format(
+    io.stderr:write(("fsdb: warning: connection (thread %d) was held for %.1f s, longer than "
+      .. "pool_leak_threshold %.1f s; return connections promptly (conn:close())\n"):format(
       link.thread_id or 0, now - out_at, self.leak_threshold))
   end
   if dirty or self.disposed or #self.idle >= self.size or self:unusable(link, now)
@@ -214,7 +215,7 @@ function Pool:checkin(link, dirty, out_at)
 end
 
 --- A conn was collected without close(): its link is gone.
-function Pool:forget(link)
+function Pool:forget(_)
   self.out = self.out - 1
   self.total = self.total - 1
   self.counters.invalidated = self.counters.invalidated + 1
