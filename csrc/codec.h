@@ -4,7 +4,8 @@
  *
  * Owns: packet framing (3-byte length, sequence id, 16 MB parts joined),
  * the handshake v10, the handshake response and SSL request, auth
- * scrambles (mysql_native_password, caching_sha2_password's fast path),
+ * scrambles (mysql_native_password, caching_sha2_password's fast path,
+ * MariaDB's client_ed25519),
  * OK/ERR/EOF, column definitions, text and binary rows, and the command
  * packets (COM_QUERY, COM_STMT_PREPARE/EXECUTE/CLOSE, COM_PING,
  * COM_RESET_CONNECTION, COM_QUIT). Bytes go in and out of buffers; the
@@ -94,6 +95,11 @@ int fsdb_codec_native_password(const char *pw, size_t pwlen, const unsigned char
                                size_t slen, unsigned char out[20]);
 int fsdb_codec_sha2_password(const char *pw, size_t pwlen, const unsigned char *scramble,
                              size_t slen, unsigned char out[32]);
+
+/* client_ed25519 (MariaDB): the 64-byte signature of msg with the key
+ * derived from the password; 64, or -1 when libcrypto fails. */
+int fsdb_codec_ed25519(const char *pw, size_t pwlen, const unsigned char *msg, size_t mlen,
+                       unsigned char out[64]);
 
 typedef struct fsdb_ok {
     unsigned long long affected, insert_id;

@@ -210,8 +210,10 @@ static int l_codec_ssl_request(lua_State *L)
 
 /* The answer of plugin to the current scramble into out; -1 unknown. */
 static int scramble_for(lcodec *c, const char *plugin, const char *pw, size_t pwlen,
-                        unsigned char out[32])
+                        unsigned char out[64])
 {
+    if (strcmp(plugin, "client_ed25519") == 0)
+        return fsdb_codec_ed25519(pw, pwlen, c->scramble, c->scramble_len, out);
     if (strcmp(plugin, "mysql_native_password") == 0)
         return fsdb_codec_native_password(pw, pwlen, c->scramble, c->scramble_len, out);
     if (strcmp(plugin, "caching_sha2_password") == 0)
@@ -229,7 +231,7 @@ static int l_codec_login(lua_State *L)
     const char *db = luaL_optstring(L, 4, NULL);
     const char *plugin = luaL_checkstring(L, 5);
     unsigned charset = (unsigned)luaL_checkinteger(L, 6);
-    unsigned char auth[32];
+    unsigned char auth[64];
     int n;
     fsdb_wbuf w = {0};
 
@@ -328,7 +330,7 @@ static int l_codec_auth_reply(lua_State *L)
     lcodec *c = check_codec(L);
     size_t pwlen = 0;
     const char *pw = luaL_optlstring(L, 3, "", &pwlen);
-    unsigned char auth[32];
+    unsigned char auth[64];
     int n;
 
     if (c->state != S_AUTH)

@@ -169,6 +169,42 @@ describe("cqueues transport #mariadb", function()
     assert.falsy(err:find("wrong-secret", 1, true))
   end)
 
+  it("client_ed25519 accounts log in (MariaDB's Ed25519 variant); a wrong password is 1045", function()
+    local root = db.root()
+    root:execute("INSTALL SONAME 'auth_ed25519'") -- fails harmlessly when installed
+    local p = root:execute("SELECT 1 FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'ed25519'"
+      .. " AND PLUGIN_STATUS = 'ACTIVE'")
+    if not p or #p == 0 then
+      root:dispose()
+      pending("the server has no auth_ed25519 plugin")
+      return
+    end
+    for _, host in ipairs({ "%", "localhost" }) do
+      db.must(root, ("CREATE OR REPLACE USER 'fsdb_ed'@'%s' IDENTIFIED VIA ed25519 USING PASSWORD('ed p@ss')")
+        :format(host))
+      db.must(root, ("GRANT SELECT ON %s.* TO 'fsdb_ed'@'%s'"):format(db.db, host))
+    end
+    local url = db.url:gsub("^mysql://[^@]+@", "mysql://fsdb_ed:ed%%20p%%40ss@")
+    local good, bad = engine({}, url), engine({}, (url:gsub("ed%%20p", "ed%%20q")))
+    local user, res, err, errno
+    run(function()
+      local c = assert(good:connect())
+      user = assert(c:execute("SELECT CURRENT_USER() AS u"))[1].u
+      c:close()
+      res, err, errno = bad:connect()
+    end)
+    good:dispose()
+    bad:dispose()
+    for _, host in ipairs({ "%", "localhost" }) do
+      root:execute(("DROP USER IF EXISTS 'fsdb_ed'@'%s'"):format(host))
+    end
+    root:dispose()
+    assert.truthy(user:find("fsdb_ed@", 1, true))
+    assert.is_nil(res)
+    assert.are.equal(1045, errno)
+    assert.falsy(err:find("ed q", 1, true))
+  end)
+
   it("a server that is not there is 2003", function()
     local e = engine({}, "mysql://u:p@127.0.0.1:1/x")
     local res, err, errno
