@@ -301,6 +301,61 @@ describe("cqueues transport #mariadb", function()
     good:dispose(); other:dispose(); x509:dispose()
   end)
 
+  it("caching_sha2_password: the fast path logs in; full authentication is refused over plain TCP", function()
+    local digest = require("openssl.digest")
+    local function sha256(x) return digest.new("sha256"):final(x) end
+    -- (no ~ operator in LuaJIT's grammar)
+    local bxor = rawget(_G, "bit") and _G.bit.bxor or load("return function(a, b) return a ~ b end")()
+    local function xor(a, b)
+      local out = {}
+      for i = 1, #a do out[i] = string.char(bxor(a:byte(i), b:byte(i))) end
+      return table.concat(out)
+    end
+    local function pkt(seq, payload)
+      local n = #payload
+      return string.char(n % 256, math.floor(n / 256) % 256, math.floor(n / 65536), seq) .. payload
+    end
+    local nonce = "abcdefghijklmnopqrst"
+    local hs = "\10" .. "8.0.36\0" .. "\7\0\0\0" .. nonce:sub(1, 8) .. "\0" .. string.char(0xff, 0xf7)
+      .. "\45" .. "\2\0" .. string.char(0xff, 0x81) .. "\21" .. ("\0"):rep(10) .. nonce:sub(9) .. "\0"
+      .. "caching_sha2_password\0"
+    local want = xor(sha256("s3cret"), sha256(sha256(sha256("s3cret")) .. nonce))
+    -- Serves one login; verdict 3 = fast auth OK, 4 = "send me the password".
+    local function serve(listener, verdict, seen)
+      local s = listener:accept()
+      s:setmode("bn", "bn")
+      s:write(pkt(0, hs)); s:flush()
+      local login = s:xread(-4096, "b")
+      seen.scramble_ok = login and login:find(want, 1, true) ~= nil
+      s:write(pkt(2, "\1" .. string.char(verdict))); s:flush()
+      if verdict == 3 then
+        s:write(pkt(3, "\0\0\0\2\0\0\0")); s:flush()
+        s:xread(-4096, "b") -- the session set-up: end it
+      else
+        seen.after = s:xread(-4096, "b", 1)
+      end
+      s:close()
+    end
+    for _, verdict in ipairs({ 3, 4 }) do
+      local listener = socket.listen({ host = "127.0.0.1", port = 0 })
+      listener:listen()
+      local _, _, port = listener:localname()
+      local e = engine({}, ("mysql://u:s3cret@127.0.0.1:%d/x"):format(port))
+      local seen, res, err, errno = {}, nil, nil, nil
+      run(function() serve(listener, verdict, seen) end, function() res, err, errno = e:connect() end)
+      listener:close()
+      assert.is_true(seen.scramble_ok, "the fast-path scramble")
+      assert.is_nil(res) -- the fake server ends the set-up (3) or refuses to go on (4)
+      if verdict == 4 then
+        assert.are.equal(2061, errno)
+        assert.truthy(err:find("auth_plugins=caching_sha2_password", 1, true))
+        assert.falsy((seen.after or ""):find("s3cret", 1, true), "the password never left")
+      else
+        assert.are.equal(2013, errno) -- logged in; the set-up query met a closed socket
+      end
+    end
+  end)
+
   it("a hostile server's malformed packet is a clean 2027 error and a discarded connection", function()
     local listener = socket.listen({ host = "127.0.0.1", port = 0 })
     listener:listen()

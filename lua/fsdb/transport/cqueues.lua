@@ -160,7 +160,9 @@ end
 --- wait(seconds): true when signalled, false on timeout.
 function Cond:wait(timeout)
   if not cqueues.running() then
-    return false -- nobody else can run to signal us
+    -- Outside a controller nothing else runs to signal us: wait it out.
+    cqueues.sleep(timeout)
+    return false
   end
   local r = self.c:wait(timeout)
   return r == true or r == self.c

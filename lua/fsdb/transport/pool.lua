@@ -85,11 +85,13 @@ function Pool:close_link(link, why)
   elseif why == "invalidated" or why == "stale" then
     self.counters.invalidated = self.counters.invalidated + 1
   end
+  -- A polite close where the socket API allows it; never a raise.
   if link.parked then
-    self.sched.forget(link)
+    pcall(self.sched.forget, link)
   else
-    link:quit()
+    pcall(link.quit, link)
   end
+  link:drop()
 end
 
 local function too_many(self)
@@ -198,19 +200,29 @@ function Pool:checkin(link, dirty, out_at)
       .. "pool_leak_threshold %.1f s; return connections promptly (conn:close())\n"):format(
       link.thread_id or 0, now - out_at, self.leak_threshold))
   end
-  if dirty or self.disposed or #self.idle >= self.size or self:unusable(link, now)
-    or not self:clean(link) then
-    self:close_link(link, link.dead and "invalidated" or nil)
-    self.cond:signal()
-    return
+  -- Cleaning and parking talk to the server; where the socket API is not
+  -- available (nginx's log phase, say) that raises: the link is then
+  -- dropped without a word, never half-cleaned into the pool.
+  local ok, kept = pcall(function()
+    if dirty or self.disposed or #self.idle >= self.size or self:unusable(link, now)
+      or not self:clean(link) then
+      self:close_link(link, link.dead and "invalidated" or nil)
+      return false
+    end
+    link.returned = self.sched.now()
+    if not self.sched.detach(link) then
+      self:close_link(link, "invalidated")
+      return false
+    end
+    return true
+  end)
+  if not ok then
+    link:drop()
+    self.total = self.total - 1
+    self.counters.invalidated = self.counters.invalidated + 1
+  elseif kept then
+    self.idle[#self.idle + 1] = link
   end
-  link.returned = self.sched.now()
-  if not self.sched.detach(link) then
-    self:close_link(link, "invalidated")
-    self.cond:signal()
-    return
-  end
-  self.idle[#self.idle + 1] = link
   self.cond:signal()
 end
 
