@@ -579,43 +579,68 @@ describe("openresty #mariadb", function()
             rate = tonumber(out:match("Requests per second:%s+([%d.]+)")),
           }, out
         end
-        -- Warm-ups open the connections each phase needs (a new one costs
-        -- a login and its prepares, which is not what is measured here).
-        sh("ab -q -k -n 300 -c 10 " .. url .. " >/dev/null 2>&1")
-        local quiet = fast()
-        -- 8 clients, each running SELECT SLEEP(0.5) requests back to back
-        local stop = tmp .. "/stop-slow-" .. mode
-        local slow = {}
-        for i = 1, 8 do
-          slow[i] = ("%s/slow-%s-%d"):format(tmp, mode, i)
-          sh(("(while [ ! -e %s ]; do curl -sS -m 30 -o /dev/null -w '%%{http_code}\\n' %s; done) >%s 2>&1 &")
-            :format(q(stop), q(base .. "/_debug/slow?seconds=0.5"), q(slow[i])))
+        -- One round: fast requests alone, then next to 8 clients each running
+        -- SELECT SLEEP(0.5) requests back to back. Warm-ups open the
+        -- connections each phase needs (a new one costs a login and its
+        -- prepares, which is not what is measured here).
+        local function round(r)
+          sh("ab -q -k -n 300 -c 10 " .. url .. " >/dev/null 2>&1")
+          local quiet = fast()
+          local stop = ("%s/stop-slow-%s-%d"):format(tmp, mode, r)
+          local slow = {}
+          for i = 1, 8 do
+            slow[i] = ("%s/slow-%s-%d-%d"):format(tmp, mode, r, i)
+            sh(("(while [ ! -e %s ]; do curl -sS -m 30 -o /dev/null -w '%%{http_code}\\n' %s; done) >%s 2>&1 &")
+              :format(q(stop), q(base .. "/_debug/slow?seconds=0.5"), q(slow[i])))
+          end
+          sh("sleep 1")
+          sh("ab -q -k -n 300 -c 10 " .. url .. " >/dev/null 2>&1")
+          local busy, out = fast()
+          write_file(stop, "")
+          sh("sleep 1.5")
+          busy.out, busy.slow, busy.slow_failed = out, 0, 0
+          for i = 1, 8 do
+            for code in (read_file(slow[i]) or ""):gmatch("[^\n]+") do
+              busy.slow = busy.slow + 1
+              if code ~= "200" then busy.slow_failed = busy.slow_failed + 1 end
+            end
+          end
+          io.stderr:write(("# openresty %s mode: GET /orders/<id> p50/p99 %d/%d ms (%.0f req/s) alone,"
+            .. " %d/%d ms (%.0f req/s) next to 8 clients of SELECT SLEEP(0.5) (%d slow requests, %d failed)\n")
+            :format(mode, quiet.p50, quiet.p99, quiet.rate, busy.p50, busy.p99, busy.rate, busy.slow,
+              busy.slow_failed))
+          return quiet, busy
         end
-        sh("sleep 1")
-        sh("ab -q -k -n 300 -c 10 " .. url .. " >/dev/null 2>&1")
-        local busy, out = fast()
-        write_file(stop, "")
-        sh("sleep 1.5")
-        local codes, bad = 0, 0
-        for i = 1, 8 do
-          for code in (read_file(slow[i]) or ""):gmatch("[^\n]+") do
-            codes = codes + 1
-            if code ~= "200" then bad = bad + 1 end
+        -- Interleaved rounds, compared by their medians: a loaded machine
+        -- makes single percentiles jump (blocking mode gets one round: it
+        -- takes the 20 s ab allows).
+        local quiets, busies = {}, {}
+        for r = 1, mode == "blocking" and 1 or 3 do
+          quiets[r], busies[r] = round(r)
+        end
+        local function median(list, key)
+          local v = {}
+          for i, x in ipairs(list) do v[i] = x[key] end
+          table.sort(v)
+          return v[math.floor((#v + 1) / 2)]
+        end
+        local quiet_p99, busy_p99 = median(quiets, "p99"), median(busies, "p99")
+        io.stderr:write(("# openresty %s mode: median p99 %d ms alone, %d ms next to the slow queries\n")
+          :format(mode, quiet_p99, busy_p99))
+        for r = 1, #quiets do
+          assert.are.equal(0, quiets[r].non2xx)
+          if mode == "cosocket" then
+            assert.are.equal(STALL_FAST, busies[r].complete, busies[r].out)
+            assert.are.equal(0, busies[r].non2xx, busies[r].out)
+            assert.are.equal(0, busies[r].slow_failed)
+            assert.is_true(busies[r].slow >= 8)
           end
         end
-        io.stderr:write(("# openresty %s mode: GET /orders/<id> p50/p99 %d/%d ms (%.0f req/s) alone,"
-          .. " %d/%d ms (%.0f req/s) next to 8 clients of SELECT SLEEP(0.5) (%d slow requests, %d failed)\n")
-          :format(mode, quiet.p50, quiet.p99, quiet.rate, busy.p50, busy.p99, busy.rate, codes, bad))
-        assert.are.equal(0, quiet.non2xx)
         if mode == "cosocket" then
-          assert.are.equal(STALL_FAST, busy.complete, out)
-          assert.are.equal(0, busy.non2xx, out)
-          assert.are.equal(0, bad)
-          assert.is_true(codes >= 8)
           -- within 2x of the quiet p99 (ab counts whole milliseconds: a
           -- quiet p99 under 5 ms counts as 5)
-          assert.is_true(busy.p99 <= 2 * math.max(quiet.p99, 5),
-            ("p99 %d ms next to slow queries, %d ms alone"):format(busy.p99, quiet.p99))
+          assert.is_true(busy_p99 <= 2 * math.max(quiet_p99, 5),
+            ("median p99 %d ms next to slow queries, %d ms alone"):format(busy_p99, quiet_p99))
         end
       end)
 
