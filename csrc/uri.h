@@ -39,6 +39,7 @@ typedef struct fsdb_uri {
     unsigned write_timeout;
     fsdb_ssl_mode ssl_mode;
     char *ssl_ca, *ssl_cert, *ssl_key, *ssl_capath, *ssl_cipher; /* NULL = not given */
+    char *auth_plugins; /* comma list of plugin names; NULL = fsdb's safe default */
     int local_infile;   /* 0 (default) or 1 */
 } fsdb_uri;
 
