@@ -301,7 +301,7 @@ describe("cqueues transport #mariadb", function()
     good:dispose(); other:dispose(); x509:dispose()
   end)
 
-  it("caching_sha2_password: the fast path logs in; full authentication is refused over plain TCP", function()
+  it("caching_sha2_password follows the auth_plugins rules: refused by default, fast and full over a socket", function()
     local digest = require("openssl.digest")
     local function sha256(x) return digest.new("sha256"):final(x) end
     -- (no ~ operator in LuaJIT's grammar)
@@ -319,41 +319,75 @@ describe("cqueues transport #mariadb", function()
     local hs = "\10" .. "8.0.36\0" .. "\7\0\0\0" .. nonce:sub(1, 8) .. "\0" .. string.char(0xff, 0xf7)
       .. "\45" .. "\2\0" .. string.char(0xff, 0x81) .. "\21" .. ("\0"):rep(10) .. nonce:sub(9) .. "\0"
       .. "caching_sha2_password\0"
-    local want = xor(sha256("s3cret"), sha256(sha256(sha256("s3cret")) .. nonce))
-    -- Serves one login; verdict 3 = fast auth OK, 4 = "send me the password".
+    local fast = xor(sha256("s3cret"), sha256(sha256(sha256("s3cret")) .. nonce))
+    -- Serves one login. verdict "switch": ask for caching_sha2_password by an
+    -- auth switch (what a server does to a client that answered natively);
+    -- 3: fast authentication succeeded; 4: "send me the password".
     local function serve(listener, verdict, seen)
-      local s = listener:accept()
+      local s = listener:accept(2)
+      if not s then return end
       s:setmode("bn", "bn")
       s:write(pkt(0, hs)); s:flush()
-      local login = s:xread(-4096, "b")
-      seen.scramble_ok = login and login:find(want, 1, true) ~= nil
-      s:write(pkt(2, "\1" .. string.char(verdict))); s:flush()
-      if verdict == 3 then
-        s:write(pkt(3, "\0\0\0\2\0\0\0")); s:flush()
-        s:xread(-4096, "b") -- the session set-up: end it
+      local login = s:xread(-4096, "b", 2) or ""
+      seen.login = login
+      if verdict == "switch" then
+        s:write(pkt(2, "\254caching_sha2_password\0" .. nonce .. "\0")); s:flush()
+        seen.after = s:xread(-4096, "b", 1) or ""
+      elseif verdict == 3 then
+        s:write(pkt(2, "\1\3") .. pkt(3, "\0\0\0\2\0\0\0")); s:flush()
       else
-        seen.after = s:xread(-4096, "b", 1)
+        s:write(pkt(2, "\1\4")); s:flush()
+        seen.after = s:xread(-4096, "b", 2) or ""
+        s:write(pkt(4, "\0\0\0\2\0\0\0")); s:flush()
       end
+      s:xread(-4096, "b", 1) -- the session set-up: the socket closes under it
       s:close()
     end
-    for _, verdict in ipairs({ 3, 4 }) do
-      local listener = socket.listen({ host = "127.0.0.1", port = 0 })
+    local function login(listen, url, verdict)
+      local listener = socket.listen(listen)
       listener:listen()
-      local _, _, port = listener:localname()
-      local e = engine({}, ("mysql://u:s3cret@127.0.0.1:%d/x"):format(port))
-      local seen, res, err, errno = {}, nil, nil, nil
-      run(function() serve(listener, verdict, seen) end, function() res, err, errno = e:connect() end)
+      local seen, r = {}, {}
+      local e = engine({}, url(listener))
+      run(function() serve(listener, verdict, seen) end, function() r = { e:connect() } end)
       listener:close()
-      assert.is_true(seen.scramble_ok, "the fast-path scramble")
-      assert.is_nil(res) -- the fake server ends the set-up (3) or refuses to go on (4)
-      if verdict == 4 then
-        assert.are.equal(2061, errno)
-        assert.truthy(err:find("auth_plugins=caching_sha2_password", 1, true))
-        assert.falsy((seen.after or ""):find("s3cret", 1, true), "the password never left")
-      else
-        assert.are.equal(2013, errno) -- logged in; the set-up query met a closed socket
+      return seen, r[1], r[2], r[3]
+    end
+    local function tcp(extra)
+      return function(l)
+        local _, _, port = l:localname()
+        return ("mysql://u:s3cret@127.0.0.1:%d/x%s"):format(port, extra or "")
       end
     end
+    local path = os.tmpname()
+    os.remove(path)
+    local function sock(l)
+      local _ = l
+      return "mysql://u:s3cret@localhost/x?auth_plugins=caching_sha2_password&unix_socket=" .. encode(path)
+    end
+
+    -- by default: a native proof first, then the switch is refused
+    local _
+    local seen, res, err, errno = login({ host = "127.0.0.1", port = 0 }, tcp(), "switch")
+    assert.is_nil(res)
+    assert.are.equal(5010, errno)
+    assert.truthy(err:find("refused before sending the password", 1, true))
+    assert.falsy(seen.login:find(fast, 1, true))
+    assert.falsy((seen.after or ""):find("s3cret", 1, true))
+    -- listing it on an unverified channel is refused before the login
+    seen, res, _, errno = login({ host = "127.0.0.1", port = 0 }, tcp("?auth_plugins=caching_sha2_password"), 3)
+    assert.is_nil(res)
+    assert.are.equal(9001, errno)
+    assert.are.equal("", seen.login or "")
+    -- over a unix socket, listed: the fast path's scramble; then the full
+    -- authentication gets the password
+    seen, _, _, errno = login({ path = path }, sock, 3)
+    os.remove(path)
+    assert.truthy(seen.login:find(fast, 1, true), "the fast-path scramble")
+    assert.are.equal(2013, errno) -- logged in; the set-up query met a closed socket
+    seen, _, _, errno = login({ path = path }, sock, 4)
+    os.remove(path)
+    assert.truthy((seen.after or ""):find("s3cret\0", 1, true))
+    assert.are.equal(2013, errno)
   end)
 
   it("a hostile server's malformed packet is a clean 2027 error and a discarded connection", function()

@@ -120,9 +120,60 @@ local function tls_wanted(u)
   return "required"
 end
 
--- The plugins whose answer never reveals the password (caching_sha2's
--- full authentication, which does, is the "full" step below).
-local ALLOWED = { mysql_native_password = true, client_ed25519 = true, caching_sha2_password = true }
+-- The auth-plugin rules of the libmariadb path (csrc/auth.c): by default
+-- only plugins that send a proof, never the password; the URL option
+-- auth_plugins replaces the list, and may name a plugin that hands the
+-- password over only on a channel verified before the login
+-- (ssl_mode=VERIFY_IDENTITY, or a unix socket). The codec answers
+-- mysql_native_password, client_ed25519 and caching_sha2_password.
+local SAFE_PLUGINS = "mysql_native_password,client_ed25519"
+local SUPPORTED = { mysql_native_password = true, client_ed25519 = true, caching_sha2_password = true }
+local EXPOSING = {
+  mysql_clear_password = "sends the password in clear text",
+  dialog = "sends the password in clear text",
+  sha256_password = "sends the password in clear text over TLS, else encrypted to an RSA key the server sends",
+  caching_sha2_password = "sends the password in clear text over TLS, else encrypted to an RSA key the "
+    .. "server sends (its full authentication)",
+}
+local PLUGIN_NOT_ALLOWED = 5010 -- Connector/C's CR_PLUGIN_NOT_ALLOWED
+
+local function channel_verified(u)
+  return u.ssl_mode == "VERIFY_IDENTITY" or u.unix_socket ~= nil
+end
+
+-- The allowed plugins as a set, or nil, err, errno, sqlstate for a list
+-- that would expose the password on an unverified channel.
+local function allowed_plugins(u)
+  local list, set = u.auth_plugins or SAFE_PLUGINS, {}
+  for name in tostring(list):gmatch("[^,]+") do
+    if EXPOSING[name] and not channel_verified(u) then
+      return fail(9001, nil, ("auth_plugins lists %s, which %s: allowed only with ssl_mode=VERIFY_IDENTITY "
+        .. "or over a unix socket"):format(name, EXPOSING[name]))
+    end
+    set[name] = true
+  end
+  return set, list
+end
+
+local function refuse_plugin(u, name, list)
+  local sends = EXPOSING[name]
+  if sends and not channel_verified(u) then
+    return fail(PLUGIN_NOT_ALLOWED, "HY000", ("the server asked for authentication plugin '%s', refused "
+      .. "before sending the password: it %s; hint: if the server is meant to use it, connect with "
+      .. "ssl_mode=VERIFY_IDENTITY (or over a unix socket) and add auth_plugins=%s to the URL")
+      :format(name, sends, name))
+  end
+  if not SUPPORTED[name] then
+    return fail(PLUGIN_NOT_ALLOWED, "HY000", ("the server asked for authentication plugin '%s', which "
+      .. "the %s transport does not speak (it speaks mysql_native_password, client_ed25519 and "
+      .. "caching_sha2_password), refused before sending the password; hint: use the libmariadb "
+      .. "transport for this account"):format(name, "codec"))
+  end
+  return fail(PLUGIN_NOT_ALLOWED, "HY000", ("the server asked for authentication plugin '%s', which "
+    .. "auth_plugins does not allow (allowed: %s), refused before sending the password; hint: add it "
+    .. "to auth_plugins in the URL if the account uses it%s"):format(name, list,
+    sends and ("; note: it " .. sends) or ""))
+end
 
 -- Logs in: handshake, TLS, the auth plugin exchange.
 function Link:login(cfg)
@@ -175,8 +226,18 @@ function Link:login(cfg)
     return fail(2026, "HY000", TLS_MISSING:format(u.ssl_mode))
   end
   local password = u.password or ""
+  local allowed, list = allowed_plugins(u)
+  if not allowed then
+    self.dead = true
+    self.sock:close()
+    return nil, list, 9001, "HY000"
+  end
+  -- The first answer: to the handshake's plugin when allowed; otherwise a
+  -- native proof (a hash, never the password), and the server switches.
   local plugin = hs.plugin
-  if not ALLOWED[plugin] then plugin = "mysql_native_password" end
+  if not (allowed[plugin] and SUPPORTED[plugin]) or plugin == "client_ed25519" then
+    plugin = "mysql_native_password"
+  end
   local ok, e2, n2, s2 = self:send(codec:login(u.user, password, u.database, plugin, charset_id))
   if not ok then return nil, e2, n2, s2 end
   while true do
@@ -184,11 +245,10 @@ function Link:login(cfg)
     if r == true then
       break
     elseif r == "switch" then
-      if not ALLOWED[a] then
+      if not (allowed[a] and SUPPORTED[a]) then
         self.dead = true
         self.sock:close()
-        return fail(2059, "HY000", ("Authentication plugin '%s' is not allowed on this transport "
-          .. "(allowed: mysql_native_password, client_ed25519, caching_sha2_password)"):format(a))
+        return refuse_plugin(u, a, list)
       end
       ok, e2 = self:send(codec:auth_reply(a, password))
       if not ok then return nil, e2 end
@@ -196,8 +256,7 @@ function Link:login(cfg)
       -- caching_sha2_password wants the password itself: only to a server
       -- whose identity was verified (or over a unix socket), and only when
       -- the URL opts in (auth_plugins), as on the libmariadb path.
-      local opted = u.auth_plugins and tostring(u.auth_plugins):find("caching_sha2_password", 1, true)
-      if not (secure and opted) then
+      if not (secure and channel_verified(u) and allowed.caching_sha2_password) then
         self.dead = true
         self.sock:close()
         return fail(2061, "HY000", "caching_sha2_password asks for the password in full; this is "
@@ -658,6 +717,14 @@ function Conn:close()
   if self._cursor then self._cursor:_detach() end
   local pool = self._pool
   pool:checkin(link, self._busy or self._streaming, self._out_at)
+end
+
+-- Returns the connection to be closed, not kept (a failed on_connect).
+function Conn:_discard()
+  local link = self._link
+  if not link then return end
+  self._link = nil
+  self._pool:checkin(link, true, self._out_at)
 end
 
 function Conn:__tostring()

@@ -63,7 +63,7 @@ function _M.new(url, opts)
     name = "fsdb" .. engines,
     cond = sched.cond(),
     counters = { connects = 0, pings = 0, invalidated = 0, timeouts = 0, waits = 0,
-      recycled = 0, held_too_long = 0 },
+      recycled = 0, expired = 0, held_too_long = 0 },
   }, Pool)
   return self
 end
@@ -84,6 +84,8 @@ function Pool:close_link(link, why)
     self.counters.recycled = self.counters.recycled + 1
   elseif why == "invalidated" or why == "stale" then
     self.counters.invalidated = self.counters.invalidated + 1
+  elseif why == "expired" then
+    self.counters.expired = self.counters.expired + 1
   end
   -- A polite close where the socket API allows it; never a raise.
   if link.parked then
@@ -98,8 +100,46 @@ local function too_many(self)
   return self.max_overflow >= 0 and self.total >= self.size + self.max_overflow
 end
 
---- checkout() -> conn, is_new | nil, err, errno, sqlstate
-function Pool:checkout()
+local unpack = table.unpack or unpack
+
+--- checkout([on_connect [, holder, key]]) -> conn, is_new | nil, err, errno,
+--- sqlstate. A new connection runs on_connect first; when it raises, that
+--- connection is discarded and the failure is 9008. With holder, holder[key]
+--- = conn before returning (sessions).
+function Pool:checkout(on_connect, holder, key)
+  local conn, is_new, errno, state = self:take()
+  if not conn then return nil, is_new, errno, state end
+  if is_new and on_connect then
+    local ok, err = pcall(on_connect, conn)
+    if not ok then
+      conn:_discard()
+      local msg = tostring(err):gsub("^fsdb: ", "")
+      return core.codec_error(9008, nil, "on_connect failed: " .. msg, self.cfg.url.password)
+    end
+  end
+  if holder then holder[key] = conn end
+  return conn, is_new
+end
+
+--- run(on_connect, method, ...): checkout, conn[method](conn, ...), check-in;
+--- a raise in between still returns the connection, then goes on.
+function Pool:run(on_connect, method, ...)
+  if type(transport.Conn[method]) ~= "function" then
+    error("fsdb: no connection method '" .. tostring(method) .. "'", 2)
+  end
+  local conn, err, errno, state = self:checkout(on_connect)
+  if not conn then return nil, err, errno, state end
+  local r = { n = 0 }
+  local function keep(ok, ...) r.n = select("#", ...); r.ok = ok; for i = 1, r.n do r[i] = (select(i, ...)) end end
+  keep(pcall(conn[method], conn, ...))
+  conn:close()
+  if not r.ok then error(r[1], 0) end
+  return unpack(r, 1, r.n)
+end
+
+-- The checkout itself: an idle connection (checked, maybe pinged), a new
+-- one, or a wait.
+function Pool:take()
   if self.disposed then
     return core.codec_error(9005, nil, "engine is disposed")
   end
@@ -239,7 +279,7 @@ function Pool:status()
     size = self.size, max_overflow = self.max_overflow, checked_out = self.out,
     idle = #self.idle, overflow = self.total - self.size, connects = c.connects,
     pings = c.pings, invalidated = c.invalidated, timeouts = c.timeouts, waits = c.waits,
-    recycled = c.recycled, held_too_long = c.held_too_long,
+    recycled = c.recycled, expired = c.expired, held_too_long = c.held_too_long,
   }
 end
 
