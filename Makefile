@@ -19,7 +19,7 @@ CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter
 # Hidden by default: core.so exports luaopen_fsdb_core and nothing else.
 BASE_CFLAGS = -std=gnu99 -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) $$(mariadb_config --cflags)
-MARIADB_LIBS = $$(mariadb_config --libs) -lpthread -lm -ldl
+MARIADB_LIBS = $$(mariadb_config --libs) -lcrypto -lpthread -lm -ldl
 
 SRC := $(sort $(wildcard csrc/*.c))
 HDR := $(wildcard csrc/*.h)
@@ -94,7 +94,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -std=gnu99 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=undefined -Icsrc
-FUZZ_TARGETS := uri sqlscan
+FUZZ_TARGETS := uri sqlscan codec
 FUZZERS := $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 
 .PHONY: fuzz fuzz-smoke
@@ -102,6 +102,12 @@ FUZZERS := $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 build/fuzz/fuzz_%: fuzz/fuzz_%.c csrc/%.c csrc/%.h csrc/error.c csrc/error.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< csrc/$*.c csrc/error.c
+
+# The codec needs libmariadb's headers (type numbers) and libcrypto (the
+# auth scrambles).
+build/fuzz/fuzz_codec: fuzz/fuzz_codec.c csrc/codec.c csrc/codec.h csrc/error.c csrc/error.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $$(mariadb_config --cflags) -o $@ $< csrc/codec.c csrc/error.c -lcrypto
 
 fuzz: $(FUZZERS)
 	@for t in $(FUZZ_TARGETS); do \

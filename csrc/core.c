@@ -95,5 +95,6 @@ int luaopen_fsdb_core(lua_State *L)
     fsdb_lengine_register(L);
     fsdb_lconn_register(L);
     fsdb_lcursor_register(L);
+    fsdb_lcodec_register(L);
     return 1;
 }

@@ -41,6 +41,7 @@ typedef struct lconn {
 void fsdb_lengine_register(lua_State *L);
 void fsdb_lconn_register(lua_State *L);
 void fsdb_lcursor_register(lua_State *L);
+void fsdb_lcodec_register(lua_State *L); /* core.codec(): the protocol codec */
 
 /* lcall.c: the one way into a checked-out connection from Lua. */
 

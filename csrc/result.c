@@ -558,3 +558,17 @@ void fsdb_result_push_ok(lua_State *L, unsigned long long affected,
     lua_pushinteger(L, (lua_Integer)warnings);
     lua_setfield(L, -2, "warnings");
 }
+
+/* For the protocol codec (lcodec.c): one value by the same rules. */
+void fsdb_result_push_text_value(lua_State *L, int kind, const char *s, unsigned long len)
+{
+    if (s == NULL)
+        push_null(L);
+    else
+        push_text_value(L, kind, s, len);
+}
+
+void fsdb_result_push_bin_value(lua_State *L, const fsdb_colbuf *col)
+{
+    push_bin_value(L, col);
+}

@@ -37,6 +37,11 @@ void fsdb_result_stmt_row(lua_State *L, const fsdb_stmt *s, int names_idx, int a
 /* The conversion kind of each column, in a userdata it pushes. */
 int *fsdb_result_text_kinds(lua_State *L, MYSQL_RES *res);
 
+/* One value, for the protocol codec (lcodec.c): a text cell (NULL = SQL
+ * NULL; numeric kinds need s NUL-terminated) or a decoded binary cell. */
+void fsdb_result_push_text_value(lua_State *L, int kind, const char *s, unsigned long len);
+void fsdb_result_push_bin_value(lua_State *L, const fsdb_colbuf *col);
+
 /* {affected_rows = n, insert_id = n, warnings = n} */
 void fsdb_result_push_ok(lua_State *L, unsigned long long affected,
                          unsigned long long insert_id, unsigned warnings);

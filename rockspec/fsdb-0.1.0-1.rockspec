@@ -90,14 +90,20 @@ build = {
     ["fsdb.session"] = "lua/fsdb/session.lua",
     ["fsdb.sql"] = "lua/fsdb/sql.lua",
     ["fsdb.sqltext"] = "lua/fsdb/sqltext.lua",
+    ["fsdb.transport.conn"] = "lua/fsdb/transport/conn.lua",
+    ["fsdb.transport.cqueues"] = "lua/fsdb/transport/cqueues.lua",
+    ["fsdb.transport.ngx"] = "lua/fsdb/transport/ngx.lua",
+    ["fsdb.transport.pool"] = "lua/fsdb/transport/pool.lua",
     ["fsdb.url"] = "lua/fsdb/url.lua",
     ["fsdb.core"] = {
       sources = {
         "csrc/auth.c",
+        "csrc/codec.c",
         "csrc/conn.c",
         "csrc/core.c",
         "csrc/error.c",
         "csrc/lcall.c",
+        "csrc/lcodec.c",
         "csrc/lconn.c",
         "csrc/lcursor.c",
         "csrc/lengine.c",
@@ -115,7 +121,7 @@ build = {
       -- _GNU_SOURCE itself for dladdr, and nothing else needs it.
       incdirs = { "csrc", "$(MARIADB_INCDIR)/mariadb" },
       libdirs = { "$(MARIADB_LIBDIR)" },
-      libraries = { "mariadb", "pthread", "m", "dl" },
+      libraries = { "mariadb", "crypto", "pthread", "m", "dl" },
     },
   },
   install = {

@@ -11,6 +11,12 @@
 -- scoped session (one per request, keyed by ngx.ctx) that the log phase
 -- closes. Every query blocks the worker's event loop while it runs.
 --
+-- mode = "cosocket": the work runs in the request's own Lua VM on the
+-- non-blocking transport (engine option transport = "cosocket": fsdb's
+-- protocol codec over ngx.socket.tcp), one session per request, closed at
+-- the end of the content phase (cosockets are not available in the log
+-- phase). A wait for the database yields to nginx's event loop.
+--
 -- mode = "thread": the work runs on nginx's thread pool through
 -- ngx.run_worker_thread (fsdb_thread.lua), with one fsdb pool per thread
 -- VM; the event loop stays free while the database works.
@@ -24,7 +30,7 @@ local work = require("fsdb_shop_work")
 local _M = {}
 
 local cfg = {
-  mode = "blocking",      -- "blocking" or "thread"
+  mode = "blocking",      -- "blocking", "cosocket" or "thread"
   thread_pool = "fsdb",   -- the `thread_pool` name in nginx.conf (thread mode)
   threads = 4,            -- calls in flight per worker (thread mode): the
                           -- pool's threads = lua_worker_thread_vm_pool_size
@@ -60,16 +66,30 @@ function _M.init(opts)
     end
     cfg[k] = v
   end
-  if cfg.mode ~= "blocking" and cfg.mode ~= "thread" then
-    error("fsdb_shop.init: mode must be \"blocking\" or \"thread\", got " .. tostring(cfg.mode), 2)
+  if cfg.mode ~= "blocking" and cfg.mode ~= "thread" and cfg.mode ~= "cosocket" then
+    error("fsdb_shop.init: mode must be \"blocking\", \"cosocket\" or \"thread\", got " .. tostring(cfg.mode), 2)
   end
   if cfg.mode == "thread" and not ngx.run_worker_thread then
     error("fsdb_shop.init: this nginx Lua module has no ngx.run_worker_thread "
       .. "(needs 0.10.20+ and nginx --with-threads)", 2)
   end
-  db = fsdb.new{ url = os.getenv("DATABASE_URL"), engine_options = work.engine_options() }
+  local options = work.engine_options()
+  if cfg.mode == "cosocket" then
+    -- Connections are cheap to hold here (no thread each): room for slow
+    -- queries without making fast ones wait for the pool.
+    options.transport = "cosocket"
+    options.pool_size = 20
+    options.max_overflow = 30
+    options.pool_timeout = 5
+  end
+  db = fsdb.new{ url = os.getenv("DATABASE_URL"), engine_options = options }
   registry = fsdb.session.ngx_scoped(db)
   master_pid = ngx.worker.pid()
+  if cfg.mode == "cosocket" then
+    -- No cosockets in init_by_lua: each worker's pool connects on first use.
+    ngx.log(ngx.NOTICE, "fsdb_shop: cosocket mode; each worker opens its own connections")
+    return
+  end
   local rows, err, errno, sqlstate = db.engine:execute("SELECT CONNECTION_ID() AS id")
   if rows then
     master_conn_id = rows[1].id
@@ -167,6 +187,29 @@ local function in_blocking(op, args, meta)
   return "ok", r[2], body
 end
 
+-- cosocket mode: a session for this request only, closed before the
+-- response is sent (closing returns connections with a round trip, which
+-- the log phase could not do).
+local function in_cosocket(op, args, meta)
+  local s = db:session()
+  local r = pack(xpcall(work[op], debug.traceback, s, args, meta))
+  s:close()
+  if not r[1] then
+    return "error", r[2]
+  end
+  if r[2] == nil then
+    return "db", r[3], r[4], r[5]
+  end
+  if op == "whoami" and type(r[3]) == "table" then
+    r[3].pool = db.engine:status()
+  end
+  local encoded, body = pcall(work.to_json, r[3])
+  if not encoded then
+    return "error", body
+  end
+  return "ok", r[2], body
+end
+
 local function in_thread(op, args, meta)
   local ok, err = sema:wait(cfg.thread_wait)
   if not ok then
@@ -191,6 +234,8 @@ local function run(op, args, decorate)
   local kind, a, b, c
   if cfg.mode == "thread" then
     kind, a, b, c = in_thread(op, args, meta)
+  elseif cfg.mode == "cosocket" then
+    kind, a, b, c = in_cosocket(op, args, meta)
   else
     kind, a, b, c = in_blocking(op, args, meta)
   end
@@ -313,6 +358,11 @@ function _M.whoami()
     t.worker_pid = ngx.worker.pid()
     return cjson.encode(t)
   end)
+end
+
+--- GET /_debug/slow?seconds=0.5 — one SELECT SLEEP(seconds).
+function _M.slow()
+  run("slow", ngx.req.get_uri_args())
 end
 
 --- POST /_debug/fail?product_id=N — writes, then fails with a Lua error.

@@ -285,6 +285,19 @@ function work.fail_after_write(s, args, meta)
   error("simulated failure after a write (this request must leave nothing behind)", 0)
 end
 
+--- A slow query (SELECT SLEEP(seconds), at most 5 s): what a lock wait,
+--- a report or a stalled server looks like to the event loop.
+-- syntax: status, body = work.slow(s, args)
+function work.slow(s, args)
+  local seconds = tonumber(args.seconds) or 0.5
+  if seconds < 0 or seconds > 5 then
+    return bad_request("seconds must be between 0 and 5")
+  end
+  local rows, err, errno, sqlstate = s:execute("SELECT SLEEP(?) AS slept", seconds)
+  if not rows then return nil, err, errno, sqlstate end
+  return 200, { slept = seconds }
+end
+
 ----------------------------------------------------------------------------
 -- Set-up (scripts/openresty and the spec; not used by requests)
 ----------------------------------------------------------------------------
@@ -350,7 +363,7 @@ end
 --- Operations the HTTP layer may call by name (run_worker_thread passes names).
 work.OPS = {
   list_products = true, place_order = true, get_order = true,
-  create_customer = true, whoami = true, fail_after_write = true,
+  create_customer = true, whoami = true, fail_after_write = true, slow = true,
 }
 
 return work

@@ -36,7 +36,13 @@ function _M.new(url, options)
     url, err = config.url_from_env()
     if not url then error(err, 2) end
   end
-  local ok, handle = pcall(core.engine, url, opts)
+  -- The codec transports (lua/fsdb/transport/) answer the same calls as
+  -- the C engine handle.
+  local make = core.engine
+  if opts.transport and opts.transport ~= "libmariadb" then
+    make = require("fsdb.transport.pool").new
+  end
+  local ok, handle = pcall(make, url, opts)
   if not ok then error(handle, 2) end
   local engine = setmetatable({ _core = handle, _on_connect = opts.on_connect, options = opts }, Engine)
   if opts.echo then engine:_observer() end

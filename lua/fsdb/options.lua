@@ -73,6 +73,11 @@ _M.engine = {
     end, doc = "executemany: array binding when the server has it, multi-row INSERT, or one execute per set" },
   { name = "statement_cache_size", default = 64, check = whole_at_least(1, "a whole number >= 1"),
     doc = "prepared statements kept per connection" },
+  { name = "transport", default = "libmariadb", check = function(v)
+      if v ~= "libmariadb" and v ~= "cosocket" and v ~= "cqueues" then
+        return '"libmariadb", "cosocket" or "cqueues"'
+      end
+    end, doc = "libmariadb (blocking, the default), or the protocol codec over OpenResty cosockets or lua-cqueues" },
   { name = "echo", default = false, check = function(v)
       if type(v) ~= "boolean" and type(v) ~= "function" then
         return "a boolean, or a function(level, message) to log to"
