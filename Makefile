@@ -4,6 +4,10 @@
 #   make test       install missing Debian packages, build, run every suite
 #   make demo       the furniture store against a throwaway MariaDB
 #   make asan       the Lua 5.4 suites under AddressSanitizer
+#   make spec SPEC=spec/integration/x_spec.lua
+#                   one spec under Lua 5.4 and LuaJIT, with its own server
+#   make lint       luacheck (.luacheckrc) over lua, spec, examples and bin
+#   make docs       the LDoc HTML reference of the public modules (build/docs)
 #   make install PREFIX=/p   the usual Lua tree under /p
 #
 # Tool flags are looked up when a recipe runs (not when the Makefile is
@@ -24,7 +28,7 @@ CORE54 := build/lua5.4/fsdb/core.so
 COREJIT := build/luajit/fsdb/core.so
 COREASAN := build/asan/fsdb/core.so
 
-.PHONY: all build deps test unit asan demo bench install uninstall clean
+.PHONY: all build deps test unit asan demo bench install uninstall clean spec lint docs
 
 all: build
 
@@ -129,6 +133,20 @@ test: deps
 unit: deps
 	@$(MAKE) --no-print-directory build $(C_TESTS) $(HELPER54) $(HELPERJIT)
 	@FSDB_NO_SERVER=1 scripts/run-tests
+
+# One spec (or several) against a throwaway server of its own.
+spec: deps
+	@test -n "$(SPEC)" || { echo "usage: make spec SPEC=spec/integration/x_spec.lua" >&2; exit 2; }
+	@$(MAKE) -s --no-print-directory build $(HELPER54) $(HELPERJIT) $(PROXY54) $(PROXYJIT)
+	@scripts/run-spec $(SPEC)
+
+lint: deps
+	@luacheck --no-color --formatter plain lua spec examples bin
+
+# The reference of the public modules (config.ld), from their --- comments.
+docs: deps
+	@ldoc -c config.ld . >/dev/null
+	@echo "docs: build/docs/index.html"
 
 asan: deps
 	@$(MAKE) --no-print-directory $(COREASAN) $(C_TESTS) $(HELPERASAN) $(PROXYASAN)

@@ -220,6 +220,13 @@ fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
     mysql_optionsv(c->my, MYSQL_OPT_RECONNECT, &no);
     mysql_optionsv(c->my, MYSQL_OPT_LOCAL_INFILE, &local_infile);
     if (cfg->init_command) mysql_optionsv(c->my, MYSQL_INIT_COMMAND, cfg->init_command);
+    /* Host and port mean TCP, "localhost" included (PyMySQL's rule): left to
+     * itself Connector/C would take the default socket and ignore the port.
+     * A socket is used only when the URL names one. */
+    if (u->unix_socket == NULL) {
+        unsigned int tcp = MYSQL_PROTOCOL_TCP;
+        mysql_optionsv(c->my, MYSQL_OPT_PROTOCOL, &tcp);
+    }
     if (set_tls(c->my, u, err) < 0) {
         mysql_close(c->my);
         free(c);

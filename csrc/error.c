@@ -44,9 +44,11 @@ static const char *hint_for(unsigned code)
     case 2005: /* unknown host */
         return "check DB_HOST/DB_PORT (or DB_SOCKET) and that the server is running";
     case 1045: /* access denied */
-    case 1044: /* access denied to database */
     case 1698:
         return "check DB_USER/DB_PASSWORD and the user's grants (SHOW GRANTS FOR 'user'@'host')";
+    case 1044: /* access denied to database: also what a missing one looks like */
+        return "the database may not exist or the user has no grant on it "
+               "(check DB_NAME; SHOW GRANTS FOR 'user'@'host')";
     case 1049:
         return "create it: CREATE DATABASE name CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci";
     case 2006:

@@ -4,6 +4,8 @@
 #include "result.h"
 
 #include <float.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,14 +45,55 @@ static void push_u64(lua_State *L, unsigned long long v)
     }
 }
 
+/*
+ * Numbers as text follow LC_NUMERIC, and the locale belongs to the
+ * application (nginx, a GUI, a test runner may call setlocale): under a
+ * comma-decimal locale strtod("1.5") stops at the '.' and gives 1. Every
+ * conversion here runs with the C locale on this thread (uselocale is
+ * per thread, so other threads keep theirs).
+ */
+static locale_t c_numeric;
+static pthread_once_t c_numeric_once = PTHREAD_ONCE_INIT;
+
+static void make_c_numeric(void)
+{
+    c_numeric = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
+/* Switches this thread to the C locale; returns what to restore, or 0 if
+ * the C locale could not be made (then nothing changes). */
+static locale_t enter_c_numeric(void)
+{
+    pthread_once(&c_numeric_once, make_c_numeric);
+    return c_numeric ? uselocale(c_numeric) : (locale_t)0;
+}
+
+static void leave_c_numeric(locale_t old)
+{
+    if (old)
+        uselocale(old);
+}
+
+static double c_strtod(const char *s)
+{
+    locale_t old = enter_c_numeric();
+    double d = strtod(s, NULL);
+    leave_c_numeric(old);
+    return d;
+}
+
 /* The server prints FLOAT with FLT_DIG (6) significant digits in the text
  * protocol; doing the same for binary values makes both protocols agree
  * (a plain (double) cast would give 1.100000023841858 for 1.1). */
 static void push_float(lua_State *L, float f)
 {
     char buf[32];
+    locale_t old = enter_c_numeric();
+    double d;
     snprintf(buf, sizeof buf, "%.*g", FLT_DIG, (double)f);
-    lua_pushnumber(L, (lua_Number)strtod(buf, NULL));
+    d = strtod(buf, NULL);
+    leave_c_numeric(old);
+    lua_pushnumber(L, (lua_Number)d);
 }
 
 /* Writes v as exactly `width` decimal digits (zero-padded) at p. */
@@ -135,7 +178,7 @@ static void push_text_value(lua_State *L, int kind, const char *s, unsigned long
         return;
     case FSDB_K_FLOAT:
     case FSDB_K_DOUBLE:
-        lua_pushnumber(L, (lua_Number)strtod(s, NULL));
+        lua_pushnumber(L, (lua_Number)c_strtod(s));
         return;
     default:
         lua_pushlstring(L, s, len);

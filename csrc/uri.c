@@ -536,6 +536,65 @@ static int bad_value(parser *p, const option_def *def, const char *value,
     return -1;
 }
 
+/*
+ * Connection charsets fsdb refuses: in big5, cp932, gbk and sjis a
+ * multibyte character can end in an ASCII byte ('\\', '`', a letter), so
+ * SQL text cannot be scanned or written byte by byte (see fsdb.sqltext);
+ * the UCS/UTF-16/32 ones are not client charsets at all.
+ */
+static const char *const refused_charsets[] = {
+    "big5", "cp932", "gbk", "sjis", "ucs2", "utf16", "utf16le", "utf32",
+};
+
+static int refuse_charset(parser *p, const char *value)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof refused_charsets / sizeof *refused_charsets; i++) {
+        if (!equal_nocase(value, strlen(value), refused_charsets[i]))
+            continue;
+        if (p->guard)
+            return fail_guarded(p);
+        fsdb_error_set(p->err, FSDB_ERR_URL, NULL,
+                       i < 4 ? "charset %s is not supported: its multibyte characters can "
+                               "contain ASCII bytes such as '\\' and '`', so SQL text "
+                               "cannot be written or scanned safely in it; use "
+                               "charset=utf8mb4 (the default) and convert at the edges"
+                             : "charset %s cannot be a connection charset; use "
+                               "charset=utf8mb4 (the default)",
+                       refused_charsets[i]);
+        return -1;
+    }
+    return 0;
+}
+
+/* The character sets MariaDB and MySQL know (SHOW CHARACTER SET), so that a
+ * typo fails when the URL is parsed, not at the first connect (the refused
+ * ones above are checked first, for their own message). */
+static const char *const known_charsets[] = {
+    "armscii8", "ascii", "binary", "cp1250", "cp1251", "cp1256", "cp1257", "cp850",
+    "cp852", "cp866", "dec8", "eucjpms", "euckr", "gb2312", "geostd8", "greek", "hebrew",
+    "hp8", "keybcs2", "koi8r", "koi8u", "latin1", "latin2", "latin5", "latin7", "macce",
+    "macroman", "swe7", "tis620", "ujis", "utf8", "utf8mb3", "utf8mb4",
+};
+
+static int unknown_charset(parser *p, const char *value)
+{
+    char shown[ECHO_MAX + 4];
+    size_t i;
+
+    for (i = 0; i < sizeof known_charsets / sizeof *known_charsets; i++)
+        if (equal_nocase(value, strlen(value), known_charsets[i]))
+            return 0;
+    if (p->guard)
+        return fail_guarded(p);
+    echo(shown, sizeof shown, value, strlen(value));
+    fsdb_error_set(p->err, FSDB_ERR_URL, "42000",
+                   "unknown charset '%s' in URL (use utf8mb4; SHOW CHARACTER SET lists the others)",
+                   shown);
+    return -1;
+}
+
 /* Validates value and stores it; takes ownership of value. */
 static int set_option(parser *p, const option_def *def, char *value)
 {
@@ -557,6 +616,9 @@ static int set_option(parser *p, const option_def *def, char *value)
                                               : "a collation name such as utf8mb4_unicode_ci");
             break;
         }
+        if (def->kind == OPT_CHARSET
+            && (refuse_charset(p, value) != 0 || unknown_charset(p, value) != 0))
+            break;
         *(char **)field = value;
         return 0;
     case OPT_SOCKET:

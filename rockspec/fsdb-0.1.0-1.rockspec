@@ -77,6 +77,7 @@ build = {
     ["fsdb.schema"] = "lua/fsdb/schema.lua",
     ["fsdb.session"] = "lua/fsdb/session.lua",
     ["fsdb.sql"] = "lua/fsdb/sql.lua",
+    ["fsdb.sqltext"] = "lua/fsdb/sqltext.lua",
     ["fsdb.url"] = "lua/fsdb/url.lua",
     ["fsdb.core"] = {
       sources = {

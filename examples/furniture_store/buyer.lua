@@ -9,7 +9,7 @@
 --- HOLD is how many seconds the buyer keeps the rows locked once it has
 --- them and the stock suffices (the time a payment provider takes;
 --- default 0). The database comes from the environment, as for the store
---- (DATABASE_URL, AUTH_DATABASE_URL, …).
+--- (DATABASE_URL, DATABASE_URL_AUTH, …).
 ---
 --- Prints one line and exits 0 when the order was placed, 3 when it was
 --- refused (a business answer such as "insufficient stock for …"), 1 on

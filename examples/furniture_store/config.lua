@@ -2,7 +2,7 @@
 ---
 ---   main: DATABASE_URL, else DB_USER / DB_PASSWORD / DB_HOST / DB_PORT /
 ---         DB_NAME / DB_SOCKET, else the same in ./.env (fsdb's own rules);
----   auth: AUTH_DATABASE_URL, else the main URL with "_auth" appended to
+---   auth: DATABASE_URL_AUTH, else the main URL with "_auth" appended to
 ---         the database name (store → store_auth), on the same server with
 ---         the same account.
 ---
@@ -46,12 +46,12 @@ function config.main_url(getenv, dotenv)
   return fsdb_config.url_from_env(getenv or os.getenv, dotenv)
 end
 
---- The auth database's URL: AUTH_DATABASE_URL, else derived from the main
+--- The auth database's URL: DATABASE_URL_AUTH, else derived from the main
 --- URL given (or from main_url(getenv, dotenv)).
 -- syntax: url, err = config.auth_url(getenv, main_url, dotenv)
 function config.auth_url(getenv, main_url, dotenv)
   getenv = getenv or os.getenv
-  local v = getenv("AUTH_DATABASE_URL")
+  local v = getenv("DATABASE_URL_AUTH")
   if v and v ~= "" then return v end
   local main, err = main_url, nil
   if main == nil then
@@ -61,7 +61,7 @@ function config.auth_url(getenv, main_url, dotenv)
   local db = config.database_of(main)
   if not db then
     return nil, "furniture store: the main database URL names no database, so the auth database "
-      .. "cannot be derived from it; set AUTH_DATABASE_URL"
+      .. "cannot be derived from it; set DATABASE_URL_AUTH"
   end
   return config.with_database(main, db .. config.AUTH_SUFFIX)
 end

@@ -6,7 +6,7 @@
 ---
 --- The databases come from the environment, as in the store itself:
 --- DATABASE_URL (else DB_USER / DB_PASSWORD / DB_HOST / DB_PORT / DB_NAME
---- or DB_SOCKET, else ./.env) and AUTH_DATABASE_URL (else the main
+--- or DB_SOCKET, else ./.env) and DATABASE_URL_AUTH (else the main
 --- database's name + "_auth"). Both must be at the head revision of
 --- migrations/ and migrations_auth/ (`fsdb upgrade`). `make demo`
 --- (scripts/demo) starts a throwaway MariaDB, runs the migrations and then

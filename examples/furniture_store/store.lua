@@ -2,7 +2,7 @@
 --
 --   package.path = "examples/?.lua;" .. package.path
 --   local store = require("furniture_store.store")
---   local db = assert(store.open())              -- DATABASE_URL (+ AUTH_DATABASE_URL)
+--   local db = assert(store.open())              -- DATABASE_URL (+ DATABASE_URL_AUTH)
 --   local rows = assert(store.list_products(db, { category = "Chairs", in_stock = true }))
 --   local order_id, total = store.place_order(db, customer_id, {
 --     { product_id = rows[1].id, quantity = 2 },
@@ -148,7 +148,7 @@ local with_session = store.with_session
 local OPEN_OPTIONS = { url = true, auth_url = true, getenv = true, dotenv = true, engine_options = true }
 
 --- The store's db: the default bind from url (nil: DATABASE_URL, DB_*,
---- ./.env) and the `auth` bind from auth_url (nil: AUTH_DATABASE_URL, else
+--- ./.env) and the `auth` bind from auth_url (nil: DATABASE_URL_AUTH, else
 --- the main database's name + "_auth" on the same server). getenv and
 --- dotenv replace os.getenv and ./.env. No connection is made yet.
 --- Returns nil, err when no database is configured; raises on a malformed
@@ -197,7 +197,7 @@ function store.reset(db)
         local view = s:using(bind)
         for _, t in ipairs(store.TABLES[bind]) do
           if t ~= "categories" then
-            local n, err, errno, sqlstate = view:delete(t, {})
+            local n, err, errno, sqlstate = view:delete(t, fsdb.all)
             if not n then return nil, err, errno, sqlstate end
           end
         end

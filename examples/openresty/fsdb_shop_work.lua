@@ -322,7 +322,7 @@ end
 function work.seed(s)
   return s:transaction(function()
     for _, t in ipairs(store.TABLES.default) do
-      local n, err, errno, sqlstate = s:delete(t, {})
+      local n, err, errno, sqlstate = s:delete(t, require("fsdb").all)
       if not n then return nil, err, errno, sqlstate end
     end
     local ids = { categories = {}, products = {}, customers = {} }

@@ -272,6 +272,10 @@ local function run_check(ctx)
   end
 
   local url, source = ctx.opts.url, nil
+  if not url and ctx.opts.bind then
+    url, source = fsdb.config.bind_url(ctx.opts.bind, ctx.getenv, ctx.dotenv)
+    if not url then return failed(ctx, nil, source) end
+  end
   if not url then
     local err
     url, err = fsdb.config.url_from_env(ctx.getenv, ctx.dotenv)
@@ -280,7 +284,7 @@ local function run_check(ctx)
     end
   end
   url_secrets(ctx, url)
-  source = where_from(ctx)
+  source = source or where_from(ctx)
 
   local parsed, perr, perrno, pstate = fsdb.url.parse(url)
   if not parsed then
@@ -338,12 +342,13 @@ end
 
 _M.commands.check = {
   summary = "test the connection: server version, user, database, charset, TLS, pool",
-  usage = "usage: fsdb check [--url URL]\n\n"
+  usage = "usage: fsdb check [--url URL | --bind NAME]\n\n"
     .. "Connects as the library would and prints the URL (password as ***), the\n"
     .. "server version, CURRENT_USER(), DATABASE(), the connection's character set\n"
     .. "and collation, TLS, the server's wait_timeout and the pool settings, then OK.\n"
-    .. "On failure prints FAILED with the error, errno and sqlstate, and exits 1.\n",
-  options = { url = true },
+    .. "On failure prints FAILED with the error, errno and sqlstate, and exits 1.\n"
+    .. "--bind NAME checks a bind's database (URL from DATABASE_URL_<NAME>).\n",
+  options = { url = true, bind = true },
   run = run_check,
 }
 

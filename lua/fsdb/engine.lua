@@ -90,6 +90,12 @@ function _M.check_options(options)
     if not check then
       error(("fsdb: unknown engine option '%s' (known: %s)"):format(tostring(name), known_options()), 3)
     end
+    -- NaN and ±inf pass "v < 0" tests and end as garbage in C (an inf
+    -- pool_size became -2147483648): refused for every option.
+    if type(value) == "number" and (value ~= value or value == math.huge or value == -math.huge) then
+      error(("fsdb: bad value for engine option '%s' (expected a finite number, got %s)")
+        :format(name, value ~= value and "NaN" or value > 0 and "inf" or "-inf"), 3)
+    end
     local want = check(value)
     if want then
       error(("fsdb: bad value for engine option '%s' (expected %s)"):format(name, want), 3)

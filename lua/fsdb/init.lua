@@ -4,7 +4,7 @@
 --   local engine = fsdb.engine.new("mysql://user:pass@127.0.0.1/shop")
 --   local rows = assert(engine:execute("SELECT id, name FROM products WHERE price < ?", 100))
 --
---   local db = fsdb.new{ url = nil, binds = { auth = "mysql://…/auth" } }
+--   local db = fsdb.new{ url = nil, binds = { auth = true } }  -- DATABASE_URL_AUTH
 --   local s = db:session()
 
 local core = require("fsdb.core")
@@ -28,6 +28,12 @@ setmetatable(_M, {
       local mod = require(name)
       rawset(t, k, mod)
       return mod
+    end
+    if k == "all" then
+      --- Every row, said on purpose: s:delete(tbl, fsdb.all) (fsdb.sql.all).
+      local all = require("fsdb.sql").all
+      rawset(t, k, all)
+      return all
     end
   end,
 })
@@ -64,12 +70,15 @@ local function bind_options(base, spec)
 end
 
 --- Creates a db: the default engine (url; nil = from the environment) and
---- one engine per bind. binds maps a name to a URL or to a table
---- { url = …, <engine options> } laid over engine_options. No connection is
+--- one engine per bind. binds maps a name to a URL, to true (the URL from
+--- DATABASE_URL_<NAME>, the environment first, then .env) or to a table
+--- { url = …, <engine options> } laid over engine_options (no url: from
+--- DATABASE_URL_<NAME> too). A bind never silently goes missing: an unset
+--- variable raises naming it, and so does a nil URL. No connection is
 --- made until a session (or engine) uses one. The default engine is
 --- db.engine, also db.engines.default; "default" is therefore not a bind
 --- name of its own. db.engines[name] raises for an unknown name.
--- syntax: db = fsdb.new{ url = url_or_nil, binds = { name = url_or_options }, engine_options = {…} }
+-- syntax: db = fsdb.new{ url = url_or_nil, binds = { name = url | true | {url = …, options…} }, engine_options = {…} }
 function _M.new(config)
   if config == nil then config = {} end
   if type(config) ~= "table" then
@@ -108,13 +117,21 @@ function _M.new(config)
     local url, opts
     if type(spec) == "string" then
       url, opts = spec, base
+    elseif spec == true then
+      opts = base
     elseif type(spec) == "table" then
-      if type(spec.url) ~= "string" then
-        error(("fsdb: bind '%s' needs a url"):format(name), 2)
+      if spec.url ~= nil and type(spec.url) ~= "string" then
+        error(("fsdb: bind '%s': url must be a string, got %s"):format(name, type(spec.url)), 2)
       end
       url, opts = spec.url, bind_options(base, spec)
     else
-      error(("fsdb: bind '%s' must be a URL or a table with a url, got %s"):format(name, type(spec)), 2)
+      error(("fsdb: bind '%s' must be a URL, true (from %s) or a table of options, got %s")
+        :format(name, _M.config.bind_var(name), type(spec)), 2)
+    end
+    if url == nil then
+      local err
+      url, err = _M.config.bind_url(name)
+      if not url then error(err, 2) end
     end
     local made, engine = pcall(engine_mod.new, url, opts)
     if not made then

@@ -27,6 +27,7 @@
 local graph_mod = require("fsdb.migrate.graph")
 local script = require("fsdb.migrate.script")
 local ops = require("fsdb.migrate.ops")
+local sqltext = require("fsdb.sqltext")
 
 local unpack = table.unpack or unpack
 
@@ -66,30 +67,11 @@ end
 -- SQL text for display (--sql and failure reports)
 ------------------------------------------------------------------------
 
-local NULL
-local function null_value()
-  if NULL == nil then
-    local ok, core = pcall(require, "fsdb.core")
-    NULL = ok and core.null or false
-  end
-  return NULL
-end
-
---- A value as a SQL literal, for display only (statements that run are
---- always sent with bound parameters).
+--- A value as a SQL literal (fsdb.sqltext.literal); a value that has none
+--- (a table, NaN) shows as `?`, for display only.
 local function literal(v)
-  if v == nil or v == null_value() then return "NULL" end
-  local t = type(v)
-  if t == "boolean" then return v and "1" or "0" end
-  if t == "number" then
-    if math.type and math.type(v) == "integer" then return tostring(v) end
-    if v == math.floor(v) and math.abs(v) < 2 ^ 53 then return ("%d"):format(v) end
-    return ("%.17g"):format(v)
-  end
-  local s = tostring(v):gsub("[\\'%z\n\r\26]", {
-    ["\\"] = "\\\\", ["'"] = "''", ["\0"] = "\\0", ["\n"] = "\\n", ["\r"] = "\\r", ["\26"] = "\\Z",
-  })
-  return "'" .. s .. "'"
+  local ok, s = pcall(sqltext.literal, v)
+  return ok and s or "?"
 end
 _M.literal = literal
 
@@ -203,7 +185,7 @@ end
 ------------------------------------------------------------------------
 
 local function bind_var(bind)
-  return "DATABASE_URL_" .. bind:upper():gsub("[^%w]", "_")
+  return require("fsdb.config").bind_var(bind)
 end
 
 -- The URL and where it came from.
@@ -259,7 +241,7 @@ function M:connect()
 end
 
 local function quote(name)
-  return "`" .. name:gsub("`", "``") .. "`"
+  return sqltext.ident(name)
 end
 
 function M:version_sql()
@@ -373,9 +355,20 @@ end
 -- Running revisions
 ------------------------------------------------------------------------
 
+-- The connection behind an online runner, for the dialect of its ops.
+local runner_conn = setmetatable({}, { __mode = "k" })
+
+local function runner_dialect(exec)
+  local conn = runner_conn[exec]
+  if conn == nil then return nil end
+  local d, err = sqltext.dialect_of(conn)
+  if not d then error(err, 0) end
+  return d
+end
+
 -- A run(sql, params) for ops that executes on conn and logs every call.
 local function online_runner(conn, log)
-  return function(sql, params)
+  local function run(sql, params)
     local res, err, errno, sqlstate
     if params == nil then
       res, err, errno, sqlstate = conn:execute(sql)
@@ -386,12 +379,17 @@ local function online_runner(conn, log)
                       sqlstate = sqlstate }
     return res, err, errno, sqlstate
   end
+  runner_conn[run] = conn
+  return run
 end
 
--- A run(sql, params) that prints "sql;" and runs nothing.
+-- A run(sql, params) that prints "sql;" and runs nothing; the output starts
+-- with SET NAMES (sqltext.header), so it is read in the charset it was
+-- written for.
 local function offline_runner(out, log)
+  out(sqltext.header() .. "\n")
   return function(sql, params)
-    local text = _M.inline(sql, params)
+    local text = ops.inline(sql, params)
     out(text .. ";\n")
     log[#log + 1] = { sql = text, ok = true }
     return { affected_rows = 1, insert_id = 0, warnings = 0 }
@@ -466,7 +464,7 @@ function M:run_plan(direction, plan, rows, exec, log, offline, conn)
       if type(fn) ~= "function" then
         error(("fsdb: revision %s has no %s function"):format(id, direction == "upgrade" and "up" or "down"), 0)
       end
-      op = ops.new(exec)
+      op = ops.new(exec, { dialect = runner_dialect(exec) })
       fn(op)
     end, function(m) return m end)
     if not ok then
@@ -618,10 +616,10 @@ function M:offline(direction, target)
   if not rows then return nil, to end
   local plan, err = self:plan(direction, rows, to)
   if not plan then return nil, err end
-  self.out(("-- fsdb %s %s --sql: the statements that take a database at %s there; nothing was run\n")
-    :format(direction, target, show_rows(rows)))
   local log = {}
   local exec = offline_runner(self.out, log)
+  self.out(("-- fsdb %s %s --sql: the statements that take a database at %s there; nothing was run\n")
+    :format(direction, target, show_rows(rows)))
   if direction == "upgrade" then exec(self:version_sql().create) end
   local new_rows, ferr, failure = self:run_plan(direction, plan, rows, exec, log, true, nil)
   if not new_rows then return nil, ferr, failure end

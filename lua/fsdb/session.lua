@@ -440,7 +440,7 @@ function HELPERS.insert(s, bind, tbl, values)
 end
 
 --- UPDATE tbl SET … WHERE …; returns the number of affected rows. where is
---- required: {} updates every row.
+--- required (fsdb.all updates every row; nil or {} raises).
 -- syntax: n, err, errno, sqlstate = s:update(tbl, values, where)
 function HELPERS.update(s, bind, tbl, values, where)
   local sql, params = build("update", tbl, values, where)
@@ -450,7 +450,7 @@ function HELPERS.update(s, bind, tbl, values, where)
 end
 
 --- DELETE FROM tbl WHERE …; returns the number of affected rows. where is
---- required: {} deletes every row.
+--- required (fsdb.all deletes every row; nil or {} raises).
 -- syntax: n, err, errno, sqlstate = s:delete(tbl, where)
 function HELPERS.delete(s, bind, tbl, where)
   local sql, params = build("delete", tbl, where)
@@ -459,7 +459,7 @@ function HELPERS.delete(s, bind, tbl, where)
   return res.affected_rows
 end
 
---- SELECT with where (= / IS NULL / IN), order_by, limit, offset, for_update.
+--- SELECT with where (fsdb.sql's where tables), order_by, limit, offset, for_update.
 -- syntax: rows, err, errno, sqlstate = s:select(tbl, {columns, where, order_by, limit, offset, for_update})
 function HELPERS.select(s, bind, tbl, opts)
   local sql, params = build("select", tbl, opts)

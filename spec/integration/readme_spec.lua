@@ -3,7 +3,7 @@
 -- (fsdb_readme_<unique> and …_auth, dropped at the end) migrated with the
 -- example's migrations and seeded with its catalog before each block.
 --
--- A block sees DATABASE_URL and AUTH_DATABASE_URL through a fake
+-- A block sees DATABASE_URL and DATABASE_URL_AUTH through a fake
 -- os.getenv in its environment (and library code it calls sees the same
 -- answers: os.getenv itself is swapped while the block runs). A block that
 -- raises fails its spec. A block whose first line is `-- not run: <reason>`
@@ -150,8 +150,8 @@ describe("README.md code samples #mariadb", function()
       e:dispose()
     end
     truncate(vars.DATABASE_URL, { "order_items", "orders", "products", "customers" })
-    truncate(vars.AUTH_DATABASE_URL, { "logins", "users" })
-    local db = assert(store.open{ url = vars.DATABASE_URL, auth_url = vars.AUTH_DATABASE_URL })
+    truncate(vars.DATABASE_URL_AUTH, { "logins", "users" })
+    local db = assert(store.open{ url = vars.DATABASE_URL, auth_url = vars.DATABASE_URL_AUTH })
     local ids = assert(store.seed(db))
     db:dispose()
     assert.are.equal(1, ids.products["SOF-001"])
@@ -164,13 +164,13 @@ describe("README.md code samples #mariadb", function()
     create_databases(names)
     vars = {
       DATABASE_URL = config.with_database(helper.url, names[1]),
-      AUTH_DATABASE_URL = config.with_database(helper.url, names[2]),
+      DATABASE_URL_AUTH = config.with_database(helper.url, names[2]),
     }
     local status, _, err = fsdb_cli({ "upgrade", "-d", "examples/furniture_store/migrations",
                                       "--url", vars.DATABASE_URL })
     assert(status == 0, err)
     status, _, err = fsdb_cli({ "upgrade", "-d", "examples/furniture_store/migrations_auth",
-                                "--url", vars.AUTH_DATABASE_URL })
+                                "--url", vars.DATABASE_URL_AUTH })
     assert(status == 0, err)
   end)
 

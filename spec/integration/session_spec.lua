@@ -913,7 +913,7 @@ describe("session #mariadb", function()
         raised(fsdb.new, { url = db.url, bind = {} }))
       assert.are.equal("fsdb: bind name 'default' is reserved for the main url",
         raised(fsdb.new, { url = db.url, binds = { default = db.url } }))
-      assert.are.equal("fsdb: bind 'x' needs a url",
+      assert.are.equal("fsdb: no database URL for bind 'x'; set DATABASE_URL_X (in the environment or a .env file)",
         raised(fsdb.new, { url = db.url, binds = { x = { pool_size = 1 } } }))
       assert.matches("^fsdb: bind 'x': unknown engine option 'poolsize'",
         raised(fsdb.new, { url = db.url, binds = { x = { url = db.url, poolsize = 1 } } }))
@@ -1075,12 +1075,12 @@ describe("session #mariadb", function()
       assert.are.equal(0, s:update(items, { note = "x" }, { name = "Nothing" }))
       assert.are.equal(1, s:delete(items, { note = null, name = "Chair" }))
       assert.are.equal(0, s:delete(items, { id = {} }))
-      assert.are.equal(3, s:update(items, { ["order"] = 0 }, {}))
+      assert.are.equal(3, s:update(items, { ["order"] = 0 }, fsdb.all))
       assert.is_true(s:commit())
       local left = db.must(obs, "SELECT id, note FROM " .. items .. " ORDER BY id")
       assert.are.same({ 1, "sale" }, { left[1].id, left[1].note })
       assert.are.equal(3, #left)
-      assert.are.equal(3, s:delete(items, {}))
+      assert.are.equal(3, s:delete(items, fsdb.all))
       s:close()
       assert.are.equal(3, #db.must(obs, "SELECT id FROM " .. items))
     end)

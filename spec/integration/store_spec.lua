@@ -193,14 +193,14 @@ describe("furniture store: migrations #mariadb", function()
 end)
 
 describe("furniture store: configuration", function()
-  it("takes the auth database from AUTH_DATABASE_URL, else the main one's name + _auth", function()
+  it("takes the auth database from DATABASE_URL_AUTH, else the main one's name + _auth", function()
     local NO_DOTENV = "/nonexistent/fsdb-spec/.env"
     local vars = { DATABASE_URL = "mysql://shop:s%40cret@db.example:3307/store?charset=utf8mb4" }
     local getenv = function(k) return vars[k] end
     assert.are.equal("mysql://shop:s%40cret@db.example:3307/store_auth?charset=utf8mb4",
       config.auth_url(getenv, nil, NO_DOTENV))
     assert.are.equal("store", config.database_of(vars.DATABASE_URL))
-    vars.AUTH_DATABASE_URL = "mysql://auth@10.0.0.2/credentials"
+    vars.DATABASE_URL_AUTH = "mysql://auth@10.0.0.2/credentials"
     assert.are.equal("mysql://auth@10.0.0.2/credentials", config.auth_url(getenv, nil, NO_DOTENV))
     vars = { DB_USER = "shop", DB_PASSWORD = "pw", DB_HOST = "127.0.0.1", DB_NAME = "store" }
     assert.matches("/store_auth$", config.auth_url(getenv, nil, NO_DOTENV))
@@ -209,7 +209,7 @@ describe("furniture store: configuration", function()
       config.auth_url(function() return nil end, "mysql://u@%2Frun%2Fmysqld.sock/shop"))
     local url, err = config.auth_url(function() return nil end, "mysql://u@localhost/")
     assert.is_nil(url)
-    assert.matches("set AUTH_DATABASE_URL", err, 1, true)
+    assert.matches("set DATABASE_URL_AUTH", err, 1, true)
     url, err = store.open{ getenv = function() return nil end, dotenv = NO_DOTENV }
     assert.is_nil(url)
     assert.is_string(err)
@@ -258,7 +258,7 @@ describe("furniture store: the demo #mariadb", function()
       "LUA_PATH=" .. shell_quote(package.path),
       "LUA_CPATH=" .. shell_quote(package.cpath),
       "DATABASE_URL=" .. shell_quote(box.url),
-      "AUTH_DATABASE_URL=" .. shell_quote(box.auth_url),
+      "DATABASE_URL_AUTH=" .. shell_quote(box.auth_url),
       shell_quote(lua), "examples/furniture_store/demo.lua 2>&1; echo \"exit=$?\"",
     }, " ")
     local p = assert(io.popen(cmd))
@@ -779,7 +779,7 @@ describe("furniture store #mariadb", function()
       "LUA_PATH=" .. shell_quote(package.path),
       "LUA_CPATH=" .. shell_quote(package.cpath),
       "DATABASE_URL=" .. shell_quote(box.url),
-      "AUTH_DATABASE_URL=" .. shell_quote(box.auth_url),
+      "DATABASE_URL_AUTH=" .. shell_quote(box.auth_url),
       shell_quote(lua),
     }, " ")
     local start_at = one("SELECT SYSDATE(6) + INTERVAL 400000 MICROSECOND AS t").t

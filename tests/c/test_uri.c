@@ -301,6 +301,12 @@ static const parse_case parse_cases[] = {
       "fsdb: option 'charset' in URL has no value (expected charset=value)", "secret" },
     { "mysql://h?ssl_ca=/etc/a@b/ca.pem", "mysql host=h port=3306 charset=utf8mb4 ssl_ca=/etc/a@b/ca.pem", NULL, NULL },
     { "mysql://h?ssl_ca=/etc/a@b/ca.pem&bogus=1", NULL, E_GUARDED, NULL },
+    { "mysql://u:secret@h?charset=utf9", NULL,
+      "fsdb: unknown charset 'utf9' in URL (use utf8mb4; SHOW CHARACTER SET lists the others)", "secret" },
+    { "mysql://h?charset=ucs2", NULL,
+      "fsdb: charset ucs2 cannot be a connection charset; use charset=utf8mb4 (the default)", NULL },
+    { "mysql://u:pa/ss@h?charset=utf9", NULL, E_GUARDED, "pa/ss" },
+    { "mysql://h?charset=Latin2", "mysql host=h port=3306 charset=Latin2", NULL, NULL },
 };
 
 typedef struct render_case {
@@ -364,8 +370,10 @@ static void run_parse_cases(void)
             continue;
         }
         check(strcmp(err.message, c->error) == 0, "error", c->in, err.message, c->error);
-        check(err.code == FSDB_ERR_URL && strcmp(err.sqlstate, "HY000") == 0,
-              "error code", c->in, err.sqlstate, "9001 HY000");
+        /* An unknown charset carries the server's sqlstate for it. */
+        check(err.code == FSDB_ERR_URL
+                  && strcmp(err.sqlstate, strstr(c->error, " charset '") ? "42000" : "HY000") == 0,
+              "error code", c->in, err.sqlstate, "9001 HY000 (42000 for a charset)");
         check(u.scheme == NULL && u.host == NULL && u.password == NULL && u.charset == NULL,
               "failed parse leaves *out empty", c->in, "fields set", "all NULL");
         if (c->secret != NULL)

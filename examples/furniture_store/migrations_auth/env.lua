@@ -5,7 +5,7 @@
 --   bin/fsdb upgrade -d examples/furniture_store/migrations_auth
 --
 -- The database comes from --url, else the same place the store takes it
--- from (../config.lua): AUTH_DATABASE_URL, else the main database's URL
+-- from (../config.lua): DATABASE_URL_AUTH, else the main database's URL
 -- with "_auth" appended to the database name.
 
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."

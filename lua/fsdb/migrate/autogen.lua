@@ -22,6 +22,7 @@
 
 local core = require("fsdb.core")
 local ops = require("fsdb.migrate.ops")
+local sqltext = require("fsdb.sqltext")
 local schema_mod = require("fsdb.schema")
 
 local NULL = core.null
@@ -261,10 +262,10 @@ local function declared_default(v)
   elseif type(v) == "boolean" then
     return { kind = "literal", value = v and "1" or "0", text = v and "1" or "0" }
   elseif type(v) == "number" then
-    local s = ops.number_text(v)
+    local s = sqltext.number_text(v)
     return { kind = "literal", value = s, text = s }
   end
-  return { kind = "literal", value = v, text = ops.sql_string(v) }
+  return { kind = "literal", value = v, text = sqltext.literal(v) }
 end
 
 local function same_default(a, b, numeric)
@@ -300,7 +301,7 @@ local function default_text(d)
   if d.kind == "none" then return "(none)" end
   if d.kind == "null" then return "NULL" end
   if d.kind == "expr" then return d.value:upper() end
-  return d.text or ops.sql_string(d.value)
+  return d.text or sqltext.literal(d.value)
 end
 
 local function on_update_canon(raw)
@@ -326,7 +327,7 @@ local function lua_value(v)
   local t = type(v)
   if v == nil then return "nil" end
   if t == "string" then return lua_string(v) end
-  if t == "number" then return ops.number_text(v) end
+  if t == "number" then return sqltext.number(v) end
   if t == "boolean" then return tostring(v) end
   if v == NULL then return "op.null" end
   if v == NO_DEFAULT then return "op.no_default" end

@@ -13,13 +13,14 @@
 -- (`--sql`) is the caller's business; this file never sees a connection.
 --
 -- The rules:
---   * identifiers are always backtick-quoted (a backtick doubled); a name
---     must be a non-empty string without a NUL byte;
+--   * identifiers, literals and comments are written by fsdb.sqltext, for
+--     the dialect given to ops.new (default: the offline one, for --sql);
+--     a name must be a non-empty string without a NUL byte;
 --   * a column type is MySQL text and must look like one ("INT UNSIGNED",
 --     "DECIMAL(10,2)", "ENUM('a','b')"): letters, digits, _, spaces, parens
 --     and commas outside quoted ENUM/SET values;
---   * default values are rendered as SQL literals (strings quoted, `'` and
---     `\` doubled); op.raw(s) is the only way to put text in verbatim;
+--   * default values are rendered as SQL literals by fsdb.sqltext;
+--     op.raw(s) is the only way to put text in verbatim;
 --   * bulk_insert and execute bind their values as parameters;
 --   * misuse (a bad name, an unknown option) raises "fsdb: <op>: …" at the
 --     caller's line; a failed statement raises
@@ -27,6 +28,7 @@
 --     the details in op.last_failure.
 
 local core = require("fsdb.core")
+local sqltext = require("fsdb.sqltext")
 
 local NULL = core.null
 
@@ -89,10 +91,13 @@ local function check_name(where, what, v)
   return v
 end
 
---- Quotes one identifier with backticks (a backtick inside is doubled).
+-- The dialect of the op whose builder is running (set around each build).
+local current_dialect = nil
+
+--- Quotes one identifier with backticks (fsdb.sqltext.ident).
 -- syntax: s = ops.quote(name)
 local function quote(name)
-  return "`" .. name:gsub("`", "``") .. "`"
+  return sqltext.ident(name, current_dialect)
 end
 _M.quote = quote
 
@@ -120,46 +125,26 @@ local function quote_list(list)
   return "(" .. table.concat(out, ", ") .. ")"
 end
 
---- A string as a SQL literal: quotes around it, ' and \ doubled.
+--- A string as a SQL literal (fsdb.sqltext.literal).
 -- syntax: s = ops.sql_string(str)
 local function sql_string(s)
-  return "'" .. s:gsub("\\", "\\\\"):gsub("'", "''") .. "'"
+  return sqltext.literal(s, current_dialect)
 end
 _M.sql_string = sql_string
 
--- The shortest decimal text that reads back as the same number.
-local function number_text(v)
-  if v ~= v or v == math.huge or v == -math.huge then
-    return nil
-  end
-  if math.type and math.type(v) == "integer" then
-    return tostring(v)
-  end
-  if v == floor(v) and v > -2^53 and v < 2^53 then
-    return ("%d"):format(v)
-  end
-  for digits = 14, 17 do
-    local s = ("%." .. digits .. "g"):format(v)
-    if tonumber(s) == v then return s end
-  end
-  return ("%.17g"):format(v)
-end
+-- The shortest decimal text that reads back as the same number (nil for
+-- NaN and infinities), whatever the C locale.
+local number_text = sqltext.number_text
 _M.number_text = number_text
 
 --- A Lua value as a SQL literal (for defaults and --sql output).
 -- syntax: s = ops.literal(v)
 local function literal(v, where)
   local t = type(v)
-  if t == "string" then
-    return sql_string(v)
-  elseif t == "number" then
-    local s = number_text(v)
-    if not s then fail("%s: %s cannot be stored in SQL", where or "literal", tostring(v)) end
-    return s
-  elseif t == "boolean" then
-    return v and "1" or "0"
-  elseif v == NULL then
-    return "NULL"
+  if t == "number" and not number_text(v) then
+    fail("%s: %s cannot be stored in SQL", where or "literal", tostring(v))
+  elseif t == "string" or t == "number" or t == "boolean" or v == NULL then
+    return sqltext.literal(v, current_dialect)
   elseif is_raw(v) then
     return v.sql
   end
@@ -386,7 +371,7 @@ local function column_sql(col, name, keys)
     parts[#parts + 1] = "PRIMARY KEY"
   end
   if col.comment and col.comment ~= "" then
-    parts[#parts + 1] = "COMMENT " .. sql_string(col.comment)
+    parts[#parts + 1] = "COMMENT " .. sqltext.text(col.comment, current_dialect)
   end
   return table.concat(parts, " ")
 end
@@ -603,7 +588,7 @@ function _M.create_table_sql(def)
   local s = ("CREATE TABLE %s (%s) ENGINE=%s DEFAULT CHARSET=%s"):format(
     quote(def.name), table.concat(items, ", "), def.engine, def.charset)
   if def.collate then s = s .. " COLLATE=" .. def.collate end
-  if def.comment then s = s .. " COMMENT=" .. sql_string(def.comment) end
+  if def.comment then s = s .. " COMMENT=" .. sqltext.text(def.comment, current_dialect) end
   return s
 end
 
@@ -984,7 +969,7 @@ local function failure_message(name, sql, err, errno, sqlstate)
   return ("fsdb: %s failed: %s%s in: %s"):format(name, msg, codes, sql)
 end
 
-local NEW_KEYS = {}
+local NEW_KEYS = { dialect = true }
 
 --- Creates an op whose methods hand each statement to run(sql, params)
 --- (params only for execute and bulk_insert). run returns a true value on
@@ -992,7 +977,9 @@ local NEW_KEYS = {}
 --- op.statements before it runs; a failed one raises
 --- "fsdb: <op> failed: <err> [errno N, sqlstate S] in: <sql>" and is
 --- described in op.last_failure = {op, sql, params, err, errno, sqlstate}.
--- syntax: op = ops.new(run, opts)
+--- opts.dialect (fsdb.sqltext) is what the text is written for; nil means
+--- --sql output.
+-- syntax: op = ops.new(run, {dialect = d})
 function _M.new(run, opts)
   if type(run) ~= "function" then
     error("fsdb: ops.new: run must be a function(sql, params), got " .. type(run), 2)
@@ -1006,6 +993,11 @@ function _M.new(run, opts)
         error(("fsdb: ops.new: unknown option '%s'"):format(tostring(k)), 2)
       end
     end
+  end
+
+  local dialect = opts and opts.dialect
+  if dialect ~= nil and not sqltext.is_dialect(dialect) then
+    error("fsdb: ops.new: dialect must come from fsdb.sqltext, got " .. type(dialect), 2)
   end
 
   local op = {
@@ -1041,7 +1033,10 @@ function _M.new(run, opts)
   for _, name in ipairs(OPS) do
     local builder = build[name]
     op[name] = function(...)
+      local outer = current_dialect
+      current_dialect = dialect
       local ok, stmts = pcall(builder, ...)
+      current_dialect = outer
       if not ok then
         error(stmts, 2)
       end
