@@ -17,7 +17,8 @@ PREFIX ?= /usr/local
 CC ?= cc
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter
-BASE_CFLAGS = -std=gnu99 -fPIC $(WARN) $(CFLAGS) $$(mariadb_config --cflags)
+# Hidden by default: core.so exports luaopen_fsdb_core and nothing else.
+BASE_CFLAGS = -std=gnu99 -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) $$(mariadb_config --cflags)
 MARIADB_LIBS = $$(mariadb_config --libs) -lpthread -lm -ldl
 
 SRC := $(sort $(wildcard csrc/*.c))

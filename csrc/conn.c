@@ -2,7 +2,8 @@
  * conn.c — one server connection; see conn.h for the contract.
  */
 #include "conn.h"
-#include "stmt.h"
+#include "auth.h"
+#include "stmtcache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,12 +16,15 @@
 
 /* MariaDB Connector/C defines SERVER_STATUS_IN_TRANS in mariadb_com.h. */
 
+const char *fsdb_conn_secret(const fsdb_conn *c)
+{
+    return c->cfg ? c->cfg->uri.password : NULL;
+}
+
 void fsdb_conn_error(fsdb_conn *c, fsdb_error *err)
 {
-    fsdb_error_set(err, mysql_errno(c->my), mysql_sqlstate(c->my), "%s", mysql_error(c->my));
-    fsdb_error_add_hint(err);
-    if (c->cfg)
-        fsdb_error_scrub(err, c->cfg->uri.password);
+    fsdb_error_server(err, mysql_errno(c->my), mysql_sqlstate(c->my), mysql_error(c->my),
+                      fsdb_conn_secret(c));
 }
 
 static int run_setup(fsdb_conn *c, const char *sql, fsdb_error *err)
@@ -227,7 +231,7 @@ fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
         unsigned int tcp = MYSQL_PROTOCOL_TCP;
         mysql_optionsv(c->my, MYSQL_OPT_PROTOCOL, &tcp);
     }
-    if (set_tls(c->my, u, err) < 0) {
+    if (set_tls(c->my, u, err) < 0 || fsdb_auth_apply(c->my, u, err) < 0) {
         mysql_close(c->my);
         free(c);
         return NULL;
@@ -238,6 +242,7 @@ fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
                             u->unix_socket ? 0 : u->port, u->unix_socket, flags)) {
         fsdb_conn_error(c, err);
         add_tls_hint(err, u);
+        fsdb_auth_explain(err, u);
         fsdb_error_scrub(err, u->password);
         mysql_close(c->my);
         free(c);
@@ -287,7 +292,97 @@ int fsdb_conn_ping(fsdb_conn *c, int deep)
 
 int fsdb_conn_in_transaction(const fsdb_conn *c)
 {
-    return (c->my->server_status & SERVER_STATUS_IN_TRANS) != 0;
+    /* An error reply carries no status flags: after a deadlock the last
+     * OK packet still says "in a transaction" that the server ended. */
+    return !c->rolled_back && (c->my->server_status & SERVER_STATUS_IN_TRANS) != 0;
+}
+
+void fsdb_conn_checked_out(fsdb_conn *c)
+{
+    c->state = FSDB_CONN_IDLE;
+    c->after = FSDB_CONN_IDLE;
+    c->close_requested = 0;
+}
+
+const char *fsdb_conn_enter(fsdb_conn *c, int cursor)
+{
+    switch (c->state) {
+    case FSDB_CONN_IDLE:
+        if (cursor)
+            return "fsdb: the cursor's result is gone (the connection ran another statement)";
+        break;
+    case FSDB_CONN_STREAMING:
+        if (!cursor)
+            return "fsdb: connection is busy streaming rows (conn:rows); finish the loop or "
+                   "call cursor:close() first";
+        break;
+    case FSDB_CONN_IN_CALL:
+        return "fsdb: connection is in use by another fsdb call (Lua code that ran inside a "
+               "call — a metamethod or a finalizer — tried to use it)";
+    case FSDB_CONN_BROKEN:
+        return "fsdb: connection is broken (lost, or a result was left unread by an error); "
+               "close it and check out another";
+    default:
+        return "fsdb: connection is closed";
+    }
+    c->after = c->state;
+    c->state = FSDB_CONN_IN_CALL;
+    return NULL;
+}
+
+int fsdb_conn_leave(fsdb_conn *c, int raised)
+{
+    int close = c->close_requested;
+    c->close_requested = 0;
+    if (c->state != FSDB_CONN_IN_CALL)
+        return close; /* broken meanwhile */
+    /* A raise in the middle of reading a result leaves the protocol
+     * mid-stream: no other command may follow on this connection. */
+    if (raised && (c->after == FSDB_CONN_STREAMING || c->pending || c->pending_stmt))
+        c->state = FSDB_CONN_BROKEN;
+    else
+        c->state = c->after;
+    return close;
+}
+
+int fsdb_conn_request_close(fsdb_conn *c)
+{
+    if (c->state != FSDB_CONN_IN_CALL)
+        return 0;
+    c->close_requested = 1;
+    return 1;
+}
+
+void fsdb_conn_stream(fsdb_conn *c, int on)
+{
+    c->after = on ? FSDB_CONN_STREAMING : FSDB_CONN_IDLE;
+}
+
+int fsdb_conn_streaming(const fsdb_conn *c)
+{
+    return c->state == FSDB_CONN_STREAMING;
+}
+
+void fsdb_conn_abandon_stream(fsdb_conn *c)
+{
+    if (c->state == FSDB_CONN_STREAMING)
+        c->state = FSDB_CONN_BROKEN;
+}
+
+void fsdb_conn_ok(fsdb_conn *c)
+{
+    c->rolled_back = 0;
+}
+
+int fsdb_conn_failed(fsdb_conn *c, const fsdb_error *err)
+{
+    if (err->code == 1213)
+        c->rolled_back = 1;
+    if (fsdb_error_is_disconnect(err->code)) {
+        c->state = FSDB_CONN_BROKEN;
+        return 1;
+    }
+    return 0;
 }
 
 int fsdb_conn_no_backslash_escapes(const fsdb_conn *c)
@@ -295,13 +390,35 @@ int fsdb_conn_no_backslash_escapes(const fsdb_conn *c)
     return (c->my->server_status & SERVER_STATUS_NO_BACKSLASH_ESCAPES) != 0;
 }
 
+/* Anything still unread on the wire makes the connection unusable for the
+ * next user: discard rather than hand it over out of sync. */
+static int clean(const fsdb_conn *c)
+{
+    return (c->state == FSDB_CONN_IDLE || c->state == FSDB_CONN_CLOSED) && !c->pending &&
+           !c->pending_stmt && !c->item.invalid &&
+           !(c->my->server_status & SERVER_MORE_RESULTS_EXIST);
+}
+
+int fsdb_conn_release_quietly(fsdb_conn *c)
+{
+    if (!clean(c))
+        return -1;
+    switch (c->cfg->reset_on_return) {
+    case FSDB_RESET_ROLLBACK:
+    case FSDB_RESET_COMMIT:
+        return fsdb_conn_in_transaction(c) || c->rolled_back ? 1 : 0;
+    case FSDB_RESET_CONNECTION:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 int fsdb_conn_reset(fsdb_conn *c)
 {
-    /* Anything still unread on the wire makes the connection unusable for
-     * the next user: discard rather than hand it over out of sync. */
-    if (c->busy || c->pending || c->item.invalid || c->my->status != MYSQL_STATUS_READY ||
-        (c->my->server_status & SERVER_MORE_RESULTS_EXIST))
+    if (!clean(c))
         return -1;
+    c->rolled_back = 0;
     switch (c->cfg->reset_on_return) {
     case FSDB_RESET_ROLLBACK:
         /* No round trip for a clean connection: the server tells us in
@@ -316,7 +433,7 @@ int fsdb_conn_reset(fsdb_conn *c)
     case FSDB_RESET_CONNECTION: {
         fsdb_error ignored;
         /* The reset drops server-side statements and session settings. */
-        fsdb_conn_clear_stmts(c);
+        fsdb_stmtcache_clear(c);
         if (mysql_reset_connection(c->my) != 0)
             return -1;
         if (c->cfg->init_command && run_setup(c, c->cfg->init_command, &ignored) < 0)
@@ -331,31 +448,30 @@ int fsdb_conn_reset(fsdb_conn *c)
     return 0;
 }
 
-void fsdb_conn_clear_stmts(fsdb_conn *c)
-{
-    unsigned i;
-    for (i = 0; i < c->nstmts; i++)
-        fsdb_stmt_free(c->stmts[i]);
-    free(c->stmts);
-    c->stmts = NULL;
-    c->nstmts = 0;
-}
-
 static void release(fsdb_conn *c)
 {
     if (c->pending) {
         mysql_free_result(c->pending);
         c->pending = NULL;
     }
-    fsdb_conn_clear_stmts(c);
+    c->pending_stmt = NULL; /* closed with the cache */
+    fsdb_stmtcache_clear(c);
     mysql_close(c->my);
     free(c);
 }
 
 void fsdb_conn_close(fsdb_conn *c)
 {
-    if (c)
-        release(c);
+    int fd;
+    if (c == NULL)
+        return;
+    /* Freeing an unread result would read it to the end (and wait for a
+     * stalled server): cut the socket first, so those reads fail at once
+     * and only COM_QUIT-style writes remain, which wait for nothing. */
+    if (!clean(c) && (fd = (int)mysql_get_socket(c->my)) >= 0)
+        shutdown(fd, SHUT_RDWR);
+    c->state = FSDB_CONN_CLOSED;
+    release(c);
 }
 
 void fsdb_conn_abandon(fsdb_conn *c)

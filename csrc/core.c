@@ -73,6 +73,9 @@ static int l_placeholders(lua_State *L)
     return 1;
 }
 
+/* The one exported symbol (the build hides every other). */
+__attribute__((visibility("default"))) int luaopen_fsdb_core(lua_State *L);
+
 int luaopen_fsdb_core(lua_State *L)
 {
     /* Not thread-safe in Connector/C, so do it once, at load. */

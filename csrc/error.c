@@ -34,6 +34,14 @@ void fsdb_error_set(fsdb_error *e, unsigned code, const char *sqlstate,
     for (p = e->message; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
+    fsdb_error_add_hint(e);
+}
+
+void fsdb_error_server(fsdb_error *e, unsigned code, const char *sqlstate, const char *msg,
+                       const char *secret)
+{
+    fsdb_error_set(e, code, sqlstate && *sqlstate ? sqlstate : NULL, "%s", msg ? msg : "");
+    fsdb_error_scrub(e, secret);
 }
 
 static const char *hint_for(unsigned code)

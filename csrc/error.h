@@ -22,7 +22,8 @@ enum {
     FSDB_ERR_PARAMS = 9004,       /* parameter count/name mismatch */
     FSDB_ERR_CLOSED = 9005,       /* engine disposed / handle closed */
     FSDB_ERR_FORKED = 9006,       /* connection belongs to another process */
-    FSDB_ERR_INTERNAL = 9007      /* should not happen; please report */
+    FSDB_ERR_INTERNAL = 9007,     /* should not happen; please report */
+    FSDB_ERR_ON_CONNECT = 9008    /* the engine's on_connect raised */
 };
 
 typedef struct fsdb_error {
@@ -33,13 +34,20 @@ typedef struct fsdb_error {
 
 void fsdb_error_clear(fsdb_error *e);
 
-/* Formats "fsdb: <fmt…>" into e->message. sqlstate NULL means "HY000". */
+/* Formats "fsdb: <fmt…>" into e->message, with the hint for a well-known
+ * code. sqlstate NULL means "HY000". For fsdb's own messages. */
 void fsdb_error_set(fsdb_error *e, unsigned code, const char *sqlstate,
                     const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
+
+/* The one setter for what the server or Connector/C reports: message,
+ * the hint for a well-known code, and secret (the password, if non-empty)
+ * replaced by "***". */
+void fsdb_error_server(fsdb_error *e, unsigned code, const char *sqlstate, const char *msg,
+                       const char *secret);
 
 /* Appends "; hint: <hint>" when the error has a well-known remedy. */
 void fsdb_error_add_hint(fsdb_error *e);

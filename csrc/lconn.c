@@ -4,81 +4,33 @@
  *
  * The userdata keeps a *pointer* to the pooled connection (which outlives
  * it) and the engine userdata in its uservalue, so the engine cannot be
- * collected while a connection is out.
+ * collected while a connection is out. Every method but close runs under
+ * lcall.c's guard; a string read from a parameter table is kept in an
+ * anchor table until the statement ran (the table's __index may return a
+ * fresh string, and Lua code may drop it from the table meanwhile).
  */
 #include "lcore.h"
-#include "luri.h"
 #include "result.h"
 #include "sqlscan.h"
 #include "stmt.h"
+#include "stmtcache.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 
-int fsdb_push_error(lua_State *L, const fsdb_error *e)
+static lconn *self(lua_State *L)
 {
-    return fsdb_luri_push_error(L, e);
-}
-
-void fsdb_lconn_push(lua_State *L, int engine_idx, fsdb_engine *e, fsdb_conn *c)
-{
-    lconn *lc;
-    engine_idx = engine_idx < 0 ? lua_gettop(L) + engine_idx + 1 : engine_idx;
-    lc = fsdb_newuserdata(L, sizeof *lc);
-    lc->c = NULL;
-    lc->streaming = 0;
-    lc->pool = e->pool;
-    lc->e = e;
-    lc->checked_out_at = fsdb_now();
-    luaL_getmetatable(L, FSDB_CONN_MT);
-    lua_setmetatable(L, -2);
-#ifdef FSDB_LUA51
-    lua_createtable(L, 1, 0);
-    lua_pushvalue(L, engine_idx);
-    lua_rawseti(L, -2, 1);
-#else
-    lua_pushvalue(L, engine_idx);
-#endif
-    fsdb_setuservalue(L, -2);
-    lc->c = c;
-}
-
-static lconn *check_conn(lua_State *L)
-{
-    lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
-    if (lc->c == NULL)
-        luaL_error(L, "fsdb: connection is closed");
-    if (fsdb_pool_item_foreign(&lc->c->item))
-        luaL_error(L, "fsdb: this connection was checked out by the parent process before fork(); "
-                      "check out a new one in this process");
-    if (lc->streaming)
-        luaL_error(L, "fsdb: connection is busy streaming rows (conn:rows); finish the loop or "
-                      "call cursor:close() first");
-    if (lc->c->busy)
-        luaL_error(L, "fsdb: connection is busy reading a result; finish or close it first");
-    return lc;
-}
-
-/* Returns the failure to the caller; a disconnect also retires the
- * connection so the pool never hands it out again. */
-int fsdb_lconn_fail(lua_State *L, lconn *lc, fsdb_error *err)
-{
-    /* A deadlock victim's transaction is rolled back by the server, but an
-     * error reply carries no status flags: keep in_transaction() true to
-     * the server's state. */
-    if (err->code == 1213)
-        lc->c->my->server_status &= ~SERVER_STATUS_IN_TRANS;
-    if (fsdb_error_is_disconnect(err->code))
-        fsdb_pool_invalidate(lc->pool, &lc->c->item);
-    return fsdb_push_error(L, err);
+    return lua_touserdata(L, 1); /* checked by the guard */
 }
 
 static const char *plural(unsigned n) { return n == 1 ? "" : "s"; }
 
-/* One Lua value at idx into p; raises on types SQL has no place for. */
-static void to_param(lua_State *L, int idx, fsdb_param *p, unsigned pos, const char *name)
+/* One Lua value at idx into p; raises on types SQL has no place for. A
+ * string is stored at anchor[slot] (anchor 0: it stays on the stack). */
+static void to_param(lua_State *L, int idx, fsdb_param *p, unsigned pos, const char *name,
+                     int anchor, int slot)
 {
     memset(p, 0, sizeof *p);
     switch (lua_type(L, idx)) {
@@ -102,10 +54,19 @@ static void to_param(lua_State *L, int idx, fsdb_param *p, unsigned pos, const c
             p->i = (long long)lua_tointeger(L, idx);
             return;
         }
+#endif
+        p->d = (double)lua_tonumber(L, idx);
+        /* SQL has no NaN or infinity: the server would store something
+         * else, or refuse the statement with a confusing message. */
+        if (isnan(p->d) || isinf(p->d)) {
+            const char *what = isnan(p->d) ? "NaN" : p->d > 0 ? "inf" : "-inf";
+            if (name)
+                luaL_error(L, "fsdb: bad parameter :%s (%s cannot be stored in SQL)", name, what);
+            luaL_error(L, "fsdb: bad parameter #%d (%s cannot be stored in SQL)", (int)pos, what);
+        }
+#ifdef FSDB_HAS_INT64
         p->type = FSDB_P_DOUBLE;
-        p->d = (double)lua_tonumber(L, idx);
 #else
-        p->d = (double)lua_tonumber(L, idx);
         /* LuaJIT has no integer type: whole numbers travel as integers. */
         if (p->d == floor(p->d) && fabs(p->d) < 9223372036854775808.0) {
             p->type = FSDB_P_INT;
@@ -120,6 +81,10 @@ static void to_param(lua_State *L, int idx, fsdb_param *p, unsigned pos, const c
         p->type = FSDB_P_STRING;
         p->s = lua_tolstring(L, idx, &len);
         p->len = (unsigned long)len;
+        if (anchor) {
+            lua_pushvalue(L, idx);
+            lua_rawseti(L, anchor, slot);
+        }
         return;
     }
     default:
@@ -134,12 +99,14 @@ static void to_param(lua_State *L, int idx, fsdb_param *p, unsigned pos, const c
 }
 
 /* Collects s->nparams values from varargs (first..top) or from the table at
- * tidx (tidx > 0). Strings stay alive on the stack (varargs) or in the
- * table, so the stack needs no room per parameter (LuaJIT's is small). */
+ * tidx (tidx > 0). Strings stay alive on the stack (varargs) or in an
+ * anchor table left on the stack, so the stack needs no room per
+ * parameter (LuaJIT's is small). */
 static void collect_params(lua_State *L, fsdb_stmt *s, int first, int nargs, int tidx,
                            fsdb_param *out)
 {
     unsigned i, n = s->nparams;
+    int anchor = 0;
 
     luaL_checkstack(L, 4, "fsdb: parameters");
     if (tidx == 0) {
@@ -149,16 +116,18 @@ static void collect_params(lua_State *L, fsdb_stmt *s, int first, int nargs, int
             luaL_error(L, "fsdb: statement has %d placeholder%s but %d parameter%s given",
                        (int)n, plural(n), nargs, nargs == 1 ? " was" : "s were");
         for (i = 0; i < n; i++)
-            to_param(L, first + (int)i, &out[i], i + 1, NULL);
+            to_param(L, first + (int)i, &out[i], i + 1, NULL, 0, 0);
         return;
     }
+    lua_createtable(L, (int)n, 0);
+    anchor = lua_gettop(L);
     if (s->scan.style == FSDB_SCAN_NAMED) {
         for (i = 0; i < n; i++) {
             const char *name = s->scan.names[i];
             lua_getfield(L, tidx, name);
             if (lua_isnil(L, -1))
                 luaL_error(L, "fsdb: no value for parameter :%s (use fsdb.null for NULL)", name);
-            to_param(L, lua_gettop(L), &out[i], i + 1, name);
+            to_param(L, lua_gettop(L), &out[i], i + 1, name, anchor, (int)i + 1);
             lua_pop(L, 1);
         }
     } else {
@@ -171,7 +140,7 @@ static void collect_params(lua_State *L, fsdb_stmt *s, int first, int nargs, int
                        (int)n, plural(n), (int)count, count == 1 ? " was" : "s were");
         for (i = 0; i < n; i++) {
             lua_rawgeti(L, tidx, (int)i + 1);
-            to_param(L, lua_gettop(L), &out[i], i + 1, NULL);
+            to_param(L, lua_gettop(L), &out[i], i + 1, NULL, anchor, (int)i + 1);
             lua_pop(L, 1);
         }
     }
@@ -186,7 +155,6 @@ static int too_big(fsdb_conn *c, unsigned long long bytes, fsdb_error *err)
     fsdb_error_set(err, 1153, "08S01",
                    "the statement needs a %llu-byte packet, more than the server's "
                    "max_allowed_packet (%lu bytes)", bytes, c->max_packet);
-    fsdb_error_add_hint(err);
     return 1;
 }
 
@@ -208,41 +176,39 @@ static int run_text(lua_State *L, lconn *lc, const char *sql, size_t len, int ar
 
     if (too_big(c, (unsigned long long)len + 1, &err))
         return fsdb_push_error(L, &err);
-    c->busy = 1;
     if (mysql_real_query(c->my, sql, (unsigned long)len) != 0) {
-        c->busy = 0;
         fsdb_conn_error(c, &err);
         if (multi)
             fsdb_error_hint_multi(&err);
         return fsdb_lconn_fail(L, lc, &err);
     }
     if ((res = mysql_use_result(c->my)) == NULL) {
-        c->busy = 0;
         if (mysql_field_count(c->my) != 0) {
             fsdb_conn_error(c, &err);
             return fsdb_lconn_fail(L, lc, &err);
         }
+        fsdb_conn_ok(c);
         fsdb_result_push_ok(L, mysql_affected_rows(c->my), mysql_insert_id(c->my),
                             mysql_warning_count(c->my));
         return 1;
     }
+    fsdb_conn_ok(c);
     /* Until every row is read the connection cannot take another command;
-     * if building Lua values raises, close() sees busy and discards it. */
+     * if building Lua values raises, the guard sees the pending result and
+     * the connection is broken (discarded on close). */
     c->pending = res;
     if (stream) {
         fsdb_lcursor_push(L, 1, res, NULL, array_rows);
         return 1;
     }
     if (fsdb_result_push_text(L, c->my, res, array_rows, &err) < 0) {
-        fsdb_error_scrub(&err, c->cfg->uri.password);
+        fsdb_error_scrub(&err, fsdb_conn_secret(c));
         mysql_free_result(res);
         c->pending = NULL;
-        c->busy = 0;
         return fsdb_lconn_fail(L, lc, &err);
     }
     mysql_free_result(res);
     c->pending = NULL;
-    c->busy = 0;
     return 1;
 }
 
@@ -265,39 +231,42 @@ static int run_prepared(lua_State *L, lconn *lc, const char *sql, size_t len, in
     collect_params(L, s, first, nargs, tidx, params);
     if (too_big(c, params_bytes(params, s->nparams), &err))
         return fsdb_push_error(L, &err);
-    c->busy = 1;
-    rc = fsdb_stmt_execute(c, &s, params, &err);
-    if (rc < 0) {
-        c->busy = 0;
+    if (fsdb_stmt_execute(c, &s, params, &err) < 0)
         return fsdb_lconn_fail(L, lc, &err);
-    }
+    fsdb_conn_ok(c);
     if (mysql_stmt_field_count(s->st) > 0) {
+        c->pending_stmt = s->st;
         if (stream) {
             fsdb_lcursor_push(L, 1, NULL, s, array_rows);
             return 1;
         }
-        rc = fsdb_result_push_stmt(L, s, array_rows, &err);
+        rc = fsdb_result_push_stmt(L, c, s, array_rows, &err);
         mysql_stmt_free_result(s->st);
-        if (rc < 0) {
-            fsdb_error_scrub(&err, c->cfg->uri.password);
-            c->busy = 0;
+        c->pending_stmt = NULL;
+        if (rc < 0)
             return fsdb_lconn_fail(L, lc, &err);
-        }
     } else {
         fsdb_result_push_ok(L, mysql_stmt_affected_rows(s->st), mysql_stmt_insert_id(s->st),
                             mysql_warning_count(c->my));
     }
-    c->busy = 0;
     return 1;
 }
 
 /* Shared by execute and query. Text protocol when there are no
  * parameters, prepared statements otherwise. */
+/* The SQL argument: a string, never a number Lua would turn into one. */
+static const char *check_sql(lua_State *L, size_t *len)
+{
+    if (lua_type(L, 2) != LUA_TSTRING)
+        luaL_error(L, "fsdb: bad argument #1 (SQL string expected, got %s)", luaL_typename(L, 2));
+    return lua_tolstring(L, 2, len);
+}
+
 static int run(lua_State *L, lconn *lc, int first, int nargs, int tidx, int array_rows,
                int stream)
 {
     size_t len;
-    const char *sql = luaL_checklstring(L, 2, &len);
+    const char *sql = check_sql(L, &len);
 
     if (nargs == 0 && tidx == 0) {
         fsdb_sqlscan scan;
@@ -321,7 +290,7 @@ static int run(lua_State *L, lconn *lc, int first, int nargs, int tidx, int arra
 /* conn:execute(sql, ...) — varargs fill '?', or one table argument. */
 static int l_conn_execute(lua_State *L)
 {
-    lconn *lc = check_conn(L);
+    lconn *lc = self(L);
     int nargs = lua_gettop(L) - 2;
     if (nargs == 1 && lua_istable(L, 3))
         return run(L, lc, 3, 0, 3, 0, 0);
@@ -348,15 +317,17 @@ static int for_loop(lua_State *L, int nresults)
  *   for row in conn:rows(sql, ...) do … end */
 static int l_conn_rows(lua_State *L)
 {
-    lconn *lc = check_conn(L);
+    lconn *lc = self(L);
     int nargs = lua_gettop(L) - 2;
     if (nargs == 1 && lua_istable(L, 3))
         return for_loop(L, run(L, lc, 3, 0, 3, 0, 1));
     return for_loop(L, run(L, lc, 3, nargs < 0 ? 0 : nargs, 0, 0, 1));
 }
 
-/* One parameter set of executemany: the table at idx into out[0..np). */
-static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb_param *out)
+/* One parameter set of executemany: the table at idx into out[0..np);
+ * its strings go to anchor[base + 1 .. base + np]. */
+static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb_param *out,
+                        int anchor, int base)
 {
     unsigned i, np = s->nparams;
     if (!lua_istable(L, idx))
@@ -368,8 +339,9 @@ static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb
             if (lua_isnil(L, -1))
                 luaL_error(L, "fsdb: parameter set #%d has no value for :%s (use fsdb.null for NULL)",
                            (int)k, s->scan.names[i]);
-            to_param(L, lua_gettop(L), &out[i], i + 1, s->scan.names[i]);
-            lua_pop(L, 1); /* the set table keeps strings alive */
+            to_param(L, lua_gettop(L), &out[i], i + 1, s->scan.names[i], anchor,
+                     base + (int)i + 1);
+            lua_pop(L, 1);
         }
         return;
     }
@@ -384,7 +356,7 @@ static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb
     }
     for (i = 0; i < np; i++) {
         lua_rawgeti(L, idx, (int)i + 1);
-        to_param(L, lua_gettop(L), &out[i], i + 1, NULL);
+        to_param(L, lua_gettop(L), &out[i], i + 1, NULL, anchor, base + (int)i + 1);
         lua_pop(L, 1);
     }
 }
@@ -423,15 +395,15 @@ static const char *push_values_sql(lua_State *L, const char *text, size_t len, s
  * session) for all-or-nothing. */
 static int l_conn_executemany(lua_State *L)
 {
-    lconn *lc = check_conn(L);
+    lconn *lc = self(L);
     fsdb_conn *c = lc->c;
     size_t len, gstart = 0, gend = 0, text_len;
-    const char *sql = luaL_checklstring(L, 2, &len), *text;
+    const char *sql = check_sql(L, &len), *text;
     lua_Integer nsets, next = 1;
     fsdb_error err;
     fsdb_stmt *s;
     fsdb_param *params;
-    int *types, mode = c->cfg ? c->cfg->executemany_mode : FSDB_MANY_AUTO, values_ok;
+    int *types, mode = c->cfg ? c->cfg->executemany_mode : FSDB_MANY_AUTO, values_ok, anchor;
     unsigned np, cap, values_max = 0;
     unsigned long long affected = 0, first_id = 0;
     unsigned long limit;
@@ -479,6 +451,9 @@ static int l_conn_executemany(lua_State *L)
     }
     params = lua_newuserdata(L, (size_t)cap * np * sizeof *params);
     types = lua_newuserdata(L, np * sizeof *types);
+    /* The batch's strings, until it ran (overwritten by the next batch). */
+    lua_newtable(L);
+    anchor = lua_gettop(L);
 
     while (next <= nsets) {
         unsigned rows = 0, i;
@@ -494,7 +469,7 @@ static int l_conn_executemany(lua_State *L)
             fsdb_param *row = &params[rows * np];
             unsigned long row_bytes = 0;
             lua_rawgeti(L, 3, (int)(next + rows));
-            collect_set(L, s, lua_gettop(L), next + rows, row);
+            collect_set(L, s, lua_gettop(L), next + rows, row, anchor, (int)(rows * np));
             lua_pop(L, 1);
             for (i = 0; i < np; i++)
                 row_bytes += 10 + (row[i].type == FSDB_P_STRING ? row[i].len : 0);
@@ -517,7 +492,6 @@ static int l_conn_executemany(lua_State *L)
             }
             rows++;
         }
-        c->busy = 1;
         if (mode == FSDB_MANY_AUTO && c->bulk && !mixed && rows > 1) {
             rc = fsdb_stmt_execute_bulk(c, s, params, rows, types, &affected, &first_id, &err);
         } else if (values_ok && rows > 1 && rows <= values_max) {
@@ -535,18 +509,21 @@ static int l_conn_executemany(lua_State *L)
                 fsdb_stmt_forget(c, ms);
             lua_pop(L, 1);
         } else {
+            /* insert_id as in the other two ways: the batch's first id. */
+            unsigned long long batch_id = 0;
             for (i = 0; i < rows && rc == 0; i++) {
                 rc = fsdb_stmt_execute(c, &s, &params[i * np], &err);
                 if (rc == 0) {
                     affected += mysql_stmt_affected_rows(s->st);
-                    if (first_id == 0)
-                        first_id = mysql_stmt_insert_id(s->st);
+                    if (batch_id == 0)
+                        batch_id = mysql_stmt_insert_id(s->st);
                 }
             }
+            first_id = batch_id;
         }
-        c->busy = 0;
         if (rc < 0)
             return fsdb_lconn_fail(L, lc, &err);
+        fsdb_conn_ok(c);
         next += rows;
     }
     fsdb_result_push_ok(L, affected, first_id, mysql_warning_count(c->my));
@@ -575,7 +552,7 @@ static void query_args(lua_State *L, int *tidx, int *array_rows)
  * rows as arrays in column order. */
 static int l_conn_query(lua_State *L)
 {
-    lconn *lc = check_conn(L);
+    lconn *lc = self(L);
     int tidx, array_rows;
     query_args(L, &tidx, &array_rows);
     return run(L, lc, 3, 0, tidx, array_rows, 0);
@@ -585,7 +562,7 @@ static int l_conn_query(lua_State *L)
  * parameters as one table and opts.array = true for array rows. */
 static int l_conn_query_rows(lua_State *L)
 {
-    lconn *lc = check_conn(L);
+    lconn *lc = self(L);
     int tidx, array_rows;
     query_args(L, &tidx, &array_rows);
     return for_loop(L, run(L, lc, 3, 0, tidx, array_rows, 1));
@@ -593,26 +570,27 @@ static int l_conn_query_rows(lua_State *L)
 
 static int l_conn_ping(lua_State *L)
 {
-    lconn *lc = check_conn(L);
+    lconn *lc = self(L);
     fsdb_error err;
     if (mysql_ping(lc->c->my) != 0) {
         fsdb_conn_error(lc->c, &err);
         return fsdb_lconn_fail(L, lc, &err);
     }
+    fsdb_conn_ok(lc->c);
     lua_pushboolean(L, 1);
     return 1;
 }
 
 static int l_conn_in_transaction(lua_State *L)
 {
-    lconn *lc = check_conn(L);
+    lconn *lc = self(L);
     lua_pushboolean(L, fsdb_conn_in_transaction(lc->c));
     return 1;
 }
 
 static int l_conn_info(lua_State *L)
 {
-    lconn *lc = check_conn(L);
+    lconn *lc = self(L);
     MYSQL *my = lc->c->my;
     const char *cipher = mysql_get_ssl_cipher(my);
     lua_createtable(L, 0, 8);
@@ -637,53 +615,39 @@ static int l_conn_info(lua_State *L)
 
 static int l_conn_thread_id(lua_State *L)
 {
-    lconn *lc = check_conn(L);
+    lconn *lc = self(L);
     lua_pushinteger(L, (lua_Integer)lc->c->thread_id);
     return 1;
 }
 
 /* Returns the connection to the pool: rolled back (per
  * pool_reset_on_return) or discarded when it cannot be made clean. Clears
- * the handle first; a second close is harmless. Serves close, __close and
- * __gc. */
+ * the handle first; a second close is harmless. Inside a call on this
+ * connection (a metamethod or finalizer the call ran) the close happens
+ * when the call returns. Serves close and __close. */
 static int l_conn_close(lua_State *L)
 {
     lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
-    fsdb_conn *c = lc->c;
-    int discard;
-
-    lc->c = NULL;
-    if (c == NULL)
+    if (lc->c && fsdb_conn_request_close(lc->c))
         return 0;
-    if (lc->e->leak_threshold > 0) {
-        /* Asked for by pool_leak_threshold: say so loudly, on stderr. */
-        double held = fsdb_now() - lc->checked_out_at;
-        if (held > lc->e->leak_threshold) {
-            __atomic_add_fetch(&lc->e->held_too_long, 1, __ATOMIC_RELAXED);
-            fprintf(stderr, "fsdb: warning: connection (thread %lu) was held for %.1f s, longer than "
-                            "pool_leak_threshold %.1f s; return connections promptly (conn:close())\n",
-                    c->thread_id, held, lc->e->leak_threshold);
-        }
-    }
-    if (fsdb_pool_item_foreign(&c->item)) {
-        fsdb_pool_checkin(lc->pool, &c->item, 1); /* abandons it */
-        return 0;
-    }
-    discard = fsdb_conn_reset(c) < 0;
-    fsdb_pool_checkin(lc->pool, &c->item, discard);
+    fsdb_lconn_release(lc, FSDB_RELEASE_RESET);
     return 0;
 }
 
+/* The collector's safety net: no I/O here. A connection with an open
+ * transaction goes back owing its reset (done at its next checkout,
+ * outside any finalizer); one that cannot be made clean is closed. */
 static int l_conn_gc(lua_State *L)
 {
     lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
+    if (lc->c == NULL)
+        return 0;
 #if LUA_VERSION_NUM >= 504
-    if (lc->c)
-        lua_warning(L, "fsdb: a connection was garbage-collected without close(); "
-                       "it was returned to the pool", 0);
+    lua_warning(L, "fsdb: a connection was garbage-collected without close(); "
+                   "it was returned to the pool", 0);
 #endif
-    (void)lc;
-    return l_conn_close(L);
+    fsdb_lconn_release(lc, FSDB_RELEASE_QUIET);
+    return 0;
 }
 
 static int l_conn_tostring(lua_State *L)
@@ -698,7 +662,7 @@ static int l_conn_tostring(lua_State *L)
 
 void fsdb_lconn_register(lua_State *L)
 {
-    static const luaL_Reg methods[] = {
+    static const luaL_Reg guarded[] = {
         {"execute", l_conn_execute},
         {"query", l_conn_query},
         {"rows", l_conn_rows},
@@ -708,8 +672,11 @@ void fsdb_lconn_register(lua_State *L)
         {"in_transaction", l_conn_in_transaction},
         {"info", l_conn_info},
         {"thread_id", l_conn_thread_id},
+        {NULL, NULL}};
+    static const luaL_Reg methods[] = {
         {"close", l_conn_close},
         {NULL, NULL}};
+    const luaL_Reg *r;
     static const luaL_Reg meta[] = {
         {"__gc", l_conn_gc},
         {"__close", l_conn_close},
@@ -720,6 +687,10 @@ void fsdb_lconn_register(lua_State *L)
     fsdb_setfuncs(L, meta);
     lua_newtable(L);
     fsdb_setfuncs(L, methods);
+    for (r = guarded; r->name; r++) {
+        fsdb_lconn_push_method(L, r->func);
+        lua_setfield(L, -2, r->name);
+    }
     lua_setfield(L, -2, "__index");
     /* Lets Lua code (engine.lua) add methods written in Lua. */
     lua_getfield(L, -1, "__index");

@@ -1,5 +1,6 @@
 /*
- * lcore.h — what the Lua glue files (core.c, lengine.c, lconn.c) share.
+ * lcore.h — what the Lua glue files (core.c, lengine.c, lcall.c, lconn.c,
+ * lcursor.c) share.
  *
  * The engine is a C object owned by its pool: the Lua "fsdb.engine"
  * userdata holds a pointer, and the engine is freed when the userdata is
@@ -15,6 +16,8 @@
 #define FSDB_ENGINE_MT "fsdb.engine"
 #define FSDB_CONN_MT "fsdb.conn"
 
+struct fsdb_stmt;
+
 typedef struct fsdb_engine {
     fsdb_conn_config cfg;
     fsdb_pool_config pool_cfg;
@@ -24,13 +27,13 @@ typedef struct fsdb_engine {
 } fsdb_engine;
 
 /* The "fsdb.conn" userdata. It keeps a *pointer* to the pooled connection,
- * which outlives it; c is NULL once the connection went back. */
+ * which outlives it; c is NULL while the handle is closed: before it is
+ * filled and once the connection went back. */
 typedef struct lconn {
     fsdb_conn *c;
     fsdb_pool *pool;
     fsdb_engine *e;   /* alive while c is out: the pool frees it last */
     double checked_out_at;
-    int streaming;    /* an open "fsdb.cursor" is reading c's result */
 } lconn;
 
 /* Each adds its constructor(s) to the module table on top of the stack. */
@@ -38,21 +41,45 @@ void fsdb_lengine_register(lua_State *L);
 void fsdb_lconn_register(lua_State *L);
 void fsdb_lcursor_register(lua_State *L);
 
-/* A streaming cursor over the result just started on the connection whose
- * userdata is at conn_idx: a text result (res) or a prepared statement's
- * (s). Pushes it. */
-void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, struct fsdb_stmt *s,
-                       int array_rows);
+/* lcall.c: the one way into a checked-out connection from Lua. */
 
-/* The connection failed: a disconnect error also retires it. Pushes
+/* Pushes a closed "fsdb.conn" handle that keeps the engine userdata at
+ * engine_idx alive; fsdb_lconn_fill gives it its connection. Created
+ * before the checkout, so nothing can raise between the two. */
+lconn *fsdb_lconn_new(lua_State *L, int engine_idx, fsdb_engine *e);
+void fsdb_lconn_fill(lconn *lc, fsdb_conn *c);
+
+enum { FSDB_RELEASE_RESET = 0, FSDB_RELEASE_QUIET, FSDB_RELEASE_DISCARD };
+
+/* Gives lc's connection back to the pool and closes the handle. RESET
+ * makes it clean first (a round trip when needed); QUIET (finalizers)
+ * does no I/O and leaves the reset owed to the next checkout; DISCARD
+ * closes it. */
+void fsdb_lconn_release(lconn *lc, int how);
+
+/* The body of every guarded method: the C function in upvalue 1 of the
+ * running closure is called with the same arguments as one fsdb call on
+ * lc's connection (cursor: the call of the cursor that streams its
+ * result). Raises when the connection is closed or in another state that
+ * forbids the call; a close asked for meanwhile happens when it returns;
+ * a raise inside is re-raised after the state is settled. */
+int fsdb_lcall(lua_State *L, lconn *lc, int cursor);
+
+/* Pushes a guarded method: body under fsdb_lcall, self at 1 being an
+ * "fsdb.conn". */
+void fsdb_lconn_push_method(lua_State *L, lua_CFunction body);
+
+/* The call failed: a disconnect also retires the connection. Pushes
  * nil, err, errno, sqlstate and returns 4. */
 int fsdb_lconn_fail(lua_State *L, lconn *lc, fsdb_error *err);
 
-/* Wraps a checked-out connection; the engine userdata at engine_idx is
- * kept alive by it. */
-void fsdb_lconn_push(lua_State *L, int engine_idx, fsdb_engine *e, fsdb_conn *c);
-
 /* nil, message, errno, sqlstate; returns 4. */
 int fsdb_push_error(lua_State *L, const fsdb_error *e);
+
+/* lcursor.c: a streaming cursor over the result just started on the
+ * connection whose userdata is at conn_idx: a text result (res) or a
+ * prepared statement's (s); both NULL gives an empty cursor. Pushes it. */
+void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, struct fsdb_stmt *s,
+                       int array_rows);
 
 #endif

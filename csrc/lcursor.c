@@ -4,17 +4,21 @@
  *
  * A cursor reads one row per call from an unbuffered result, so memory
  * stays bounded whatever the result size. While it is open its connection
- * takes no other statement (lconn.streaming). Closing it early drains the
- * rest of the result so the connection stays usable; if the connection
- * went back to the pool meanwhile (it was discarded: busy), the cursor is
- * simply dead. The cursor keeps the connection userdata alive through its
- * uservalue, together with the column names.
+ * is STREAMING (conn.c): only the cursor's own calls may use it. Closing
+ * it early drains the rest of the result so the connection stays usable;
+ * rows are read in small batches (1, 2, 4, … up to ROWS_MAX) under one
+ * guarded call, then handed out one per call from the batch;
+ * if the connection went back to the pool meanwhile (discarded, as a
+ * connection with an unread result is), the cursor is simply dead. The
+ * collector never drains (no I/O in finalizers): an abandoned open cursor
+ * leaves its connection broken, to be discarded on return. The cursor
+ * keeps the connection userdata alive through its uservalue, together
+ * with the column names, the text result's conversion kinds, the batch
+ * and an error that ended the stream after the batch's rows.
  */
 #include "lcore.h"
 #include "result.h"
 #include "stmt.h"
-
-#include <stdlib.h>
 
 #define FSDB_CURSOR_MT "fsdb.cursor"
 
@@ -23,11 +27,21 @@ typedef struct lcursor {
     fsdb_conn *c;     /* the connection the result belongs to; NULL = closed */
     MYSQL_RES *res;   /* text protocol result, or */
     fsdb_stmt *s;     /* a prepared statement's result */
-    int *kinds;       /* text: conversion kind per column */
+    int *kinds;       /* text: conversion kind per column (uservalue[3]) */
     unsigned ncols;
     int array_rows;
-    unsigned long nrows; /* rows handed out so far */
+    unsigned long nrows; /* rows read so far */
+    int head, count;     /* batch: rows head+1..count are still to hand out */
+    int batch;           /* rows to read next time */
+    int failed;          /* an error (uservalue[UV_ERROR]) follows the batch */
 } lcursor;
+
+/* The uservalue's slots; the batch's rows follow them (UV_ROWS + k). */
+enum { UV_CONN = 1, UV_COLUMNS, UV_KINDS, UV_ERROR, UV_ROWS = UV_ERROR };
+
+/* Rows per guarded call at most: the guard (a protected call) is paid
+ * per batch, not per row, and memory stays bounded. */
+#define ROWS_MAX 64
 
 /* Rows come in faster than the incremental collector's pace assumes: one
  * small collection step every so many rows keeps the garbage of a long
@@ -40,22 +54,21 @@ static int attached(const lcursor *cur)
     return cur->c != NULL && cur->owner->c == cur->c;
 }
 
-/* Ends the stream: the rest of the rows is read and dropped, so the
- * connection can take the next statement. Returns 0, or -1 with err set
- * when draining failed (then the connection is retired). */
+/* Ends the stream inside a call on the connection: the rest of the rows
+ * is read and dropped, so the connection can take the next statement.
+ * Returns 0, or -1 with err set when draining failed. */
 static int finish(lcursor *cur, fsdb_error *err)
 {
     fsdb_conn *c = cur->c;
     int rc = 0;
 
     cur->c = NULL;
-    free(cur->kinds);
     cur->kinds = NULL;
     if (c == NULL || cur->owner->c != c)
         return 0; /* the connection went back without us: nothing to do */
     /* An error that ended the stream is on the handle now; draining
      * below would overwrite it. */
-    if (mysql_errno(c->my) != 0 && err) {
+    if (mysql_errno(c->my) != 0) {
         fsdb_conn_error(c, err);
         rc = -1;
     }
@@ -64,15 +77,15 @@ static int finish(lcursor *cur, fsdb_error *err)
         c->pending = NULL;
     } else if (cur->s) {
         mysql_stmt_free_result(cur->s->st);
+        c->pending_stmt = NULL;
     }
     cur->res = NULL;
     cur->s = NULL;
-    if (rc == 0 && mysql_errno(c->my) != 0 && err) {
+    if (rc == 0 && mysql_errno(c->my) != 0) {
         fsdb_conn_error(c, err); /* draining failed */
         rc = -1;
     }
-    c->busy = 0;
-    cur->owner->streaming = 0;
+    fsdb_conn_stream(c, 0);
     return rc;
 }
 
@@ -91,11 +104,13 @@ void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, fsdb_stmt *s,
     cur->ncols = 0;
     cur->array_rows = array_rows;
     cur->nrows = 0;
+    cur->head = cur->count = cur->failed = 0;
+    cur->batch = 1;
     luaL_getmetatable(L, FSDB_CURSOR_MT);
     lua_setmetatable(L, -2);
 
-    /* uservalue = {conn, columns} */
-    lua_createtable(L, 2, 0);
+    /* uservalue = {conn, columns, kinds, error, row…} */
+    lua_createtable(L, UV_ROWS + ROWS_MAX, 0);
     lua_pushvalue(L, conn_idx);
     lua_rawseti(L, -2, 1);
     if (res) {
@@ -108,19 +123,19 @@ void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, fsdb_stmt *s,
         lua_newtable(L);
     }
     lua_rawseti(L, -2, 2);
+    if (res) {
+        int *kinds = fsdb_result_text_kinds(L, res);
+        lua_rawseti(L, -2, UV_KINDS);
+        cur->kinds = kinds;
+    }
     fsdb_setuservalue(L, -2);
 
     if (res == NULL && s == NULL)
         return; /* empty: closed from the start */
-    if (res && (cur->kinds = fsdb_result_text_kinds(res)) == NULL) {
-        /* Leave it to close(): the connection is busy and gets discarded. */
-        luaL_error(L, "fsdb: out of memory starting a cursor");
-        return;
-    }
     cur->res = res;
     cur->s = s;
     cur->c = owner->c;
-    owner->streaming = 1;
+    fsdb_conn_stream(owner->c, 1);
 }
 
 static lcursor *check_cursor(lua_State *L)
@@ -128,59 +143,111 @@ static lcursor *check_cursor(lua_State *L)
     return luaL_checkudata(L, 1, FSDB_CURSOR_MT);
 }
 
-/* The iterator: next row, or nil at the end. An error in the middle of
- * the stream raises (a for loop has no other channel, and a silent end
- * would pass partial data off as complete). */
+/* The stream failed: the error is kept (uservalue[UV_ERROR]) and raised once the
+ * rows read before it were handed out. */
+static void keep_error(lua_State *L, lcursor *cur, fsdb_error *err, int uv)
+{
+    lconn *owner = cur->owner;
+    if (owner->c && fsdb_conn_failed(owner->c, err))
+        fsdb_pool_invalidate(owner->pool, &owner->c->item);
+    lua_pushfstring(L, "%s (errno %d, sqlstate %s)", err->message, (int)err->code,
+                    err->sqlstate);
+    lua_rawseti(L, uv, UV_ERROR);
+    cur->failed = 1;
+}
+
+/* Under the guard: reads the next batch of rows into the uservalue. An
+ * error in the middle of the stream ends it; the front raises it (a for
+ * loop has no other channel, and a silent end would pass partial data off
+ * as complete). */
+static int cursor_fill(lua_State *L)
+{
+    lcursor *cur = lua_touserdata(L, 1); /* checked in front of the guard */
+    fsdb_error err;
+    int uv, names_idx, k;
+
+    luaL_checkstack(L, 8, "fsdb: cursor");
+    fsdb_getuservalue(L, 1);
+    uv = lua_gettop(L);
+    lua_rawgeti(L, uv, UV_COLUMNS);
+    names_idx = lua_gettop(L);
+    cur->head = cur->count = 0;
+    for (k = 0; k < cur->batch; k++) {
+        if (++cur->nrows % GC_STEP_EVERY == 0)
+            lua_gc(L, LUA_GCSTEP, 0);
+        if (cur->res) {
+            MYSQL_ROW row = mysql_fetch_row(cur->res);
+            if (row != NULL) {
+                fsdb_result_text_row(L, row, mysql_fetch_lengths(cur->res), cur->kinds,
+                                     cur->ncols, names_idx, cur->array_rows);
+                lua_rawseti(L, uv, UV_ROWS + ++cur->count);
+                continue;
+            }
+        } else {
+            int rc = fsdb_stmt_fetch(cur->c, cur->s, &err);
+            if (rc == 1) {
+                fsdb_result_stmt_row(L, cur->s, names_idx, cur->array_rows);
+                lua_rawseti(L, uv, UV_ROWS + ++cur->count);
+                continue;
+            }
+            if (rc < 0) {
+                fsdb_error ignored;
+                finish(cur, &ignored);
+                keep_error(L, cur, &err, uv);
+                break;
+            }
+        }
+        /* End of rows, or an error the text protocol reports at the end. */
+        if (finish(cur, &err) < 0)
+            keep_error(L, cur, &err, uv);
+        break;
+    }
+    if (cur->batch < ROWS_MAX)
+        cur->batch *= 2;
+    return 0;
+}
+
+/* Hands out row head+1 of the batch. */
+static int next_in_batch(lua_State *L, lcursor *cur)
+{
+    fsdb_getuservalue(L, 1);
+    lua_rawgeti(L, -1, UV_ROWS + ++cur->head);
+    return 1;
+}
+
+/* The iterator: next row, or nil at the end (and after it). */
 static int l_cursor_next(lua_State *L)
 {
     lcursor *cur = check_cursor(L);
-    fsdb_error err;
-    int names_idx;
-
-    if (cur->c == NULL)
-        return 0;
-    if (!attached(cur))
-        return luaL_error(L, "fsdb: the cursor's connection was closed");
-    luaL_checkstack(L, 8, "fsdb: cursor");
-    if (++cur->nrows % GC_STEP_EVERY == 0)
-        lua_gc(L, LUA_GCSTEP, 0);
-    fsdb_getuservalue(L, 1);
-    lua_rawgeti(L, -1, 2);
-    names_idx = lua_gettop(L);
-    if (cur->res) {
-        MYSQL_ROW row = mysql_fetch_row(cur->res);
-        if (row != NULL) {
-            fsdb_result_text_row(L, row, mysql_fetch_lengths(cur->res), cur->kinds, cur->ncols,
-                                 names_idx, cur->array_rows);
-            return 1;
-        }
-    } else {
-        int rc = fsdb_stmt_fetch(cur->s, &err);
-        if (rc == 1) {
-            fsdb_result_stmt_row(L, cur->s, names_idx, cur->array_rows);
-            return 1;
-        }
-        if (rc < 0) {
-            lconn *owner = cur->owner;
-            finish(cur, NULL);
-            fsdb_error_scrub(&err, owner->c->cfg->uri.password);
-            if (fsdb_error_is_disconnect(err.code))
-                fsdb_pool_invalidate(owner->pool, &owner->c->item);
-            return luaL_error(L, "%s (errno %d, sqlstate %s)", err.message, (int)err.code,
-                              err.sqlstate);
-        }
+    if (cur->head < cur->count)
+        return next_in_batch(L, cur);
+    if (cur->c != NULL) {
+        if (!attached(cur))
+            return luaL_error(L, "fsdb: the cursor's connection was closed");
+        lua_settop(L, 1);
+        fsdb_lcall(L, cur->owner, 1);
+        lua_settop(L, 1);
+        if (cur->head < cur->count)
+            return next_in_batch(L, cur);
     }
-    /* End of rows, or an error the text protocol reports at the end. */
-    {
-        lconn *owner = cur->owner;
-        if (finish(cur, &err) < 0) {
-            if (fsdb_error_is_disconnect(err.code))
-                fsdb_pool_invalidate(owner->pool, &owner->c->item);
-            return luaL_error(L, "%s (errno %d, sqlstate %s)", err.message, (int)err.code,
-                              err.sqlstate);
-        }
+    if (cur->failed) {
+        cur->failed = 0;
+        fsdb_getuservalue(L, 1);
+        lua_rawgeti(L, -1, UV_ERROR);
+        return lua_error(L);
     }
     return 0;
+}
+
+static int cursor_close(lua_State *L)
+{
+    lcursor *cur = lua_touserdata(L, 1); /* checked in front of the guard */
+    fsdb_error err;
+    cur->head = cur->count = cur->failed = 0;
+    if (finish(cur, &err) < 0)
+        return fsdb_lconn_fail(L, cur->owner, &err);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 /* cursor:close() — drains what is left; harmless when already closed.
@@ -188,19 +255,38 @@ static int l_cursor_next(lua_State *L)
 static int l_cursor_close(lua_State *L)
 {
     lcursor *cur = check_cursor(L);
-    lconn *owner = cur->owner;
-    fsdb_error err;
-    if (finish(cur, &err) < 0)
-        return fsdb_lconn_fail(L, owner, &err);
-    lua_pushboolean(L, 1);
-    return 1;
+    if (!attached(cur)) {
+        cur->c = NULL;
+        cur->head = cur->count = cur->failed = 0;
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    return fsdb_lcall(L, cur->owner, 1);
 }
 
-/* __close and __gc: like close(), but never raise or return errors. */
+/* __close (the end of a for loop's scope, not a finalizer): like close(),
+ * but never raises or returns errors. */
+static int l_cursor_toclose(lua_State *L)
+{
+    lcursor *cur = check_cursor(L);
+    lua_settop(L, 1);
+    if (attached(cur) && fsdb_conn_streaming(cur->c)) {
+        lua_pushvalue(L, lua_upvalueindex(1)); /* the guarded close */
+        lua_pushvalue(L, 1);
+        lua_pcall(L, 1, 0, 0);
+    }
+    return 0;
+}
+
+/* __gc: no I/O. An open stream's connection is left broken (discarded
+ * when it goes back); its result is freed with it. */
 static int l_cursor_gc(lua_State *L)
 {
     lcursor *cur = check_cursor(L);
-    finish(cur, NULL);
+    if (attached(cur))
+        fsdb_conn_abandon_stream(cur->c);
+    cur->c = NULL;
+    cur->kinds = NULL;
     return 0;
 }
 
@@ -208,35 +294,44 @@ static int l_cursor_columns(lua_State *L)
 {
     check_cursor(L);
     fsdb_getuservalue(L, 1);
-    lua_rawgeti(L, -1, 2);
+    lua_rawgeti(L, -1, UV_COLUMNS);
     return 1;
 }
 
 static int l_cursor_tostring(lua_State *L)
 {
     lcursor *cur = check_cursor(L);
-    lua_pushstring(L, cur->c ? "fsdb.cursor (open)" : "fsdb.cursor (closed)");
+    lua_pushstring(L, cur->c || cur->head < cur->count ? "fsdb.cursor (open)"
+                                                       : "fsdb.cursor (closed)");
     return 1;
+}
+
+/* A closure running body under the guard, after the checks in front. */
+static void push_guarded(lua_State *L, lua_CFunction front, lua_CFunction body)
+{
+    lua_pushcfunction(L, body);
+    lua_pushcclosure(L, front, 1);
 }
 
 void fsdb_lcursor_register(lua_State *L)
 {
-    static const luaL_Reg methods[] = {
-        {"close", l_cursor_close},
-        {"columns", l_cursor_columns},
-        {"next", l_cursor_next},
-        {NULL, NULL}};
-    static const luaL_Reg meta[] = {
-        {"__call", l_cursor_next},
-        {"__close", l_cursor_gc},
-        {"__gc", l_cursor_gc},
-        {"__tostring", l_cursor_tostring},
-        {NULL, NULL}};
-
     luaL_newmetatable(L, FSDB_CURSOR_MT);
-    fsdb_setfuncs(L, meta);
+    push_guarded(L, l_cursor_next, cursor_fill);
+    lua_setfield(L, -2, "__call");
+    push_guarded(L, l_cursor_close, cursor_close);
+    lua_pushcclosure(L, l_cursor_toclose, 1);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, l_cursor_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, l_cursor_tostring);
+    lua_setfield(L, -2, "__tostring");
     lua_newtable(L);
-    fsdb_setfuncs(L, methods);
+    push_guarded(L, l_cursor_close, cursor_close);
+    lua_setfield(L, -2, "close");
+    lua_pushcfunction(L, l_cursor_columns);
+    lua_setfield(L, -2, "columns");
+    push_guarded(L, l_cursor_next, cursor_fill);
+    lua_setfield(L, -2, "next");
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 }

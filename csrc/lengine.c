@@ -23,8 +23,15 @@ static fsdb_pool_item *op_connect(void *ud, fsdb_error *err)
 
 static int op_ping(void *ud, fsdb_pool_item *it, int deep)
 {
+    fsdb_conn *c = (fsdb_conn *)it;
     (void)ud;
-    return fsdb_conn_ping((fsdb_conn *)it, deep);
+    /* Returned by a finalizer without its reset: done now, outside it. */
+    if (it->needs_reset) {
+        if (fsdb_conn_ping(c, 0) != 0 || fsdb_conn_reset(c) != 0)
+            return -1;
+        it->needs_reset = 0;
+    }
+    return fsdb_conn_ping(c, deep);
 }
 
 static void op_close(void *ud, fsdb_pool_item *it)
@@ -156,18 +163,99 @@ static int l_engine_new(lua_State *L)
     return 1;
 }
 
-/* engine:checkout() -> conn, is_new | nil, err, errno, sqlstate */
+/* Checks a connection out into the closed handle lc (pushed before, so
+ * nothing can raise between the checkout and the handle owning it) and
+ * runs on_connect (at on_connect_idx, if not nil) on a new connection,
+ * protected: when it raises, the half-set-up connection is discarded.
+ * Returns 0, or pushes nil, err, errno, sqlstate and returns 4. */
+static int checkout_into(lua_State *L, lengine *le, lconn *lc, int conn_idx, int on_connect_idx,
+                         int *is_new)
+{
+    fsdb_error err;
+    fsdb_pool_item *it = fsdb_pool_checkout(le->e->pool, is_new, &err);
+
+    if (it == NULL)
+        return fsdb_push_error(L, &err);
+    fsdb_lconn_fill(lc, (fsdb_conn *)it);
+    if (!*is_new || on_connect_idx == 0 || lua_isnoneornil(L, on_connect_idx))
+        return 0;
+    lua_pushvalue(L, on_connect_idx);
+    lua_pushvalue(L, conn_idx);
+    if (lua_pcall(L, 1, 0, 0) == 0)
+        return 0;
+    fsdb_lconn_release(lc, FSDB_RELEASE_DISCARD);
+    {
+        const char *msg = lua_tostring(L, -1);
+        if (msg == NULL)
+            msg = luaL_typename(L, -1);
+        if (strncmp(msg, "fsdb: ", 6) == 0)
+            msg += 6;
+        fsdb_error_set(&err, FSDB_ERR_ON_CONNECT, NULL, "on_connect failed: %s", msg);
+    }
+    fsdb_error_scrub(&err, le->e->cfg.uri.password);
+    lua_pop(L, 1);
+    return fsdb_push_error(L, &err);
+}
+
+/* engine:checkout([on_connect [, holder, key]]) -> conn, is_new
+ *   | nil, err, errno, sqlstate
+ * With holder: holder[key] = conn before returning, so no Lua code (an
+ * interrupting hook) runs between the checkout and its owner knowing it. */
 static int l_engine_checkout(lua_State *L)
 {
     lengine *le = check_engine(L);
-    fsdb_error err;
-    int is_new = 0;
-    fsdb_pool_item *it = fsdb_pool_checkout(le->e->pool, &is_new, &err);
-    if (it == NULL)
-        return fsdb_push_error(L, &err);
-    fsdb_lconn_push(L, 1, le->e, (fsdb_conn *)it);
+    lconn *lc;
+    int conn_idx, is_new = 0;
+
+    lua_settop(L, 4);
+    if (!lua_isnil(L, 3))
+        luaL_checktype(L, 3, LUA_TTABLE);
+    lc = fsdb_lconn_new(L, 1, le->e);
+    conn_idx = lua_gettop(L);
+    if (checkout_into(L, le, lc, conn_idx, 2, &is_new) != 0)
+        return 4;
+    if (lua_istable(L, 3)) {
+        lua_pushvalue(L, 4);
+        lua_pushvalue(L, conn_idx);
+        lua_rawset(L, 3);
+    }
+    lua_pushvalue(L, conn_idx);
     lua_pushboolean(L, is_new);
     return 2;
+}
+
+/* engine:run(on_connect, method, ...) — checkout, conn[method](conn, ...),
+ * check-in, as one C call: a raise anywhere in between (a parameter's
+ * metamethod, a debug hook interrupting) still returns the connection,
+ * then goes on. Returns what the method returned, or the checkout's
+ * failure. */
+static int l_engine_run(lua_State *L)
+{
+    lengine *le = check_engine(L);
+    const char *method = luaL_checkstring(L, 3);
+    int n = lua_gettop(L), conn_idx, status, is_new = 0;
+    lconn *lc;
+
+    luaL_checkstack(L, LUA_MINSTACK, "fsdb: arguments");
+    lc = fsdb_lconn_new(L, 1, le->e);
+    conn_idx = lua_gettop(L);
+    lua_getfield(L, conn_idx, method);
+    if (!lua_isfunction(L, -1))
+        return luaL_error(L, "fsdb: no connection method '%s'", method);
+    if (checkout_into(L, le, lc, conn_idx, 2, &is_new) != 0)
+        return 4;
+    /* [engine, on_connect, method, args…, conn, fn] becomes
+     * [engine, conn, fn, conn, args…] without copying the arguments (there
+     * may be thousands): slot 2 keeps the handle alive after the call. */
+    lua_pushvalue(L, conn_idx);
+    lua_replace(L, 2);
+    lua_replace(L, 3);
+    lua_insert(L, 4);
+    status = lua_pcall(L, n - 2, LUA_MULTRET, 0);
+    fsdb_lconn_release(lc, FSDB_RELEASE_RESET);
+    if (status != 0)
+        return lua_error(L);
+    return lua_gettop(L) - 2;
 }
 
 static void set_int(lua_State *L, const char *k, lua_Integer v)
@@ -193,6 +281,7 @@ static int l_engine_status(lua_State *L)
     set_int(L, "timeouts", (lua_Integer)st.timeouts);
     set_int(L, "waits", (lua_Integer)st.waits);
     set_int(L, "recycled", (lua_Integer)st.recycled);
+    set_int(L, "expired", (lua_Integer)st.expired);
     set_int(L, "held_too_long", (lua_Integer)__atomic_load_n(&le->e->held_too_long, __ATOMIC_RELAXED));
     return 1;
 }
@@ -245,6 +334,7 @@ void fsdb_lengine_register(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"checkout", l_engine_checkout},
+        {"run", l_engine_run},
         {"status", l_engine_status},
         {"dispose", l_engine_dispose},
         {"url", l_engine_url},

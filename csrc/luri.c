@@ -61,6 +61,7 @@ void fsdb_luri_push_uri(lua_State *L, const fsdb_uri *u)
     set_string(L, "ssl_key", u->ssl_key);
     set_string(L, "ssl_capath", u->ssl_capath);
     set_string(L, "ssl_cipher", u->ssl_cipher);
+    set_string(L, "auth_plugins", u->auth_plugins);
     lua_pushboolean(L, u->local_infile != 0);
     lua_setfield(L, -2, "local_infile");
     set_string(L, "target_session_attrs", fsdb_tsa_name(u->target_session_attrs));

@@ -127,8 +127,11 @@ static void unlock_and_maybe_destroy(fsdb_pool *p)
         destroy(p);
 }
 
-/* Why an idle connection may not be handed out, or NULL. No I/O. */
-static const char *unusable(const fsdb_pool *p, const fsdb_pool_item *it, double now)
+/* Why an idle connection may not be handed out, or NULL. No I/O. At
+ * checkin the idle test is skipped: the connection was in use until now,
+ * whenever it was last returned. */
+static const char *unusable(const fsdb_pool *p, const fsdb_pool_item *it, double now,
+                            int at_checkin)
 {
     if (it->invalid)
         return "invalidated";
@@ -138,7 +141,7 @@ static const char *unusable(const fsdb_pool *p, const fsdb_pool_item *it, double
         return "recycled";
     /* The server drops a connection idle for wait_timeout seconds; replace
      * it a second early rather than let "server has gone away" through. */
-    if (it->idle_limit > 0 && now - it->returned >= it->idle_limit - 1.0)
+    if (!at_checkin && it->idle_limit > 0 && now - it->returned >= it->idle_limit - 1.0)
         return "expired";
     return NULL;
 }
@@ -161,11 +164,13 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
             it = p->cfg.use_lifo ? p->tail : p->head;
             unlink_item(p, it);
             now = fsdb_now();
-            if ((why = unusable(p, it, now)) != NULL) {
+            if ((why = unusable(p, it, now, 0)) != NULL) {
                 p->total--;
                 if (why[0] == 'r')
                     p->counters.recycled++;
-                else if (why[0] == 'i' || why[0] == 's')
+                else if (why[0] == 'e')
+                    p->counters.expired++;
+                else
                     p->counters.invalidated++;
                 pthread_mutex_unlock(&p->mu);
                 p->ops->close(p->ud, it);
@@ -173,8 +178,8 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
                 continue;
             }
             it->checked_out = 1;
-            if (p->cfg.pre_ping) {
-                int deep = now - it->returned >= p->cfg.ping_window;
+            if (p->cfg.pre_ping || it->needs_reset) {
+                int deep = p->cfg.pre_ping && now - it->returned >= p->cfg.ping_window;
                 if (deep)
                     p->counters.pings++;
                 pthread_mutex_unlock(&p->mu);
@@ -219,6 +224,7 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
             it->fork_gen = p->gen;
             it->checked_out = 1;
             it->invalid = 0;
+            it->needs_reset = 0;
             it->prev = it->next = NULL;
             pthread_mutex_unlock(&p->mu);
             *is_new = 1;
@@ -269,7 +275,7 @@ void fsdb_pool_checkin(fsdb_pool *p, fsdb_pool_item *it, int discard)
     pthread_mutex_lock(&p->mu);
     it->checked_out = 0;
     now = fsdb_now();
-    if (discard || p->closing || p->idle >= p->cfg.size || unusable(p, it, now)) {
+    if (discard || p->closing || p->idle >= p->cfg.size || unusable(p, it, now, 1)) {
         p->total--;
         pthread_cond_signal(&p->cv);
         pthread_mutex_unlock(&p->mu);

@@ -28,13 +28,16 @@ typedef struct fsdb_pool_item {
     unsigned fork_gen;   /* process generation that created it */
     int checked_out;
     int invalid;         /* failed with a disconnect error: never reuse */
+    int needs_reset;     /* came back from a finalizer without its reset: the
+                          * checkout runs ops->ping on it, which resets it */
 } fsdb_pool_item;
 
 typedef struct fsdb_pool_ops {
     /* Opens a new connection; returns NULL with err set. */
     fsdb_pool_item *(*connect)(void *ud, fsdb_error *err);
     /* Liveness check; 0 alive, -1 dead. deep = 0 asks only whether the
-     * socket is still open (no round trip); deep = 1 adds a COM_PING. */
+     * socket is still open (no round trip); deep = 1 adds a COM_PING. It
+     * also carries out an owed reset (needs_reset), -1 when that fails. */
     int (*ping)(void *ud, fsdb_pool_item *it, int deep);
     /* Polite close (COM_QUIT) and free. */
     void (*close)(void *ud, fsdb_pool_item *it);
@@ -59,6 +62,7 @@ typedef struct fsdb_pool_config {
 typedef struct fsdb_pool_status {
     int size, max_overflow, checked_out, idle, overflow;
     unsigned long connects, pings, invalidated, timeouts, waits, recycled;
+    unsigned long expired; /* replaced for sitting idle past the server's wait_timeout */
 } fsdb_pool_status;
 
 typedef struct fsdb_pool fsdb_pool;

@@ -267,14 +267,14 @@ void fsdb_result_stmt_row(lua_State *L, const fsdb_stmt *s, int names_idx, int a
     }
 }
 
-int *fsdb_result_text_kinds(MYSQL_RES *res)
+int *fsdb_result_text_kinds(lua_State *L, MYSQL_RES *res)
 {
     unsigned n = mysql_num_fields(res), i;
     MYSQL_FIELD *fields = mysql_fetch_fields(res);
-    int *kinds = malloc((n ? n : 1) * sizeof *kinds);
-    if (kinds)
-        for (i = 0; i < n; i++)
-            kinds[i] = fsdb_column_kind(&fields[i]);
+    /* Lua memory: a raise while rows are converted cannot leak it. */
+    int *kinds = lua_newuserdata(L, (n ? n : 1) * sizeof *kinds);
+    for (i = 0; i < n; i++)
+        kinds[i] = fsdb_column_kind(&fields[i]);
     return kinds;
 }
 
@@ -292,43 +292,36 @@ static void begin_result(lua_State *L, const MYSQL_FIELD *fields, const fsdb_col
 int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int array_rows, fsdb_error *err)
 {
     unsigned n = mysql_num_fields(res);
-    int *kinds = fsdb_result_text_kinds(res), nrows = 0, names_idx;
+    int *kinds, nrows = 0, names_idx;
     MYSQL_ROW row;
 
-    if (kinds == NULL) {
-        fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory reading a result");
-        return -1;
-    }
-    if (!lua_checkstack(L, 8)) {
-        free(kinds);
-        fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "Lua stack overflow reading a result");
-        return -1;
-    }
+    luaL_checkstack(L, 8, "fsdb: result");
+    kinds = fsdb_result_text_kinds(L, res);
     begin_result(L, mysql_fetch_fields(res), NULL, n);
     names_idx = lua_gettop(L);
     while ((row = mysql_fetch_row(res)) != NULL) {
         fsdb_result_text_row(L, row, mysql_fetch_lengths(res), kinds, n, names_idx, array_rows);
         lua_rawseti(L, -3, ++nrows);
     }
-    free(kinds);
     lua_pop(L, 1); /* columns */
+    lua_remove(L, -2); /* kinds */
     if (mysql_errno(my) != 0) {
         lua_pop(L, 1);
-        fsdb_error_set(err, mysql_errno(my), mysql_sqlstate(my), "%s", mysql_error(my));
-        fsdb_error_add_hint(err);
+        fsdb_error_server(err, mysql_errno(my), mysql_sqlstate(my), mysql_error(my), NULL);
         return -1;
     }
     return 0;
 }
 
-int fsdb_result_push_stmt(lua_State *L, fsdb_stmt *s, int array_rows, fsdb_error *err)
+int fsdb_result_push_stmt(lua_State *L, fsdb_conn *c, fsdb_stmt *s, int array_rows,
+                          fsdb_error *err)
 {
     int nrows = 0, rc, names_idx;
 
     luaL_checkstack(L, 8, "fsdb: result");
     begin_result(L, NULL, s->cols, s->ncols);
     names_idx = lua_gettop(L);
-    while ((rc = fsdb_stmt_fetch(s, err)) == 1) {
+    while ((rc = fsdb_stmt_fetch(c, s, err)) == 1) {
         fsdb_result_stmt_row(L, s, names_idx, array_rows);
         lua_rawseti(L, -3, ++nrows);
     }

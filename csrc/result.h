@@ -19,7 +19,8 @@
 /* Each pushes the result table ({row…, columns = {…}}) and returns 0, or
  * pushes nothing and returns -1 with err set. */
 int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int array_rows, fsdb_error *err);
-int fsdb_result_push_stmt(lua_State *L, fsdb_stmt *s, int array_rows, fsdb_error *err);
+int fsdb_result_push_stmt(lua_State *L, fsdb_conn *c, fsdb_stmt *s, int array_rows,
+                          fsdb_error *err);
 
 /* Row by row, for streaming (lcursor.c). names_idx is the absolute stack
  * index of the columns list. Each pushes one row table. */
@@ -28,8 +29,8 @@ void fsdb_result_push_columns(lua_State *L, const MYSQL_FIELD *fields, const fsd
 void fsdb_result_text_row(lua_State *L, MYSQL_ROW row, const unsigned long *lengths,
                           const int *kinds, unsigned n, int names_idx, int array_rows);
 void fsdb_result_stmt_row(lua_State *L, const fsdb_stmt *s, int names_idx, int array_rows);
-/* The conversion kind of each column (malloc'd; NULL when out of memory). */
-int *fsdb_result_text_kinds(MYSQL_RES *res);
+/* The conversion kind of each column, in a userdata it pushes. */
+int *fsdb_result_text_kinds(lua_State *L, MYSQL_RES *res);
 
 /* {affected_rows = n, insert_id = n, warnings = n} */
 void fsdb_result_push_ok(lua_State *L, unsigned long long affected,

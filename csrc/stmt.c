@@ -1,5 +1,5 @@
 /*
- * stmt.c — prepared statements and their cache; see stmt.h.
+ * stmt.c — one prepared statement; see stmt.h.
  */
 #include "stmt.h"
 
@@ -38,15 +38,6 @@ int fsdb_column_kind(const MYSQL_FIELD *f)
     }
 }
 
-static unsigned long hash_sql(const char *s, size_t n)
-{
-    unsigned long h = 2166136261u;
-    size_t i;
-    for (i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
 static void free_result_binds(fsdb_stmt *s)
 {
     unsigned i;
@@ -78,12 +69,11 @@ void fsdb_stmt_free(fsdb_stmt *s)
 
 static void stmt_error(fsdb_conn *c, MYSQL_STMT *st, fsdb_error *err)
 {
-    fsdb_error_set(err, mysql_stmt_errno(st), mysql_stmt_sqlstate(st), "%s", mysql_stmt_error(st));
-    fsdb_error_add_hint(err);
-    fsdb_error_scrub(err, c->cfg->uri.password);
+    fsdb_error_server(err, mysql_stmt_errno(st), mysql_stmt_sqlstate(st), mysql_stmt_error(st),
+                      fsdb_conn_secret(c));
 }
 
-static fsdb_stmt *prepare(fsdb_conn *c, const char *sql, size_t len, fsdb_error *err)
+fsdb_stmt *fsdb_stmt_prepare(fsdb_conn *c, const char *sql, size_t len, fsdb_error *err)
 {
     fsdb_stmt *s = calloc(1, sizeof *s);
     const char *text;
@@ -97,7 +87,6 @@ static fsdb_stmt *prepare(fsdb_conn *c, const char *sql, size_t len, fsdb_error 
     memcpy(s->key, sql, len);
     s->key[len] = '\0';
     s->key_len = len;
-    s->hash = hash_sql(sql, len);
     if (fsdb_sqlscan_run(sql, len, fsdb_conn_no_backslash_escapes(c), &s->scan, err) < 0)
         goto fail;
     text = s->scan.style == FSDB_SCAN_NAMED ? s->scan.sql : sql;
@@ -130,55 +119,6 @@ fail:
     return NULL;
 }
 
-fsdb_stmt *fsdb_stmt_get(fsdb_conn *c, const char *sql, size_t len, fsdb_error *err)
-{
-    unsigned long h = hash_sql(sql, len);
-    unsigned i, victim = 0;
-    fsdb_stmt *s;
-
-    for (i = 0; i < c->nstmts; i++) {
-        s = c->stmts[i];
-        if (s->hash == h && s->key_len == len && memcmp(s->key, sql, len) == 0) {
-            s->used = ++c->tick;
-            return s;
-        }
-    }
-    if ((s = prepare(c, sql, len, err)) == NULL)
-        return NULL;
-    s->used = ++c->tick;
-    /* Every statement lives in the cache (at least one slot), so it is
-     * freed with its connection whatever happens to the caller. */
-    if (c->nstmts < c->cfg->stmt_cache_size || c->nstmts == 0) {
-        fsdb_stmt **grown = realloc(c->stmts, (c->nstmts + 1) * sizeof *grown);
-        if (grown == NULL) {
-            fsdb_stmt_free(s);
-            fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory caching a statement");
-            return NULL;
-        }
-        c->stmts = grown;
-        c->stmts[c->nstmts++] = s;
-        return s;
-    }
-    for (i = 1; i < c->nstmts; i++)
-        if (c->stmts[i]->used < c->stmts[victim]->used)
-            victim = i;
-    fsdb_stmt_free(c->stmts[victim]);
-    c->stmts[victim] = s;
-    return s;
-}
-
-void fsdb_stmt_forget(fsdb_conn *c, fsdb_stmt *s)
-{
-    unsigned i;
-    for (i = 0; i < c->nstmts; i++) {
-        if (c->stmts[i] == s) {
-            c->stmts[i] = c->stmts[--c->nstmts];
-            break;
-        }
-    }
-    fsdb_stmt_free(s);
-}
-
 static int set_name(fsdb_colbuf *col, const MYSQL_FIELD *f)
 {
     char *copy = malloc(f->name_length + 1);
@@ -193,7 +133,7 @@ static int set_name(fsdb_colbuf *col, const MYSQL_FIELD *f)
 }
 
 /* Points each column's bind at a buffer suited to its current type. */
-static int bind_columns(fsdb_stmt *s, fsdb_error *err)
+static int bind_columns(fsdb_conn *c, fsdb_stmt *s, fsdb_error *err)
 {
     unsigned i;
     for (i = 0; i < s->ncols; i++) {
@@ -242,8 +182,7 @@ static int bind_columns(fsdb_stmt *s, fsdb_error *err)
         }
     }
     if (mysql_stmt_bind_result(s->st, s->rbind) != 0) {
-        fsdb_error_set(err, mysql_stmt_errno(s->st), mysql_stmt_sqlstate(s->st), "%s",
-                       mysql_stmt_error(s->st));
+        stmt_error(c, s->st, err);
         return -1;
     }
     return 0;
@@ -282,7 +221,7 @@ static int refresh_results(fsdb_conn *c, fsdb_stmt *s, fsdb_error *err)
     for (i = 0; i < n && !rebind; i++)
         rebind = s->cols[i].kind != fsdb_column_kind(&fields[i]) ||
                  s->cols[i].decimals != fields[i].decimals;
-    if (rebind && bind_columns(s, err) < 0) {
+    if (rebind && bind_columns(c, s, err) < 0) {
         free_result_binds(s);
         return -1;
     }
@@ -302,61 +241,41 @@ nomem:
     return -1;
 }
 
-int fsdb_stmt_execute(fsdb_conn *c, fsdb_stmt **sp, const fsdb_param *params, fsdb_error *err)
+int fsdb_stmt_run(fsdb_conn *c, fsdb_stmt *s, const fsdb_param *params, fsdb_error *err)
 {
-    fsdb_stmt *s = *sp;
     unsigned i;
-    int attempt;
 
-    for (attempt = 0; attempt < 2; attempt++) {
-        for (i = 0; i < s->nparams; i++) {
-            MYSQL_BIND *b = &s->pbind[i];
-            const fsdb_param *p = &params[i];
-            memset(b, 0, sizeof *b);
-            switch (p->type) {
-            case FSDB_P_INT:
-                b->buffer_type = MYSQL_TYPE_LONGLONG;
-                b->buffer = (void *)&p->i;
-                break;
-            case FSDB_P_DOUBLE:
-                b->buffer_type = MYSQL_TYPE_DOUBLE;
-                b->buffer = (void *)&p->d;
-                break;
-            case FSDB_P_STRING:
-                b->buffer_type = MYSQL_TYPE_STRING;
-                b->buffer = (void *)p->s;
-                b->buffer_length = p->len;
-                b->length = (unsigned long *)&p->len;
-                break;
-            default:
-                b->buffer_type = MYSQL_TYPE_NULL;
-                break;
-            }
-        }
-        if (s->nparams && mysql_stmt_bind_param(s->st, s->pbind) != 0) {
-            stmt_error(c, s->st, err);
-            return -1;
-        }
-        if (mysql_stmt_execute(s->st) == 0)
+    for (i = 0; i < s->nparams; i++) {
+        MYSQL_BIND *b = &s->pbind[i];
+        const fsdb_param *p = &params[i];
+        memset(b, 0, sizeof *b);
+        switch (p->type) {
+        case FSDB_P_INT:
+            b->buffer_type = MYSQL_TYPE_LONGLONG;
+            b->buffer = (void *)&p->i;
             break;
-        stmt_error(c, s->st, err);
-        /* The table changed under a cached statement. 1615: the server
-         * refused to run it. 2057: it ran a read whose column count
-         * changed, and Connector/C cannot rebind an open result; closing
-         * the statement drains that result. Only statements that return
-         * rows get 2057, so running it again repeats a read. */
-        if ((err->code != 1615 && err->code != 2057) || attempt == 1)
-            return -1;
-        {
-            char *sql = s->key;
-            size_t len = s->key_len;
-            s->key = NULL;
-            fsdb_stmt_forget(c, s);
-            s = *sp = fsdb_stmt_get(c, sql, len, err);
-            free(sql);
-            if (s == NULL)
-                return -1;
+        case FSDB_P_DOUBLE:
+            b->buffer_type = MYSQL_TYPE_DOUBLE;
+            b->buffer = (void *)&p->d;
+            break;
+        case FSDB_P_STRING:
+            b->buffer_type = MYSQL_TYPE_STRING;
+            b->buffer = (void *)p->s;
+            b->buffer_length = p->len;
+            b->length = (unsigned long *)&p->len;
+            break;
+        default:
+            b->buffer_type = MYSQL_TYPE_NULL;
+            break;
         }
+    }
+    if (s->nparams && mysql_stmt_bind_param(s->st, s->pbind) != 0) {
+        stmt_error(c, s->st, err);
+        return -1;
+    }
+    if (mysql_stmt_execute(s->st) != 0) {
+        stmt_error(c, s->st, err);
+        return -1;
     }
     if (mysql_stmt_field_count(s->st) > 0)
         return refresh_results(c, s, err);
@@ -442,7 +361,7 @@ int fsdb_stmt_execute_bulk(fsdb_conn *c, fsdb_stmt *s, const fsdb_param *params,
 }
 
 /* A long value did not fit: grow its buffer, fetch the column again. */
-static int fetch_long_column(fsdb_stmt *s, unsigned i, fsdb_error *err)
+static int fetch_long_column(fsdb_conn *c, fsdb_stmt *s, unsigned i, fsdb_error *err)
 {
     fsdb_colbuf *col = &s->cols[i];
     MYSQL_BIND *b = &s->rbind[i];
@@ -458,15 +377,14 @@ static int fetch_long_column(fsdb_stmt *s, unsigned i, fsdb_error *err)
     b->buffer = col->buf;
     b->buffer_length = col->cap;
     if (mysql_stmt_fetch_column(s->st, b, i, 0) != 0) {
-        fsdb_error_set(err, mysql_stmt_errno(s->st), mysql_stmt_sqlstate(s->st), "%s",
-                       mysql_stmt_error(s->st));
+        stmt_error(c, s->st, err);
         return -1;
     }
     col->error = 0;
     return 1;
 }
 
-int fsdb_stmt_fetch(fsdb_stmt *s, fsdb_error *err)
+int fsdb_stmt_fetch(fsdb_conn *c, fsdb_stmt *s, fsdb_error *err)
 {
     int rc = mysql_stmt_fetch(s->st), rebind = 0;
     unsigned i;
@@ -478,15 +396,14 @@ int fsdb_stmt_fetch(fsdb_stmt *s, fsdb_error *err)
     if (rc == MYSQL_DATA_TRUNCATED) {
         for (i = 0; i < s->ncols; i++) {
             if (s->cols[i].error && s->cols[i].kind == FSDB_K_BYTES) {
-                if (fetch_long_column(s, i, err) < 0)
+                if (fetch_long_column(c, s, i, err) < 0)
                     return -1;
                 rebind = 1;
             }
         }
         /* New buffer addresses take effect for the following rows. */
         if (rebind && mysql_stmt_bind_result(s->st, s->rbind) != 0) {
-            fsdb_error_set(err, mysql_stmt_errno(s->st), mysql_stmt_sqlstate(s->st), "%s",
-                           mysql_stmt_error(s->st));
+            stmt_error(c, s->st, err);
             return -1;
         }
         return 1;
@@ -494,13 +411,10 @@ int fsdb_stmt_fetch(fsdb_stmt *s, fsdb_error *err)
     /* An error the server sends while rows are produced (e.g. 1690 out of
      * range) is recorded on the connection, not on the statement. */
     if (mysql_stmt_errno(s->st) != 0)
-        fsdb_error_set(err, mysql_stmt_errno(s->st), mysql_stmt_sqlstate(s->st), "%s",
-                       mysql_stmt_error(s->st));
-    else if (mysql_errno(s->st->mysql) != 0)
-        fsdb_error_set(err, mysql_errno(s->st->mysql), mysql_sqlstate(s->st->mysql), "%s",
-                       mysql_error(s->st->mysql));
+        stmt_error(c, s->st, err);
+    else if (mysql_errno(c->my) != 0)
+        fsdb_conn_error(c, err);
     else
         fsdb_error_set(err, 2013, "HY000", "Lost connection to server while fetching rows");
-    fsdb_error_add_hint(err);
     return -1;
 }

@@ -1,10 +1,10 @@
 /*
  * stmt.h — server-side prepared statements (libmariadb, no Lua).
  *
- * Owns: the per-connection LRU statement cache keyed by SQL text, binding
- * fsdb_param values (binary protocol, binary-safe strings), and fetching
+ * Owns: preparing one statement, binding fsdb_param values (binary protocol, binary-safe strings), and fetching
  * rows into per-column buffers that grow for long values. result.c turns
- * those buffers into Lua values.
+ * those buffers into Lua values. The cache of statements per connection
+ * is stmtcache.c's.
  */
 #ifndef FSDB_STMT_H
 #define FSDB_STMT_H
@@ -73,15 +73,12 @@ typedef struct fsdb_stmt {
     fsdb_colbuf *cols;
 } fsdb_stmt;
 
-/* Finds or prepares the statement for sql on c. NULL with err set. */
-fsdb_stmt *fsdb_stmt_get(fsdb_conn *c, const char *sql, size_t len, fsdb_error *err);
+/* Prepares sql on c (not cached: stmtcache.c does that). NULL with err set. */
+fsdb_stmt *fsdb_stmt_prepare(fsdb_conn *c, const char *sql, size_t len, fsdb_error *err);
 
-/* Drops one statement from c's cache (after an error that spoils it). */
-void fsdb_stmt_forget(fsdb_conn *c, fsdb_stmt *s);
-
-/* Binds params (exactly s->nparams) and executes. 0 or -1 with err set.
- * Re-prepares once, transparently, when the server asks for it (1615). */
-int fsdb_stmt_execute(fsdb_conn *c, fsdb_stmt **sp, const fsdb_param *params, fsdb_error *err);
+/* Binds params (exactly s->nparams) and executes once. 0 or -1 with err
+ * set. stmtcache.c's fsdb_stmt_execute adds the re-prepare. */
+int fsdb_stmt_run(fsdb_conn *c, fsdb_stmt *s, const fsdb_param *params, fsdb_error *err);
 
 /* Executes s once for nrows parameter sets in one round trip (MariaDB
  * array binding; the caller checks c->bulk). params holds nrows rows of
@@ -94,7 +91,7 @@ int fsdb_stmt_execute_bulk(fsdb_conn *c, fsdb_stmt *s, const fsdb_param *params,
 
 /* After a successful execute with columns: 1 = a row is in s->cols,
  * 0 = no more rows, -1 = error (err set). */
-int fsdb_stmt_fetch(fsdb_stmt *s, fsdb_error *err);
+int fsdb_stmt_fetch(fsdb_conn *c, fsdb_stmt *s, fsdb_error *err);
 
 void fsdb_stmt_free(fsdb_stmt *s); /* closes the server handle too */
 

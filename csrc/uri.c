@@ -28,18 +28,18 @@
     " (percent-encode '/', '?' and '@' in the user name and password as %%2F, %%3F and %%40)"
 
 #define KNOWN_OPTIONS "charset, collation, connect_timeout, read_timeout, write_timeout, " \
-    "ssl_mode, ssl_ca, ssl_cert, ssl_key, ssl_capath, ssl_cipher, local_infile, unix_socket, " \
-    "target_session_attrs, load_balance_hosts, host_recheck_seconds"
+    "ssl_mode, ssl_ca, ssl_cert, ssl_key, ssl_capath, ssl_cipher, auth_plugins, local_infile, " \
+    "unix_socket, target_session_attrs, load_balance_hosts, host_recheck_seconds"
 
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
-enum opt_kind { OPT_CHARSET, OPT_COLLATION, OPT_TIMEOUT, OPT_SSL_MODE, OPT_PATH, OPT_BOOL, OPT_SOCKET,
-                OPT_TSA, OPT_LB };
+enum opt_kind { OPT_CHARSET, OPT_COLLATION, OPT_TIMEOUT, OPT_SSL_MODE, OPT_PATH, OPT_BOOL,
+                OPT_SOCKET, OPT_PLUGINS, OPT_TSA, OPT_LB };
 
 /* Kinds whose field is a char * the URL owns. */
 #define OWNS_STRING(kind) ((kind) == OPT_CHARSET || (kind) == OPT_COLLATION || \
-                           (kind) == OPT_PATH || (kind) == OPT_SOCKET)
+                           (kind) == OPT_PATH || (kind) == OPT_SOCKET || (kind) == OPT_PLUGINS)
 #define MAX_NAME 64 /* the server's limit for character set and collation names */
 
 typedef struct option_def {
@@ -72,6 +72,7 @@ static const option_def option_defs[] = {
     { "ssl_key", OPT_PATH, offsetof(fsdb_uri, ssl_key) },
     { "ssl_capath", OPT_PATH, offsetof(fsdb_uri, ssl_capath) },
     { "ssl_cipher", OPT_PATH, offsetof(fsdb_uri, ssl_cipher) },
+    { "auth_plugins", OPT_PLUGINS, offsetof(fsdb_uri, auth_plugins) },
     { "local_infile", OPT_BOOL, offsetof(fsdb_uri, local_infile) },
     { "unix_socket", OPT_SOCKET, offsetof(fsdb_uri, unix_socket) },
     { "target_session_attrs", OPT_TSA, offsetof(fsdb_uri, target_session_attrs) },
@@ -79,6 +80,15 @@ static const option_def option_defs[] = {
     { "host_recheck_seconds", OPT_TIMEOUT, offsetof(fsdb_uri, host_recheck_seconds) },
 };
 #define N_OPTIONS (sizeof option_defs / sizeof option_defs[0])
+
+/* The client authentication plugins of Connector/C 3.3 that auth_plugins
+ * may name (csrc/auth.c decides which of them a connection may use). */
+static const char *const auth_plugin_names[] = {
+    "mysql_native_password", "client_ed25519", "auth_gssapi_client", "caching_sha2_password",
+    "sha256_password", "mysql_clear_password", "dialog"
+};
+#define AUTH_PLUGIN_LIST "mysql_native_password, client_ed25519, auth_gssapi_client, " \
+    "caching_sha2_password, sha256_password, mysql_clear_password or dialog"
 
 static const char *const ssl_mode_names[] = {
     NULL, "DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"
@@ -657,6 +667,31 @@ static int set_option(parser *p, const option_def *def, char *value)
         *(fsdb_ssl_mode *)field = (fsdb_ssl_mode)i;
         rc = 0;
         break;
+    case OPT_PLUGINS: {
+        /* A comma list of known names: Connector/C matches the list it is
+         * given by substring, so nothing else may reach it. */
+        const char *item = value;
+
+        for (;;) {
+            size_t n = strcspn(item, ","), k;
+
+            for (k = 0; k < sizeof auth_plugin_names / sizeof auth_plugin_names[0]; k++)
+                if (strlen(auth_plugin_names[k]) == n && strncmp(item, auth_plugin_names[k], n) == 0)
+                    break;
+            if (k == sizeof auth_plugin_names / sizeof auth_plugin_names[0])
+                break;
+            item += n;
+            if (*item == '\0')
+                break;
+            item++;
+        }
+        if (*item != '\0' || item == value || item[-1] == ',') {
+            rc = bad_value(p, def, value, "a comma-separated list of " AUTH_PLUGIN_LIST);
+            break;
+        }
+        *(char **)field = value;
+        return 0;
+    }
     case OPT_TSA:
     case OPT_LB: {
         const char *const *names = enum_names(def->kind);
@@ -1094,6 +1129,7 @@ size_t fsdb_uri_render(const fsdb_uri *u, char *buf, size_t cap)
         }
         case OPT_COLLATION:
         case OPT_PATH:
+        case OPT_PLUGINS:
             if (*(char *const *)field != NULL)
                 put_option(&w, &first, d->name, *(char *const *)field);
             break;

@@ -60,6 +60,7 @@ typedef struct fsdb_uri {
     unsigned write_timeout;
     fsdb_ssl_mode ssl_mode;
     char *ssl_ca, *ssl_cert, *ssl_key, *ssl_capath, *ssl_cipher; /* NULL = not given */
+    char *auth_plugins; /* comma list of plugin names; NULL = fsdb's safe default */
     int local_infile;   /* 0 (default) or 1 */
     /* A multi-host URL (h1:p1,h2:p2,…): host and port above are the first
      * host, more_host/more_port the others in URL order. n_hosts counts

@@ -63,6 +63,12 @@ local OPTIONS = {
   ["--rev-id"] = { "rev_id", true },
   ["--bind"] = { "bind", true },
   ["--lock-timeout"] = { "lock_timeout", true },
+  ["--schema"] = { "schema", false },
+  ["--check"] = { "check", false },
+  ["-v"] = { "verbose", false },
+  ["--verbose"] = { "verbose", false },
+  ["-i"] = { "indicate_current", false },
+  ["--indicate-current"] = { "indicate_current", false },
 }
 
 -- How each option key is spelled in messages.
@@ -70,7 +76,8 @@ local OPTION_NAMES = {
   url = "--url", help = "--help", version = "--version", message = "-m", autogenerate = "--autogenerate",
   sql = "--sql", purge = "--purge", rev_range = "-r", head = "--head", splice = "--splice",
   branch_label = "--branch-label", depends_on = "--depends-on", rev_id = "--rev-id", bind = "--bind",
-  lock_timeout = "--lock-timeout",
+  lock_timeout = "--lock-timeout", schema = "--schema", check = "--check", verbose = "-v",
+  indicate_current = "-i",
 }
 
 _M.commands = {}
@@ -228,7 +235,7 @@ local function failed(ctx, shown_url, err, errno, sqlstate, hint)
 end
 
 -- What the CLI knows beyond the core's hint (where the URL came from).
-local function extra_hint(errno, parsed, source)
+local function extra_hint(errno, _parsed, source)
   if errno == 1044 then
     return "the database may not exist, or the user lacks privileges on it (SHOW GRANTS)"
   elseif errno == 2002 or errno == 2003 or errno == 2005 then
@@ -265,7 +272,10 @@ local function pool_line(engine)
   return table.concat(parts, ", ")
 end
 
+local run_drift -- the drift check (check --schema, migrate --check), below
+
 local function run_check(ctx)
+  if ctx.opts.schema then return run_drift(ctx, "check") end
   local ok, fsdb = pcall(require, "fsdb")
   if not ok then
     return failed(ctx, nil, "fsdb: cannot load the fsdb library: " .. tostring(fsdb))
@@ -341,14 +351,22 @@ local function run_check(ctx)
 end
 
 _M.commands.check = {
-  summary = "test the connection: server version, user, database, charset, TLS, pool",
-  usage = "usage: fsdb check [--url URL | --bind NAME]\n\n"
+  summary = "test the connection; with --schema: the drift check for CI",
+  usage = "usage: fsdb check [--url URL | --bind NAME]\n"
+    .. "       fsdb check --schema [-d DIR] [--url URL] [--bind NAME]\n\n"
     .. "Connects as the library would and prints the URL (password as ***), the\n"
     .. "server version, CURRENT_USER(), DATABASE(), the connection's character set\n"
     .. "and collation, TLS, the server's wait_timeout and the pool settings, then OK.\n"
     .. "On failure prints FAILED with the error, errno and sqlstate, and exits 1.\n"
-    .. "--bind NAME checks a bind's database (URL from DATABASE_URL_<NAME>).\n",
-  options = { url = true, bind = true },
+    .. "--bind NAME checks a bind's database (URL from DATABASE_URL_<NAME>).\n\n"
+    .. "--schema: the drift check (Alembic's `alembic check`, Flask-Migrate's\n"
+    .. "`flask db check`; also spelled `fsdb migrate --check`). Compares the schema\n"
+    .. "named in DIR/env.lua with the database, which must be at the head(s), and\n"
+    .. "writes nothing. Exit 0: in sync (\"No new upgrade operations detected.\");\n"
+    .. "exit 1: `fsdb migrate` would write a revision — each operation is listed;\n"
+    .. "exit 2: it could not compare (usage, configuration, connection, a database\n"
+    .. "that is not up to date).\n",
+  options = { url = true, schema = true, bind = true },
   run = run_check,
 }
 
@@ -415,9 +433,20 @@ local LOCKED = "Holds the server lock GET_LOCK('fsdb_migrate:<database>') while 
   .. "so two migrators never interleave; another one waits up to lock_timeout\n"
   .. "seconds (env.lua, default 60; --lock-timeout N), then fails naming the lock.\n"
 
+-- One line per entry, or with -v (key "text") Alembic's verbose blocks,
+-- a blank line between them.
 local function print_lines(ctx, entries, key)
-  for _, e in ipairs(entries) do line(ctx.out, e[key or "line"]) end
+  for i, e in ipairs(entries) do
+    if key == "text" then
+      if i > 1 then ctx.out("\n") end
+      ctx.out(e.text)
+    else
+      line(ctx.out, e[key or "line"])
+    end
+  end
 end
+
+local VERBOSE = "  -v, --verbose       Alembic's verbose form: parents, path and message\n"
 
 local function revision_result(ctx, verb, res, err)
   if not res then return migrate_failed(ctx, verb, err) end
@@ -437,13 +466,44 @@ local function revision_result(ctx, verb, res, err)
   return EXIT_OK
 end
 
+-- The drift check: exit 0 in sync, 1 with the operations `fsdb migrate`
+-- would write, 2 when it could not compare.
+function run_drift(ctx, verb)
+  local m = open_migrations(ctx, verb)
+  if not m then return EXIT_USAGE end
+  local ok, res, err = pcall(m.check_schema, m)
+  m:close()
+  if not ok then error(res, 0) end
+  if not res then
+    migrate_failed(ctx, verb, err)
+    return EXIT_USAGE
+  end
+  for _, n in ipairs(res.diffs.notes or {}) do
+    line(ctx.out, "Not proposed: " .. tostring(n))
+  end
+  if #res.diffs == 0 then
+    line(ctx.out, "No new upgrade operations detected.")
+    return EXIT_OK
+  end
+  for _, d in ipairs(res.diffs) do
+    line(ctx.out, "Detected " .. tostring(d.description))
+  end
+  line(ctx.out, "New upgrade operations detected:")
+  for l in res.up:gmatch("[^\n]+") do
+    if not l:match("^%s*%-%-") then line(ctx.out, l) end
+  end
+  ctx.err(("fsdb %s: FAILED: %d new upgrade operation%s detected; hint: `fsdb migrate -m \"…\"` writes "
+    .. "them as a revision, `fsdb upgrade` applies it\n"):format(verb, #res.diffs, #res.diffs == 1 and "" or "s"))
+  return EXIT_FAILURE
+end
+
 _M.commands.init = {
   summary = "create a migrations directory (env.lua, versions/)",
   usage = "usage: fsdb init [-d DIR]\n\n"
     .. "Creates DIR (default ./migrations) with env.lua (how to connect, the version\n"
     .. "table, the schema autogenerate compares — every key commented), README and\n"
     .. "versions/. Fails when DIR exists and is not empty.\n" .. COMMON,
-  options = {},
+  options = { url = true },
   run = function(ctx)
     local ok, err = require("fsdb.migrate").init(dir_of(ctx), ctx.out)
     if not ok then return migrate_failed(ctx, "init", err) end
@@ -466,7 +526,7 @@ local REVISION_OPTIONS = {
 }
 
 local function run_revision(verb, autogenerate)
-  return with_migrations(verb, function(ctx, m)
+  local write = with_migrations(verb, function(ctx, m)
     local o = ctx.opts
     local res, err = m:revision{
       message = o.message, autogenerate = autogenerate or o.autogenerate, head = o.head,
@@ -474,6 +534,10 @@ local function run_revision(verb, autogenerate)
     }
     return revision_result(ctx, verb, res, err)
   end)
+  return function(ctx)
+    if ctx.opts.check then return run_drift(ctx, verb) end
+    return write(ctx)
+  end
 end
 
 _M.commands.revision = {
@@ -497,11 +561,14 @@ _M.commands.migrate = {
     .. "the schema named in env.lua (schema = \"module.name\") with the database and\n"
     .. "writes the differences as a revision. \"No changes in schema detected.\" (exit 0,\n"
     .. "no file) when there are none; \"Target database is not up to date.\" when\n"
-    .. "revisions are pending (run `fsdb upgrade` first).\n\n"
+    .. "revisions are pending (run `fsdb upgrade` first). It exits 0 whether or not it\n"
+    .. "wrote a file, as Flask-Migrate's does; a script that must know uses --check.\n\n"
+    .. "--check: write nothing; exit 1 listing the operations a revision would hold,\n"
+    .. "0 when there are none, 2 when it could not compare (= fsdb check --schema).\n\n"
     .. "Options:\n" .. REVISION_OPTIONS[1] .. REVISION_OPTIONS[3] .. REVISION_OPTIONS[4]
     .. REVISION_OPTIONS[5] .. REVISION_OPTIONS[6] .. REVISION_OPTIONS[7] .. REVISION_OPTIONS[8] .. COMMON,
   options = { url = true, message = true, head = true, splice = true, branch_label = true,
-              depends_on = true, rev_id = true, bind = true },
+              depends_on = true, rev_id = true, bind = true, check = true },
   run = run_revision("migrate", true),
 }
 
@@ -582,8 +649,8 @@ _M.commands.current = {
     .. "Prints each row of the version table as \"<rev> (head), <message>\", or\n"
     .. "\"<base> …\" when nothing is applied. Fails with \"Can't locate revision\n"
     .. "identified by '…'\" when the table names a revision without a file.\n\n"
-    .. "Options:\n  --bind NAME         the bind to look at\n" .. COMMON,
-  options = { url = true, bind = true },
+    .. "Options:\n  --bind NAME         the bind to look at\n" .. VERBOSE .. COMMON,
+  options = { url = true, bind = true, verbose = true },
   run = with_migrations("current", function(ctx, m)
     local entries, missing = m:current()
     if not entries then return migrate_failed(ctx, "current", missing) end
@@ -595,45 +662,48 @@ _M.commands.current = {
         line(ctx.out, "<base> (no revision applied)")
       end
     end
-    print_lines(ctx, entries)
+    print_lines(ctx, entries, ctx.opts.verbose and "text")
     return EXIT_OK
   end),
 }
 
 _M.commands.history = {
   summary = "list the revisions, newest first [-r START:END]",
-  usage = "usage: fsdb history [-r START:END]\n\n"
+  usage = "usage: fsdb history [-r START:END] [-v] [-i]\n\n"
     .. "Lists revisions newest first as \"<down> -> <rev> (head), <message>\".\n"
     .. "-r limits to a range, both ends included: base:head, ae10:, :current (current\n"
-    .. "reads the database and marks its rows).\n" .. COMMON,
-  options = { url = true, rev_range = true, bind = true },
+    .. "reads the database and marks its rows).\n\n"
+    .. "Options:\n" .. VERBOSE
+    .. "  -i, --indicate-current  read the database and mark its revisions (current)\n" .. COMMON,
+  options = { url = true, rev_range = true, bind = true, verbose = true, indicate_current = true },
   run = with_migrations("history", function(ctx, m)
-    local entries, err = m:history(ctx.opts.rev_range)
+    local entries, err = m:history(ctx.opts.rev_range, { indicate_current = ctx.opts.indicate_current })
     if not entries then return migrate_failed(ctx, "history", err) end
-    print_lines(ctx, entries, "history_line")
+    print_lines(ctx, entries, ctx.opts.verbose and "text" or "history_line")
     return EXIT_OK
   end),
 }
 
 _M.commands.heads = {
   summary = "list the head revisions",
-  usage = "usage: fsdb heads\n\nLists the revisions nothing builds on. More than one head means\n"
-    .. "branches: `fsdb merge` joins them, `fsdb upgrade heads` applies them all.\n" .. COMMON,
-  options = {},
+  usage = "usage: fsdb heads [-v]\n\nLists the revisions nothing builds on. More than one head means\n"
+    .. "branches: `fsdb merge` joins them, `fsdb upgrade heads` applies them all.\n\n"
+    .. "Options:\n" .. VERBOSE .. COMMON,
+  options = { url = true, verbose = true },
   run = with_migrations("heads", function(ctx, m)
-    print_lines(ctx, m:heads())
+    print_lines(ctx, m:heads(), ctx.opts.verbose and "text")
     return EXIT_OK
   end),
 }
 
 _M.commands.branches = {
   summary = "list the branch points",
-  usage = "usage: fsdb branches\n\nLists the revisions more than one revision builds on, each followed\n"
-    .. "by those revisions.\n" .. COMMON,
-  options = {},
+  usage = "usage: fsdb branches [-v]\n\nLists the revisions more than one revision builds on, each followed\n"
+    .. "by those revisions.\n\nOptions:\n" .. VERBOSE .. COMMON,
+  options = { url = true, verbose = true },
   run = with_migrations("branches", function(ctx, m)
     for _, e in ipairs(m:branches()) do
-      line(ctx.out, e.line)
+      if ctx.opts.verbose then ctx.out(e.text) else line(ctx.out, e.line) end
       for _, c in ipairs(e.children) do line(ctx.out, "  -> " .. c.line) end
     end
     return EXIT_OK
@@ -646,7 +716,7 @@ _M.commands.merge = {
     .. "Writes a merge revision whose down_revision lists the given revisions (default:\n"
     .. "heads, i.e. all of them), leaving one head. Its up()/down() are empty. Needs no\n"
     .. "database.\n" .. COMMON,
-  options = { message = true, rev_id = true },
+  options = { url = true, message = true, rev_id = true },
   max_args = math.huge,
   run = with_migrations("merge", function(ctx, m)
     local revs = {}

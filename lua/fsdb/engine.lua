@@ -126,55 +126,44 @@ function _M.new(url, options)
   return setmetatable({ _core = handle, _on_connect = opts.on_connect, options = opts }, Engine)
 end
 
---- Checks a connection out of the pool.
+--- Checks a connection out of the pool. A new connection runs on_connect
+--- first; when on_connect raises, that connection is discarded (the next
+--- checkout opens a fresh one and runs on_connect again) and connect
+--- returns nil, "fsdb: on_connect failed: …", 9008, "HY000".
 -- syntax: conn, err, errno, sqlstate = engine:connect()
 function Engine:connect()
-  local conn, is_new_or_err, errno, sqlstate = self._core:checkout()
+  local conn, err, errno, sqlstate = self._core:checkout(self._on_connect)
   if not conn then
-    return nil, is_new_or_err, errno, sqlstate
-  end
-  if is_new_or_err and self._on_connect then
-    local ok, err = pcall(self._on_connect, conn)
-    if not ok then
-      conn:close()
-      error(err, 2)
-    end
+    return nil, err, errno, sqlstate
   end
   return conn
 end
 
--- Returns the connection whatever happens: a raise inside (misuse such as
--- a wrong parameter count) must not keep it checked out.
-local function finish(conn, ok, ...)
-  conn:close()
-  if not ok then
-    error((...), 0)
-  end
-  return ...
+-- Checks out into holder[key] (for sessions): the connection is stored by
+-- the same C call that checks it out, so an error raised at any point
+-- cannot leave it out of its holder's reach.
+function Engine:_checkout_into(holder, key)
+  return self._core:checkout(self._on_connect, holder, key)
 end
 
 --- Runs one statement on a pooled connection (autocommit) and returns it.
+--- Checkout, statement and check-in are one C call: an error raised in
+--- between (a parameter's metamethod, an interrupting debug hook) still
+--- returns the connection before it goes on.
 -- syntax: res, err, errno, sqlstate = engine:execute(sql, ...)
 function Engine:execute(sql, ...)
-  local conn, err, errno, sqlstate = self:connect()
-  if not conn then
-    return nil, err, errno, sqlstate
-  end
-  return finish(conn, pcall(conn.execute, conn, sql, ...))
+  return self._core:run(self._on_connect, "execute", sql, ...)
 end
 
---- Same as conn:query, on a pooled connection.
+--- Same as conn:query, on a pooled connection (one C call, as execute).
 -- syntax: res, err, errno, sqlstate = engine:query(sql, params, opts)
 function Engine:query(sql, params, opts)
-  local conn, err, errno, sqlstate = self:connect()
-  if not conn then
-    return nil, err, errno, sqlstate
-  end
-  return finish(conn, pcall(conn.query, conn, sql, params, opts))
+  return self._core:run(self._on_connect, "query", sql, params, opts)
 end
 
 --- Pool counters: size, max_overflow, checked_out, idle, overflow,
---- connects, pings, invalidated, timeouts, waits, recycled, held_too_long.
+--- connects, pings, invalidated, timeouts, waits, recycled, expired,
+--- held_too_long.
 -- syntax: t = engine:status()
 function Engine:status()
   return self._core:status()

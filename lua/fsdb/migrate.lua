@@ -5,20 +5,18 @@
 --   assert(m:upgrade("head"))
 --   m:close()
 --
--- This file owns running revisions against a database: the connection
--- (one dedicated connection, --url / env.lua / the environment), the named
--- server lock, the version table, applying and stamping each revision on
--- its own, the failure report, offline (--sql) output and autogenerate's
--- wiring. The revision graph lives in fsdb.migrate.graph, the files in
--- fsdb.migrate.script, the operations in fsdb.migrate.ops and the schema
--- comparison in fsdb.migrate.autogen.
---
--- Why each revision on its own: MySQL commits every DDL statement
--- implicitly, so a run of several revisions cannot be one transaction.
--- Each revision runs inside START TRANSACTION … COMMIT together with its
--- version-table write: a data-only revision is atomic, and a failing
--- revision leaves the version table naming the revision before it (its
--- DDL statements that already ran stay — the report lists them).
+-- This file is the environment (Alembic's EnvironmentContext plus the
+-- command layer): env.lua, the connection (one dedicated connection,
+-- --url / env.lua / the environment), the named server lock, and the
+-- verbs — upgrade, downgrade, stamp, revision, merge, the drift check,
+-- init. The rest of the package:
+--   graph, plan     the revision map and what a target means
+--   version         the version table (every write)
+--   runner          the run context, online and --sql, and failure reports
+--   listing         current, heads, branches, history, show
+--   script          revision files and env.lua
+--   ops, model      op and the table model it shares with fsdb.schema
+--   autogen         reflect -> compare -> render
 --
 -- Every failure is `nil, err` (err starts with "fsdb: ", keeps Alembic's
 -- wording and ends with "; hint: …"); nothing here raises for a database
@@ -26,8 +24,8 @@
 
 local graph_mod = require("fsdb.migrate.graph")
 local script = require("fsdb.migrate.script")
-local ops = require("fsdb.migrate.ops")
-local sqltext = require("fsdb.sqltext")
+local version = require("fsdb.migrate.version")
+local runner = require("fsdb.migrate.runner")
 
 local unpack = table.unpack or unpack
 
@@ -45,6 +43,8 @@ _M.NO_CHANGES = "No changes in schema detected."
 local ENV_KEYS = {
   url = true, bind = true, version_table = true, schema = true, include_object = true,
   drop_tables = true, lock_timeout = true,
+  -- Alembic's comparison switches (context.configure's names)
+  compare_type = true, compare_server_default = true, compare_comment = true,
 }
 
 local function pack(...)
@@ -55,33 +55,17 @@ local function fail(fmt, ...)
   return nil, "fsdb: " .. fmt:format(...)
 end
 
+--- A value as a SQL literal, and a statement with its parameters inlined,
+--- for display (fsdb.migrate.runner).
+_M.literal = runner.literal
+_M.inline = runner.inline
+
 -- Inserts text before "; hint: …" (or appends it).
 local function with_detail(err, detail)
   err = tostring(err)
   local head, hint = err:match("^(.-)(; hint: .*)$")
   if head then return head .. detail .. hint end
   return err .. detail
-end
-
-------------------------------------------------------------------------
--- SQL text for display (--sql and failure reports)
-------------------------------------------------------------------------
-
---- A value as a SQL literal (fsdb.sqltext.literal); a value that has none
---- (a table, NaN) shows as `?`, for display only.
-local function literal(v)
-  local ok, s = pcall(sqltext.literal, v)
-  return ok and s or "?"
-end
-_M.literal = literal
-
---- The statement with its parameters inlined as literals, for display: `?`
---- from the array part, `:name` from the string keys; a missing value shows
---- as NULL (the statement is shown as run, never refused here).
--- syntax: s = migrate.inline(sql, params)
-function _M.inline(sql, params)
-  if params == nil or type(params) ~= "table" then return sql end
-  return ops.substitute(sql, function(key) return literal(params[key]) end)
 end
 
 ------------------------------------------------------------------------
@@ -113,6 +97,11 @@ local function check_env(env, path)
   end
   if env.include_object ~= nil and type(env.include_object) ~= "function" then
     return fail("include_object in %s must be a function(kind, name)", path)
+  end
+  for _, k in ipairs({ "compare_type", "compare_server_default", "compare_comment" }) do
+    if env[k] ~= nil and type(env[k]) ~= "boolean" then
+      return fail("%s in %s must be true or false (got %s)", k, path, type(env[k]))
+    end
   end
   local st = type(env.schema)
   if env.schema ~= nil and st ~= "string" and st ~= "function" and st ~= "table" then
@@ -151,6 +140,7 @@ function _M.open(opts)
     url = opts.url,
     bind = opts.bind or env.bind,
     version_table = env.version_table or _M.DEFAULT_VERSION_TABLE,
+    vt = version.new(env.version_table or _M.DEFAULT_VERSION_TABLE),
     lock_timeout = tonumber(opts.lock_timeout) or env.lock_timeout or _M.DEFAULT_LOCK_TIMEOUT,
     out = opts.out or function(s) io.stdout:write(s) end,
     getenv = opts.getenv or os.getenv,
@@ -240,41 +230,10 @@ function M:connect()
   return conn
 end
 
-local function quote(name)
-  return sqltext.ident(name)
-end
-
-function M:version_sql()
-  local t = quote(self.version_table)
-  return {
-    create = ("CREATE TABLE IF NOT EXISTS %s (version_num VARCHAR(32) NOT NULL, CONSTRAINT %s "
-      .. "PRIMARY KEY (version_num))"):format(t, quote(self.version_table .. "_pkc")),
-    select = ("SELECT version_num FROM %s"):format(t),
-    insert = ("INSERT INTO %s (version_num) VALUES (?)"):format(t),
-    update = ("UPDATE %s SET version_num = ? WHERE version_num = ?"):format(t),
-    delete = ("DELETE FROM %s WHERE version_num = ?"):format(t),
-    purge = ("DELETE FROM %s"):format(t),
-  }
-end
-
 -- The rows of the version table ({} when it does not exist yet), in the
 -- graph's order; second value true when the table is missing.
 function M:read_rows(conn)
-  local res, err, errno, sqlstate = conn:execute(self:version_sql().select)
-  if not res then
-    if errno == 1146 then return {}, true end
-    return nil, err, errno, sqlstate
-  end
-  local rows = {}
-  for _, r in ipairs(res) do rows[#rows + 1] = r.version_num end
-  local g = self.graph
-  table.sort(rows, function(a, b)
-    local pa, pb = g.pos[a], g.pos[b]
-    if pa and pb then return pa < pb end
-    if pa or pb then return pb == nil end
-    return a < b
-  end)
-  return rows
+  return self.vt:read(conn, self.graph)
 end
 
 -- "a, b" or "<base>"
@@ -355,207 +314,10 @@ end
 -- Running revisions
 ------------------------------------------------------------------------
 
--- The connection behind an online runner, for the dialect of its ops.
-local runner_conn = setmetatable({}, { __mode = "k" })
-
-local function runner_dialect(exec)
-  local conn = runner_conn[exec]
-  if conn == nil then return nil end
-  local d, err = sqltext.dialect_of(conn)
-  if not d then error(err, 0) end
-  return d
-end
-
--- A run(sql, params) for ops that executes on conn and logs every call.
-local function online_runner(conn, log)
-  local function run(sql, params)
-    local res, err, errno, sqlstate
-    if params == nil then
-      res, err, errno, sqlstate = conn:execute(sql)
-    else
-      res, err, errno, sqlstate = conn:execute(sql, params)
-    end
-    log[#log + 1] = { sql = _M.inline(sql, params), ok = res ~= nil, err = err, errno = errno,
-                      sqlstate = sqlstate }
-    return res, err, errno, sqlstate
-  end
-  runner_conn[run] = conn
-  return run
-end
-
--- A run(sql, params) that prints "sql;" and runs nothing; the output starts
--- with SET NAMES (sqltext.header), so it is read in the charset it was
--- written for.
-local function offline_runner(out, log)
-  out(sqltext.header() .. "\n")
-  return function(sql, params)
-    local text = ops.inline(sql, params)
-    out(text .. ";\n")
-    log[#log + 1] = { sql = text, ok = true }
-    return { affected_rows = 1, insert_id = 0, warnings = 0 }
-  end
-end
-
-local function one_line(s)
-  return (tostring(s):gsub("%s*\n%s*", " "))
-end
-
--- The failure report (multi-line; the first line completes "fsdb <verb>: ").
-function M:failure_report(direction, node, info, ran, db_rows)
-  local t = {}
-  local function f(name, value)
-    t[#t + 1] = ("%-16s%s"):format(name .. ":", tostring(value))
-  end
-  local msg = graph_mod.short_message(node.message)
-  t[1] = ("fsdb: FAILED in revision %s (%s)"):format(node.id, msg)
-  f("operation", info.op or "?")
-  f("sql", info.sql and one_line(info.sql) or "-")
-  f("error", one_line(info.err or "unknown error"))
-  f("errno", info.errno or "-")
-  f("sqlstate", info.sqlstate or "-")
-  f("database is at", db_rows)
-  if info.op == "version table" then
-    t[#t + 1] = ("hint: %s of %s ran but the version table could not be written; check the table "
-      .. "%s and stamp the revision the schema is at (`fsdb stamp <rev>`)"):format(
-        "the " .. direction, node.id, self.version_table)
-  elseif #ran > 0 then
-    t[#t + 1] = ("hint: MySQL commits DDL implicitly, so %s may be half-applied: these statements "
-      .. "of it ran before the failure and any DDL among them stays (data changes since its last DDL "
-      .. "statement were rolled back):"):format(node.id)
-    for _, s in ipairs(ran) do t[#t + 1] = "  " .. one_line(s) end
-    t[#t + 1] = ("undo them by hand (or make the revision re-runnable), fix %s and run `fsdb %s` again")
-      :format(node.path or node.id, direction)
-  else
-    t[#t + 1] = ("hint: nothing of %s ran before the failure; fix %s and run `fsdb %s` again")
-      :format(node.id, node.path or node.id, direction)
-  end
-  return table.concat(t, "\n")
-end
-
--- Runs the revisions of a plan one by one. exec(sql, params) runs (or
--- prints) one statement. Returns the rows left, or nil, report, failure.
-function M:run_plan(direction, plan, rows, exec, log, offline, conn)
-  local g = self.graph
-  local vsql = self:version_sql()
-  local applied = g:closure(rows)
-  local cur = rows
-  for _, id in ipairs(plan) do
-    local node = g:node(id)
-    local rev = node.rev
-    local from, to, fn
-    if direction == "upgrade" then
-      from, to, fn = table.concat(node.downs, ", "), id, rev.up
-    else
-      from, to, fn = id, table.concat(node.downs, ", "), rev.down
-    end
-    local progress = ("Running %s %s -> %s, %s"):format(direction, from, to,
-      graph_mod.short_message(node.message))
-    if offline then
-      self.out("\n-- " .. progress .. "\n\n")
-    else
-      self.out(progress .. "\n")
-    end
-    local start = #log + 1
-    local failure, err
-    local op
-    local ok, e = xpcall(function()
-      local began, berr = exec("START TRANSACTION")
-      if not began then error(berr, 0) end
-      if type(fn) ~= "function" then
-        error(("fsdb: revision %s has no %s function"):format(id, direction == "upgrade" and "up" or "down"), 0)
-      end
-      op = ops.new(exec, { dialect = runner_dialect(exec) })
-      fn(op)
-    end, function(m) return m end)
-    if not ok then
-      -- ops describes its failure in op.last_failure; a failed statement
-      -- of ours (START TRANSACTION) is the last log entry; anything else is
-      -- an error in the revision's Lua code.
-      local last = #log >= start and log[#log] or nil
-      local failed_stmt = last and not last.ok and last or nil
-      failure = type(op) == "table" and type(op.last_failure) == "table" and op.last_failure or nil
-      if not failure and failed_stmt then
-        failure = { op = "?", err = failed_stmt.err, errno = failed_stmt.errno, sqlstate = failed_stmt.sqlstate }
-      end
-      if not failure then
-        failure = { op = ("(Lua error in %s)"):format(direction == "upgrade" and "up" or "down"), err = tostring(e) }
-      end
-      if failure.err == nil then failure.err = tostring(e) end
-      -- The failing statement with its parameters inlined.
-      if failed_stmt then failure.sql = failed_stmt.sql end
-    else
-      if direction == "upgrade" then
-        applied[id] = true
-      else
-        applied[id] = nil
-      end
-      local new_rows = g:rows_for(applied)
-      for _, change in ipairs(graph_mod.row_changes(cur, new_rows)) do
-        local sql, params
-        if change[1] == "update" then
-          sql, params = vsql.update, { change[3], change[2] }
-        elseif change[1] == "delete" then
-          sql, params = vsql.delete, { change[2] }
-        else
-          sql, params = vsql.insert, { change[2] }
-        end
-        local res, werr, errno, sqlstate = exec(sql, params)
-        if not res then
-          failure = { op = "version table", sql = _M.inline(sql, params), err = werr, errno = errno,
-                      sqlstate = sqlstate }
-          break
-        end
-        if change[1] ~= "insert" and not offline and res.affected_rows ~= 1 then
-          failure = { op = "version table", sql = _M.inline(sql, params),
-            err = ("Online migration expected to match one row when updating '%s' to '%s' in '%s'; "
-              .. "%s found"):format(change[2], change[3] or "", self.version_table,
-              tostring(res.affected_rows)) }
-          break
-        end
-      end
-      if not failure then
-        local res, cerr, errno, sqlstate = exec("COMMIT")
-        if not res then
-          failure = { op = "COMMIT", sql = "COMMIT", err = cerr, errno = errno, sqlstate = sqlstate }
-        else
-          cur = new_rows
-        end
-      end
-    end
-    if failure then
-      -- The statements of this revision that succeeded (for the report).
-      local ran = {}
-      for i = start, #log do
-        local s = log[i].sql
-        if log[i].ok and s ~= "START TRANSACTION" then ran[#ran + 1] = s end
-      end
-      local db_rows = show_rows(cur) .. " (before this revision, in this script)"
-      if conn then
-        db_rows = "unknown"
-        conn:execute("ROLLBACK")
-        local now = self:read_rows(conn)
-        if now then db_rows = show_rows(now) end
-      end
-      err = self:failure_report(direction, node, failure, ran, db_rows)
-      return nil, err, failure
-    end
-  end
-  return cur
-end
-
--- Resolves a plan: the revisions to run and the target ids.
+-- Resolves a plan: the revisions to run (Alembic's rules, fsdb.migrate.plan).
 function M:plan(direction, rows, target)
-  local g = self.graph
-  local targets, err = g:resolve(target, rows)
-  if not targets then return nil, err end
-  local plan
-  if direction == "upgrade" then
-    plan, err = g:upgrade_plan(rows, targets)
-  else
-    plan, err = g:downgrade_plan(rows, targets)
-  end
-  if not plan then return nil, err end
-  return plan, targets
+  if direction == "upgrade" then return self.graph:upgrade_plan(rows, target) end
+  return self.graph:downgrade_plan(rows, target)
 end
 
 -- upgrade / downgrade, online or offline.
@@ -564,8 +326,7 @@ function M:migrate(direction, target, opts)
   local g = self.graph
   if opts.sql then return self:offline(direction, target) end
   return self:with_conn(true, function(conn)
-    local vsql = self:version_sql()
-    local res, err, errno, sqlstate = conn:execute(vsql.create)
+    local res, err, errno, sqlstate = conn:execute(self.vt.sql.create)
     if not res then return nil, err, errno, sqlstate end
     local rows
     rows, err, errno, sqlstate = self:read_rows(conn)
@@ -580,9 +341,7 @@ function M:migrate(direction, target, opts)
       self.out(("Nothing to %s: the database is at %s\n"):format(direction, show_rows(rows)))
       return { ran = {}, rows = rows }
     end
-    local log = {}
-    local new_rows, ferr, failure = self:run_plan(direction, plan, rows, online_runner(conn, log), log,
-      false, conn)
+    local new_rows, ferr, failure = runner.online(self, conn):run(direction, plan, rows)
     if not new_rows then return nil, ferr, failure end
     return { ran = plan, rows = new_rows }
   end)
@@ -616,12 +375,11 @@ function M:offline(direction, target)
   if not rows then return nil, to end
   local plan, err = self:plan(direction, rows, to)
   if not plan then return nil, err end
-  local log = {}
-  local exec = offline_runner(self.out, log)
+  local ctx = runner.offline(self)
   self.out(("-- fsdb %s %s --sql: the statements that take a database at %s there; nothing was run\n")
     :format(direction, target, show_rows(rows)))
-  if direction == "upgrade" then exec(self:version_sql().create) end
-  local new_rows, ferr, failure = self:run_plan(direction, plan, rows, exec, log, true, nil)
+  if direction == "upgrade" then self.vt:create(ctx.exec) end
+  local new_rows, ferr, failure = ctx:run(direction, plan, rows)
   if not new_rows then return nil, ferr, failure end
   return { ran = plan, rows = new_rows }
 end
@@ -648,41 +406,15 @@ function M:stamp(target, opts)
   if type(target) ~= "string" or target == "" then
     return fail("stamp needs a target revision; hint: e.g. fsdb stamp head")
   end
-  local vsql = self:version_sql()
-  local function stamp_with(rows, exec, offline)
-    -- With --purge the rows may name unknown revisions: relative targets
-    -- count from the known ones.
-    local known = {}
-    for _, r in ipairs(rows) do
-      if g:node(r) then known[#known + 1] = r end
-    end
-    local targets, err = g:resolve(target, known)
-    if not targets then return nil, err end
-    local new_rows = g:stamp_rows(rows, targets, opts.purge)
+  local function stamp_with(rows, ctx)
+    -- With --purge the rows may name unknown revisions: the stamp starts
+    -- from an empty table then.
+    local new_rows, err = g:stamp_rows(rows, target, opts.purge)
+    if not new_rows then return nil, err end
     local line = ("Running stamp_revision %s -> %s"):format(show_rows(rows), show_rows(new_rows))
-    self.out(offline and ("-- " .. line .. "\n") or (line .. "\n"))
-    local changes
-    if opts.purge then
-      changes = { { "purge" } }
-      for _, r in ipairs(new_rows) do changes[#changes + 1] = { "insert", r } end
-    else
-      changes = graph_mod.row_changes(rows, new_rows)
-    end
-    exec("START TRANSACTION")
-    for _, c in ipairs(changes) do
-      local sql, params
-      if c[1] == "purge" then sql = vsql.purge
-      elseif c[1] == "update" then sql, params = vsql.update, { c[3], c[2] }
-      elseif c[1] == "delete" then sql, params = vsql.delete, { c[2] }
-      else sql, params = vsql.insert, { c[2] } end
-      local res, werr, errno, sqlstate = exec(sql, params)
-      if not res then
-        exec("ROLLBACK")
-        return nil, werr, errno, sqlstate
-      end
-    end
-    local res, cerr, errno, sqlstate = exec("COMMIT")
-    if not res then return nil, cerr, errno, sqlstate end
+    self.out(ctx.offline and ("-- " .. line .. "\n") or (line .. "\n"))
+    local ok, serr, errno, sqlstate = ctx:stamp(rows, new_rows, opts.purge)
+    if not ok then return nil, serr, errno, sqlstate end
     return { rows = new_rows }
   end
   if opts.sql then
@@ -692,12 +424,12 @@ function M:stamp(target, opts)
       if not rows then return nil, to end
     end
     target = to
-    local exec = offline_runner(self.out, {})
-    exec(vsql.create)
-    return stamp_with(rows, exec, true)
+    local ctx = runner.offline(self)
+    self.vt:create(ctx.exec)
+    return stamp_with(rows, ctx)
   end
   return self:with_conn(true, function(conn)
-    local res, err, errno, sqlstate = conn:execute(vsql.create)
+    local res, err, errno, sqlstate = conn:execute(self.vt.sql.create)
     if not res then return nil, err, errno, sqlstate end
     local rows
     rows, err, errno, sqlstate = self:read_rows(conn)
@@ -709,123 +441,8 @@ function M:stamp(target, opts)
           .. "` empties the version table first, whatever it names"))
       end
     end
-    local log = {}
-    return stamp_with(rows, online_runner(conn, log), false)
+    return stamp_with(rows, runner.online(self, conn))
   end)
-end
-
-------------------------------------------------------------------------
--- Looking
-------------------------------------------------------------------------
-
--- An entry for listings: id, message, flags and the display line.
-function M:entry(id, current)
-  local g = self.graph
-  local n = g:node(id)
-  local msg = n.external and "applied by another tool (no file in versions/)"
-    or graph_mod.short_message(n.message)
-  return {
-    revision = id,
-    down_revision = n.downs,
-    message = n.message,
-    path = n.path,
-    branch_labels = n.labels,
-    depends_on = n.deps,
-    is_head = g:is_head(id),
-    is_branch_point = #n.children > 1,
-    is_merge_point = #n.downs > 1,
-    external = n.external or false,
-    line = id .. g:tags(id) .. (msg ~= "" and (", " .. msg) or ""),
-    history_line = g:line(id, current),
-  }
-end
-
---- The version table's rows, as entries ({} = base); second value true
---- when the version table does not exist yet.
--- syntax: entries, err = m:current()
-function M:current()
-  return self:with_conn(false, function(conn)
-    local rows, missing, errno, sqlstate = self:read_rows(conn)
-    if not rows then return nil, missing, errno, sqlstate end
-    local ok, err = self.graph:check_rows(rows)
-    if not ok then return nil, err end
-    local t = {}
-    for _, r in ipairs(rows) do t[#t + 1] = self:entry(r) end
-    return t, missing and true or false
-  end)
-end
-
---- The head revisions.
--- syntax: entries = m:heads()
-function M:heads()
-  local t = {}
-  for _, id in ipairs(self.graph:heads()) do t[#t + 1] = self:entry(id) end
-  return t
-end
-
---- The branch points, each with `children` (entries).
--- syntax: entries = m:branches()
-function M:branches()
-  local t = {}
-  for _, id in ipairs(self.graph:branchpoints()) do
-    local e = self:entry(id)
-    e.children = {}
-    for _, c in ipairs(self.graph:node(id).children) do e.children[#e.children + 1] = self:entry(c) end
-    t[#t + 1] = e
-  end
-  return t
-end
-
---- Revisions newest first, optionally in a range "a:b" (ends included;
---- "current" reads the database).
--- syntax: entries, err = m:history(range)
-function M:history(range)
-  local current
-  if range and range:find("current", 1, true) then
-    local rows, err = self:with_conn(false, function(conn) return self:read_rows(conn) end)
-    if not rows then return nil, err end
-    current = rows
-  end
-  local ids, err = self.graph:range(range, current)
-  if not ids then return nil, err end
-  local cur = {}
-  for _, r in ipairs(current or {}) do cur[r] = true end
-  local t = {}
-  for _, id in ipairs(ids) do t[#t + 1] = self:entry(id, current and cur) end
-  return t
-end
-
---- One revision in detail; entry.text is the display.
--- syntax: entry, err = m:show(rev)
-function M:show(rev)
-  local g = self.graph
-  local current
-  if rev == "current" or (rev and rev:match("^[+-]%d+$")) then
-    local rows, err = self:with_conn(false, function(conn) return self:read_rows(conn) end)
-    if not rows then return nil, err end
-    current = rows
-  end
-  local ids, err = g:resolve(rev, current)
-  if not ids then return nil, err end
-  if #ids == 0 then return fail("'%s' is <base>, not a revision", tostring(rev)) end
-  if #ids > 1 then
-    return fail("'%s' names more than one revision (%s); hint: show them one at a time", rev,
-      table.concat(ids, ", "))
-  end
-  local e = self:entry(ids[1])
-  local n = g:node(ids[1])
-  local t = { "Rev: " .. e.revision .. g:tags(e.revision) }
-  t[#t + 1] = "Parent: " .. (#n.downs == 0 and "<base>" or table.concat(n.downs, ", "))
-  if #n.children > 1 then t[#t + 1] = "Branches into: " .. table.concat(n.children, ", ") end
-  if #n.deps > 0 then t[#t + 1] = "Also depends on: " .. table.concat(n.deps, ", ") end
-  if #n.labels > 0 then t[#t + 1] = "Branch names: " .. table.concat(n.labels, ", ") end
-  t[#t + 1] = "Path: " .. (n.path or "(none: adopted revision, applied by another tool)")
-  t[#t + 1] = ""
-  for l in ((n.message or "") .. "\n"):gmatch("([^\n]*)\n") do
-    t[#t + 1] = (l == "" and "" or "    " .. l)
-  end
-  e.text = table.concat(t, "\n"):gsub("\n+$", "") .. "\n"
-  return e
 end
 
 ------------------------------------------------------------------------
@@ -886,17 +503,19 @@ function M:parent_of_new(head, splice)
     end
     return heads
   end
-  local ids, err = g:resolve(head)
+  local ids, err, code = g:resolve(head)
   if not ids then
     -- Adopting a database another tool (Alembic) migrated: the new
     -- revision may follow a revision the version table names.
-    if err:find("Can't locate", 1, true) and script.valid_id(head) then
+    if code == "cant_locate" and script.valid_id(head) then
+      -- A full id, or a unique partial one (4+ characters, as for any
+      -- revision), of a row.
       local rows = self:with_conn(false, function(conn) return self:read_rows(conn) end)
-      if rows then
-        for _, r in ipairs(rows) do
-          if r == head then return { head } end
-        end
+      local found = {}
+      for _, r in ipairs(rows or {}) do
+        if r == head or (#head >= 4 and r:sub(1, #head) == head) then found[#found + 1] = r end
       end
+      if #found == 1 then return { found[1] } end
     end
     return nil, err
   end
@@ -908,6 +527,59 @@ function M:parent_of_new(head, splice)
       .. "from this revision", ids[1])
   end
   return ids
+end
+
+--- Compares the schema env.lua names with the database, which must be
+--- at `expect` (a list of revision ids: the new revision's parents, or the
+--- heads). Returns { diffs =, rows =, autogen = the module }.
+-- syntax: result, err, errno, sqlstate = m:compare_schema(expect)
+function M:compare_schema(expect)
+  local autogen, err = autogen_module()
+  if not autogen then return nil, err end
+  local schema
+  schema, err = load_schema(self)
+  if not schema then return nil, err end
+  local env = self.env
+  return self:with_conn(false, function(conn)
+    local rows, e, en, st = self:read_rows(conn)
+    if not rows then return nil, e, en, st end
+    -- A row naming no revision file is Flask-Migrate's "Can't locate
+    -- revision", not "not up to date".
+    local ok, cerr = self.graph:check_rows(rows)
+    if not ok then return nil, cerr end
+    if not same_set(rows, expect) then
+      return fail(_M.NOT_UP_TO_DATE .. "; hint: the database is at %s but the comparison needs it at %s; "
+        .. "run `fsdb upgrade` first so the comparison starts from the latest revision (`fsdb stamp` only "
+        .. "if the schema already matches it)", show_rows(rows), show_rows(expect))
+    end
+    -- compare raises on a schema it cannot use (misuse): report it.
+    local called, diffs, derr, errno, sqlstate = pcall(autogen.compare, conn, schema, {
+      version_table = self.version_table,
+      include_object = env.include_object,
+      drop_tables = env.drop_tables and true or false,
+      bind = self.bind,
+      compare_type = env.compare_type,
+      compare_default = env.compare_server_default,
+      compare_comment = env.compare_comment,
+    })
+    if not called then
+      return nil, (tostring(diffs):gsub("^.-:%d+: (fsdb:)", "%1"))
+    end
+    if not diffs then return nil, derr, errno, sqlstate end
+    return { diffs = diffs, rows = rows, autogen = autogen }
+  end)
+end
+
+--- The drift check (Alembic's `check`): what `fsdb migrate` would write,
+--- writing nothing. The database must be at the heads.
+-- syntax: result, err = m:check_schema()
+-- result: { diffs = {…} (empty: in sync), up = the up() body or nil, rows = }
+function M:check_schema()
+  local res, err, errno, sqlstate = self:compare_schema(self.graph:heads())
+  if not res then return nil, err, errno, sqlstate end
+  local up
+  if #res.diffs > 0 then up = res.autogen.render(res.diffs) end
+  return { diffs = res.diffs, up = up, rows = res.rows }
 end
 
 --- Writes a new revision file.
@@ -948,42 +620,16 @@ function M:revision(o)
       if g.labels[l] or g:node(l) then return fail("Branch name '%s' is already in use", l) end
     end
   end
-  local up_body, down_body, diffs
+  local up_body, down_body, notes, diffs
   if o.autogenerate then
-    local autogen
-    autogen, err = autogen_module()
-    if not autogen then return nil, err end
-    local schema
-    schema, err = load_schema(self)
-    if not schema then return nil, err end
-    local result, errno, sqlstate
-    result, err, errno, sqlstate = self:with_conn(false, function(conn)
-      local rows, e, en, st = self:read_rows(conn)
-      if not rows then return nil, e, en, st end
-      if not same_set(rows, downs) then
-        return fail(_M.NOT_UP_TO_DATE .. "; hint: the database is at %s but the new revision would "
-          .. "follow %s; run `fsdb upgrade` first so the comparison starts from the latest revision "
-          .. "(`fsdb stamp` only if the schema already matches it)", show_rows(rows), show_rows(downs))
-      end
-      -- compare raises on a schema it cannot use (misuse): report it.
-      local called, diffs, cerr, cerrno, csqlstate = pcall(autogen.compare, conn, schema, {
-        version_table = self.version_table,
-        include_object = self.env.include_object,
-        drop_tables = self.env.drop_tables and true or false,
-        bind = self.bind,
-      })
-      if not called then
-        return nil, (tostring(diffs):gsub("^.-:%d+: (fsdb:)", "%1"))
-      end
-      if not diffs then return nil, cerr, cerrno, csqlstate end
-      return { diffs = diffs }
-    end)
-    if not result then return nil, err, errno, sqlstate end
+    local result
+    result, err = self:compare_schema(downs)
+    if not result then return nil, err end
     diffs = result.diffs
     if #diffs == 0 then
       return { no_changes = true, message = _M.NO_CHANGES, diffs = diffs }
     end
-    up_body, down_body = autogen.render(diffs)
+    up_body, down_body, notes = result.autogen.render(diffs)
   end
   local ok
   ok, err = script.mkdir_p(self.dir .. "/versions")
@@ -993,7 +639,7 @@ function M:revision(o)
   local path
   path, err = script.write_revision(self.dir, {
     revision = id, down_revision = down_revision, branch_labels = labels, depends_on = deps,
-    message = o.message, up_body = up_body, down_body = down_body,
+    message = o.message, up_body = up_body, down_body = down_body, notes = notes,
   })
   if not path then return nil, err end
   ok, err = self:reload()
@@ -1094,6 +740,8 @@ function _M.init(dir, out)
   out(("Please edit %s/env.lua (the database URL and the schema to compare) before proceeding.\n"):format(dir))
   return true
 end
+
+require("fsdb.migrate.listing").extend(M)
 
 _M.graph = graph_mod
 _M.script = script

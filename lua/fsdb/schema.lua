@@ -13,20 +13,21 @@
 --
 -- A table is declared with exactly the arguments op.create_table takes
 -- (plus `bind`, the name of the database it lives in; nil = the default
--- one), and checked by the same code, so what a migration creates and
--- what the schema declares cannot drift apart in spelling. Unnamed
--- indexes, unique constraints and foreign keys get fsdb's default names
--- (ix_/uq_/fk_<table>_<columns>), the same names create_table gives them.
+-- one), and checked by the same code (fsdb.migrate.model, the table model
+-- op shares), so what a migration creates and what the schema declares
+-- cannot drift apart in spelling. Unnamed indexes, unique constraints and
+-- foreign keys get fsdb's default names (ix_/uq_/fk_<table>_<columns>),
+-- the same names create_table gives them.
 
 local core = require("fsdb.core")
-local ops = require("fsdb.migrate.ops")
+local model = require("fsdb.migrate.model")
 
 local _M = {}
 
 --- op.raw and op.null, for defaults in declarations.
-_M.raw = ops.raw
+_M.raw = model.raw
 _M.null = core.null
-_M.no_default = ops.no_default
+_M.no_default = model.no_default
 
 local Schema = {}
 Schema.__index = Schema
@@ -60,7 +61,7 @@ function Schema:table(name, columns, options)
   if not _M.is_schema(self) then
     error("fsdb: schema: call s:table(name, columns, options) with a colon", 2)
   end
-  local ok, def = pcall(ops.table_definition, name, columns, options, "schema", { bind = true })
+  local ok, def = pcall(model.table_definition, name, columns, options, "schema", { bind = true })
   if not ok then error(def, 2) end
   if self.tables[name] then
     error(("fsdb: schema: table '%s' is declared twice"):format(name), 2)

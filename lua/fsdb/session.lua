@@ -26,6 +26,12 @@
 -- and with it that bind's savepoints.
 -- Misuse (a closed session, an unknown bind, bad arguments) raises; what the
 -- server or the network causes returns nil, err, errno, sqlstate.
+-- An error raised through a session method called outside transaction() and
+-- begin() (misuse, a failing on_connect, an interrupt from a debug hook)
+-- first rolls back and returns every connection the session holds, as
+-- SQLAlchemy's session does after an exception in its block: the session
+-- stays open and its next statement starts a new transaction. Inside
+-- transaction(fn) the raise passes to transaction(), which rolls back.
 
 local sqlb = require("fsdb.sql")
 
@@ -111,14 +117,14 @@ end
 
 local function release(s, bind)
   local conn = s._conns[bind]
-  s._conns[bind] = nil
   for i, name in ipairs(s._order) do
     if name == bind then
       table.remove(s._order, i)
       break
     end
   end
-  pcall(conn.close, conn)
+  if conn then pcall(conn.close, conn) end
+  s._conns[bind] = nil
 end
 
 -- The bind's connection, checked out and inside a transaction; savepoints
@@ -130,14 +136,23 @@ local function ensure(s, bind)
   local conn = s._conns[bind]
   local fresh = false
   if not conn then
-    local c, err, errno, sqlstate = s._engines[bind]:connect()
+    -- Listed first and stored by the checkout itself: a raise at any
+    -- point leaves no connection out of the session's reach.
+    s._order[#s._order + 1] = bind
+    local engine = s._engines[bind]
+    local c, err, errno, sqlstate
+    if engine._checkout_into then
+      c, err, errno, sqlstate = engine:_checkout_into(s._conns, bind)
+    else
+      c, err, errno, sqlstate = engine:connect()
+      s._conns[bind] = c
+    end
     if not c then
+      release(s, bind)
       s.last_errno = errno
       return nil, err, errno, sqlstate
     end
     conn, fresh = c, true
-    s._conns[bind] = c
-    s._order[#s._order + 1] = bind
   end
   if not conn:in_transaction() then
     local ok, err, errno, sqlstate = conn:execute("START TRANSACTION")
@@ -191,24 +206,30 @@ end
 -- is which.
 local function finish(s, verb)
   close_cursors(s)
+  -- The connections stay in s._conns until closed: a raise in between
+  -- leaves them for release_all (closing twice is harmless).
   local order, conns, aborted = s._order, s._conns, s._aborted
-  s._order, s._conns, s._aborted, s._sp = {}, {}, nil, 0
+  s._order, s._aborted, s._sp = {}, nil, 0
   local committed = {}
   local failure, raised
   for _, bind in ipairs(order) do
     local conn = conns[bind]
-    local want = (verb == "COMMIT" and not failure and not aborted) and "COMMIT" or "ROLLBACK"
-    local ok, res, err, errno, sqlstate = pcall(conn.execute, conn, want)
-    if not ok then
-      raised = raised or res
-      failure = failure or { bind = bind, err = res }
-    elseif not res then
-      failure = failure or { bind = bind, err = err, errno = errno, sqlstate = sqlstate }
-    elseif want == "COMMIT" then
-      committed[#committed + 1] = bind
+    if conn then
+      local want = (verb == "COMMIT" and not failure and not aborted) and "COMMIT" or "ROLLBACK"
+      local ok, res, err, errno, sqlstate = pcall(conn.execute, conn, want)
+      if not ok then
+        raised = raised or res
+        failure = failure or { bind = bind, err = res }
+      elseif not res then
+        failure = failure or { bind = bind, err = err, errno = errno, sqlstate = sqlstate }
+      elseif want == "COMMIT" then
+        committed[#committed + 1] = bind
+      end
+      pcall(conn.close, conn)
+      conns[bind] = nil
     end
-    pcall(conn.close, conn)
   end
+  s._conns = {}
   if raised then
     error(raised, 0)
   end
@@ -325,6 +346,46 @@ local function reap(s)
       rollback_frame(s, i)
       return
     end
+  end
+end
+
+-- After an error raised outside any transaction()/begin(): roll back and
+-- return every connection the session holds, end every frame.
+local function release_all(s)
+  close_cursors(s)
+  for j = #s._frames, 1, -1 do
+    s._frames[j].done = true
+    s._frames[j] = nil
+  end
+  local conns = s._conns
+  for bind, conn in pairs(conns) do
+    pcall(conn.execute, conn, "ROLLBACK")
+    pcall(conn.close, conn)
+    conns[bind] = nil
+  end
+  s._order, s._conns, s._aborted, s._sp = {}, {}, nil, 0
+end
+
+-- A public method run protected (see the header: a raise releases the
+-- session's connections when no transaction is open). The method's own
+-- errors lose their position in pcall; the caller's is put back.
+local function guard(method)
+  return function(self, ...)
+    local s = rawget(self, "_s") or self
+    local top = #s._frames == 0
+    local r = pack(pcall(method, self, ...))
+    if r[1] then
+      return unpack(r, 2, r.n)
+    end
+    local err = r[2]
+    if top then release_all(s) end
+    if type(err) == "string" and err:sub(1, 6) == "fsdb: " then
+      local info = debug.getinfo(2, "Sl")
+      if info and info.currentline and info.currentline > 0 then
+        err = ("%s:%d: %s"):format(info.short_src, info.currentline, err)
+      end
+    end
+    error(err, 0)
   end
 end
 
@@ -475,18 +536,18 @@ end
 -- The same methods on the session (default bind) and on using(name) views.
 -- Not tail calls, so that error levels count the method's frame.
 for name, helper in pairs(HELPERS) do
-  Session[name] = function(self, ...)
+  Session[name] = guard(function(self, ...)
     check_open(self)
     reap(self)
     local a, b, c, d = helper(self, DEFAULT, ...)
     return results(a, b, c, d)
-  end
-  View[name] = function(self, ...)
+  end)
+  View[name] = guard(function(self, ...)
     check_open(self._s)
     reap(self._s)
     local a, b, c, d = helper(self._s, self._bind, ...)
     return results(a, b, c, d)
-  end
+  end)
 end
 
 --- The session's view of a bind: execute, query, executemany, rows,
@@ -519,21 +580,21 @@ end
 
 --- Commits every bind used, then returns the connections to the pool.
 -- syntax: ok, err, errno, sqlstate = s:commit()
-function Session:commit()
+Session.commit = guard(function(self)
   check_open(self)
   reap(self)
   no_open_frames(self, "commit")
   return finish(self, "COMMIT")
-end
+end)
 
 --- Rolls back every bind used, then returns the connections to the pool.
 -- syntax: ok, err, errno, sqlstate = s:rollback()
-function Session:rollback()
+Session.rollback = guard(function(self)
   check_open(self)
   reap(self)
   no_open_frames(self, "rollback")
   return finish(self, "ROLLBACK")
-end
+end)
 
 --- Rolls back what is uncommitted and returns the connections; the session
 --- cannot be used afterwards. Closing twice is harmless.
@@ -544,6 +605,7 @@ function Session:close()
     pop_frames(self, 1)
   end
   pcall(finish, self, "ROLLBACK")
+  release_all(self) -- whatever a raise inside finish left
   self._closed = true
   return true
 end
@@ -641,7 +703,7 @@ end
 --- deadlock (1213) or lock-wait timeout (1205); opts.on_retry(attempt,
 --- errno, err) is called before each new attempt.
 -- syntax: ... = s:transaction(fn, {retries = n, on_retry = function(attempt, errno, err) end})
-function Session:transaction(fn, opts)
+local function transaction(self, fn, opts)
   check_open(self)
   if not callable(fn) then
     error("fsdb: bad argument #1 to 'transaction' (function expected, got " .. type(fn) .. ")", 2)
@@ -701,6 +763,7 @@ function Session:transaction(fn, opts)
     retries = retries - 1
   end
 end
+Session.transaction = guard(transaction)
 
 ---------------------------------------------------------------------------
 -- Transaction objects (s:begin())

@@ -12,7 +12,7 @@
 -- a percent-encoded socket path as host (%2Ftmp%2Fmysql.sock) or
 -- ?unix_socket=/path. Options: charset, collation, connect_timeout, read_timeout,
 -- write_timeout, ssl_mode, ssl_ca, ssl_cert, ssl_key, ssl_capath,
--- ssl_cipher, local_infile, unix_socket.
+-- ssl_cipher, auth_plugins, local_infile, unix_socket.
 
 local _M = {}
 
@@ -29,7 +29,7 @@ end
 -- syntax: t, err, errno, sqlstate = url.parse(s)
 -- t has scheme, user, password, host, port, database, unix_socket, charset,
 -- collation, connect_timeout, read_timeout, write_timeout, ssl_mode, ssl_ca, ssl_cert,
--- ssl_key, ssl_capath, ssl_cipher, local_infile. Unset fields are nil,
+-- ssl_key, ssl_capath, ssl_cipher, auth_plugins, local_infile. Unset fields are nil,
 -- except host ("localhost"), port (3306), charset ("utf8mb4") and
 -- local_infile (false). On failure: nil, "fsdb: …", 9001, "HY000"; the
 -- message never contains the password.

@@ -40,10 +40,16 @@ local function summary(diffs)
   return out
 end
 
+-- The op calls of one diff (diffs are plain data; render writes code).
+local function code(d)
+  local up, down = autogen.render_diff(d)
+  return { up = up, down = down }
+end
+
 local function dump(diffs)
   local out = {}
   for _, x in ipairs(diffs) do
-    out[#out + 1] = x.kind .. ": " .. x.up
+    out[#out + 1] = x.kind .. ": " .. code(x).up
   end
   return table.concat(out, "\n")
 end
@@ -234,8 +240,8 @@ describe("autogenerate #mariadb", function()
       create(d, { "categories" })
       local diffs = compare(d)
       assert.are.same({ "add_table products", "add_table order_items" }, summary(diffs))
-      assert.is_truthy(diffs[1].up:find('op.create_table("products", {', 1, true))
-      assert.are.equal('op.drop_table("products")', diffs[1].down)
+      assert.is_truthy(code(diffs[1]).up:find('op.create_table("products", {', 1, true))
+      assert.are.equal('op.drop_table("products")', code(diffs[1]).down)
     end)
 
     it("new, dropped and changed columns", function()
@@ -274,17 +280,17 @@ describe("autogenerate #mariadb", function()
       assert.are.equal("1.00", by["modify_default price"].from)
       assert.are.equal("'2.50'", by["modify_default price"].to)
       assert.are.equal('op.add_column("items", {"stock", "INT", nullable = false, default = 0})',
-        by["add_column stock"].up)
-      assert.are.equal('op.drop_column("items", "legacy")', by["drop_column legacy"].up)
+        code(by["add_column stock"]).up)
+      assert.are.equal('op.drop_column("items", "legacy")', code(by["drop_column legacy"]).up)
       assert.are.equal('op.add_column("items", {"legacy", "INT", nullable = false})',
-        by["drop_column legacy"].down)
+        code(by["drop_column legacy"]).down)
       -- each change alone restates the column as it is at that point
       assert.are.equal('op.alter_column("items", "name", {type = "VARCHAR(200)", existing_type = "VARCHAR(100)",'
-        .. ' existing_nullable = true})', by["modify_type name"].up)
+        .. ' existing_nullable = true})', code(by["modify_type name"]).up)
       assert.are.equal('op.alter_column("items", "name", {existing_type = "VARCHAR(200)", nullable = false,'
-        .. ' existing_nullable = true})', by["modify_nullable name"].up)
+        .. ' existing_nullable = true})', code(by["modify_nullable name"]).up)
       assert.are.equal('op.alter_column("items", "price", {existing_type = "DECIMAL(10,2)", existing_nullable = true,'
-        .. ' default = "2.50", existing_default = "1.00"})', by["modify_default price"].up)
+        .. ' default = "2.50", existing_default = "1.00"})', code(by["modify_default price"]).up)
     end)
 
     it("a new index, a new unique constraint and a new foreign key", function()
@@ -312,13 +318,13 @@ describe("autogenerate #mariadb", function()
       -- the foreign key's index is made openly, so that the downgrade removes it
       assert.are.same({ "add_index pets ix_pets_name", "add_unique pets chip", "add_index pets fk_pets_owner_id_owners",
         "add_fk pets fk_pets_owner_id_owners" }, summary(diffs))
-      assert.are.equal('op.create_index("ix_pets_name", "pets", {"name"})', diffs[1].up)
-      assert.are.equal('op.drop_index("ix_pets_name", "pets")', diffs[1].down)
-      assert.are.equal('op.create_unique_constraint("chip", "pets", {"chip"})', diffs[2].up)
-      assert.are.equal('op.create_index("fk_pets_owner_id_owners", "pets", {"owner_id"})', diffs[3].up)
+      assert.are.equal('op.create_index("ix_pets_name", "pets", {"name"})', code(diffs[1]).up)
+      assert.are.equal('op.drop_index("ix_pets_name", "pets")', code(diffs[1]).down)
+      assert.are.equal('op.create_unique_constraint("chip", "pets", {"chip"})', code(diffs[2]).up)
+      assert.are.equal('op.create_index("fk_pets_owner_id_owners", "pets", {"owner_id"})', code(diffs[3]).up)
       assert.are.equal('op.create_foreign_key("fk_pets_owner_id_owners", "pets", "owners", {"owner_id"}, {"id"},'
-        .. ' {ondelete = "CASCADE"})', diffs[4].up)
-      assert.are.equal('op.drop_constraint("fk_pets_owner_id_owners", "pets", "foreignkey")', diffs[4].down)
+        .. ' {ondelete = "CASCADE"})', code(diffs[4]).up)
+      assert.are.equal('op.drop_constraint("fk_pets_owner_id_owners", "pets", "foreignkey")', code(diffs[4]).down)
       local up, down = autogen.render(diffs)
       compile(up)(new_op())
       no_diffs(new)
@@ -362,6 +368,42 @@ describe("autogenerate #mariadb", function()
     end)
   end)
 
+  describe("table options", function()
+    local function notes_table(opts)
+      return declaration().table("notes", { { "id", "INT", primary_key = true }, { "body", "TEXT" } }, opts)
+    end
+
+    it("proposes comment, engine, collation and row format changes, and they round-trip", function()
+      create(notes_table({ comment = "old words" }))
+      local want = notes_table({ comment = "new words", engine = "Aria", charset = "utf8mb4",
+                                 collate = "utf8mb4_bin", row_format = "PAGE" })
+      local diffs = compare(want)
+      assert.are.same({ "modify_table notes" }, summary(diffs))
+      local d = diffs[1].description
+      for _, part in ipairs({ "comment 'old words' -> 'new words'", "engine 'InnoDB' -> 'Aria'",
+                              "collation 'utf8mb4_unicode_ci' -> 'utf8mb4_bin'", "row_format" }) do
+        assert.matches(part, d, 1, true)
+      end
+      local up, down = autogen.render(diffs)
+      assert.matches('op.alter_table("notes", { engine = "Aria", charset = "utf8mb4", collate = "utf8mb4_bin", '
+        .. 'comment = "new words", row_format = "PAGE" })', up, 1, true)
+      compile(up)(new_op())
+      no_diffs(want)
+      compile(down)(new_op())
+      no_diffs(notes_table({ comment = "old words" }))
+    end)
+
+    it("a removed comment is proposed as an empty one; compare_comment = false ignores it", function()
+      create(notes_table({ comment = "gone soon" }))
+      local diffs = compare(notes_table())
+      assert.are.same({ "modify_table notes" }, summary(diffs))
+      assert.matches('comment = ""', code(diffs[1]).up, 1, true)
+      no_diffs(notes_table(), { compare_comment = false })
+      compile(autogen.render(diffs))(new_op())
+      no_diffs(notes_table())
+    end)
+  end)
+
   describe("safety", function()
     it("keeps a table that is not declared, unless told to drop it", function()
       local d = catalog()
@@ -374,24 +416,34 @@ describe("autogenerate #mariadb", function()
         "table `legacy` is in the database but not declared: kept (set drop_tables = true, or have include_object"
           .. " return true for it, to drop it)",
       }, diffs.notes)
-      local up, down = autogen.render(diffs)
-      assert.are.equal(table.concat({
-        "    -- Not proposed by autogenerate (review before applying):",
-        "    --   " .. diffs.notes[1],
-        "    -- No changes in schema detected.",
-        "",
-      }, "\n"), up)
+      local up, down, header = autogen.render(diffs)
+      -- the notes go once into the file's header, not into both bodies
+      assert.are.equal("    -- No changes in schema detected.\n", up)
       assert.are.equal(up, down)
+      assert.are.equal(table.concat({
+        "-- Not proposed by autogenerate (review before applying):",
+        "--   " .. diffs.notes[1],
+        "",
+      }, "\n"), header)
+      -- many undeclared tables are one line
+      db.must(conn, "CREATE TABLE legacy2 (id INT PRIMARY KEY)")
+      db.must(conn, "CREATE TABLE legacy3 (id INT PRIMARY KEY)")
+      diffs = compare(d)
+      assert.are.same({
+        "tables `legacy`, `legacy2`, `legacy3` are in the database but not declared: kept (set drop_tables = true,"
+          .. " or have include_object return true for a table, to drop it)",
+      }, diffs.notes)
+      db.must(conn, "DROP TABLE legacy2, legacy3")
 
       diffs = compare(d, { drop_tables = true })
       assert.are.same({ "drop_table legacy" }, summary(diffs))
-      assert.are.equal('op.drop_table("legacy")', diffs[1].up)
+      assert.are.equal('op.drop_table("legacy")', code(diffs[1]).up)
       assert.are.equal(table.concat({
         'op.create_table("legacy", {',
         '  {"id", "INT", primary_key = true},',
         '  {"note", "VARCHAR(10)", default = "a\'b"},',
         '})',
-      }, "\n"), diffs[1].down)
+      }, "\n"), code(diffs[1]).down)
 
       local seen = {}
       diffs = compare(d, { include_object = function(kind, name, reflected, compare_to)
@@ -545,7 +597,7 @@ describe("autogenerate #mariadb", function()
       local diffs = compare(new)
       assert.are.same({ "add_table stock", "add_column products.sku", "add_fk stock fk_stock_sku_products" },
         summary(diffs))
-      assert.are.equal('op.add_column("products", {"sku", "VARCHAR(20)", unique = true})', diffs[2].up)
+      assert.are.equal('op.add_column("products", {"sku", "VARCHAR(20)", unique = true})', code(diffs[2]).up)
       local up, down = autogen.render(diffs)
       compile(up)(new_op())
       no_diffs(new)

@@ -153,6 +153,7 @@ describe("fsdb migrations #mariadb", function()
     teardown(function() box.close() end)
 
     it("init creates env.lua and versions/; a second init refuses", function()
+      local _
       local status, out, err = box.fsdb({ "init" })
       assert.are.equal(0, status, err)
       assert.matches("Creating directory " .. box.dir .. " ...  done", out, 1, true)
@@ -161,7 +162,7 @@ describe("fsdb migrations #mariadb", function()
       local env = dofile(box.dir .. "/env.lua")
       assert.are.equal("alembic_version", env.version_table)
       assert.are.equal(60, env.lock_timeout)
-      status, out, err = box.fsdb({ "init" })
+      status, _, err = box.fsdb({ "init" })
       assert.are.equal(1, status)
       assert.matches("^fsdb init: Directory .* already exists and is not empty; hint: ", err)
     end)
@@ -247,12 +248,13 @@ describe("fsdb migrations #mariadb", function()
     end)
 
     it("stamp head writes the version table without running anything", function()
+      local _
       local status, out, err = box.fsdb({ "stamp", "head" })
       assert.are.equal(0, status, err)
       assert.matches("Running stamp_revision <base> -> " .. r2, out, 1, true)
       assert.are.same({ r2 }, box.rows())
       assert.is_false(box.has_table("products"))
-      status, out, err = box.fsdb({ "stamp", "base" })
+      status, _, err = box.fsdb({ "stamp", "base" })
       assert.are.equal(0, status, err)
       assert.are.same({}, box.rows())
     end)
@@ -375,6 +377,7 @@ describe("fsdb migrations #mariadb", function()
     end)
 
     it("upgrade head fails with the multiple-heads message and its hint", function()
+      local _
       local status, out, err = box.fsdb({ "upgrade" })
       assert.are.equal(1, status)
       assert.are.equal("", out)
@@ -384,7 +387,7 @@ describe("fsdb migrations #mariadb", function()
       assert.matches("fsdb merge heads", err, 1, true)
       assert.is_nil(box.rows() and box.rows()[1])
       -- revision on top of "head" refuses the same way
-      status, out, err = box.fsdb({ "revision", "-m", "x" })
+      status, _, err = box.fsdb({ "revision", "-m", "x" })
       assert.are.equal(1, status)
       assert.matches("Multiple heads are present; please specify the head revision", err, 1, true)
     end)
@@ -396,6 +399,7 @@ describe("fsdb migrations #mariadb", function()
     end)
 
     it("merge produces one head; upgrade then succeeds and leaves one row", function()
+      local _
       local status, out, err = box.fsdb({ "merge", "-m", "join a and b" })
       assert.are.equal(0, status, err)
       local path = out:match("Generating (.-) %.%.%.  done")
@@ -403,7 +407,7 @@ describe("fsdb migrations #mariadb", function()
       assert.is_string(m, out)
       local rev = dofile(path)
       assert.are.same(sorted({ a, b }), sorted(rev.down_revision))
-      status, out = box.fsdb({ "heads" })
+      _, out = box.fsdb({ "heads" })
       assert.are.equal(m .. " (head) (mergepoint), join a and b\n", out)
       status, out, err = box.fsdb({ "upgrade" })
       assert.are.equal(0, status, err)
@@ -414,7 +418,13 @@ describe("fsdb migrations #mariadb", function()
     end)
 
     it("downgrading the merge brings both rows back; upgrade heads-wise joins them again", function()
-      local status, _, err = box.fsdb({ "downgrade", "-1" })
+      local _
+      -- -1 from a merge point is Alembic's "Ambiguous walk"; a downgrade to
+      -- one parent undoes only what builds on it: the merge.
+      local status, out0, err = box.fsdb({ "downgrade", "-1" })
+      assert.are.equal(1, status, out0)
+      assert.matches("Ambiguous walk", err, 1, true)
+      status, _, err = box.fsdb({ "downgrade", a })
       assert.are.equal(0, status, err)
       assert.are.same(sorted({ a, b }), box.rows())
       local out
@@ -451,6 +461,19 @@ describe("fsdb migrations #mariadb", function()
         assert.matches("stamp --purge", err, 1, true)
       end
       assert.are.same({ r2 }, box.rows())
+    end)
+
+    it("history -r current: and migrate say Can't locate too (no crash, exit 1)", function()
+      write(box.dir .. "/env.lua", 'return { schema = function() return require("fsdb.schema").new() end }')
+      for _, argv in ipairs({ { "history", "-r", "current:" }, { "history", "-i" }, { "migrate", "-m", "x" },
+                              { "check", "--schema" } }) do
+        local status, out, err = box.fsdb(argv)
+        local want = argv[2] == "--schema" and 2 or 1
+        assert.are.equal(want, status, table.concat(argv, " ") .. ": " .. out .. err)
+        assert.matches("Can't locate revision identified by '" .. r2 .. "'", err, 1, true)
+        assert.is_nil(err:find("attempt to", 1, true))
+        assert.is_nil(err:find("not up to date", 1, true))
+      end
     end)
 
     it("stamp without --purge points at --purge", function()
@@ -527,6 +550,31 @@ describe("fsdb migrations #mariadb", function()
     end)
   end)
 
+  describe("a data-only revision failing midway", function()
+    local box, r1, r2
+    setup(function()
+      box = sandbox()
+      assert.are.equal(0, (box.fsdb({ "init" })))
+      r1 = box.revision("table", 'op.execute("CREATE TABLE d_t (id INT PRIMARY KEY)")', 'op.execute("DROP TABLE d_t")')
+      r2 = box.revision("rows", 'op.execute("INSERT INTO d_t (id) VALUES (1)")\n    op.execute("INSERT INTO d_t (id) VALUES (1)")',
+        'op.execute("DELETE FROM d_t")')
+    end)
+    teardown(function() box.close() end)
+
+    it("says nothing of it stays: its INSERT was rolled back", function()
+      local status, _, err = box.fsdb({ "upgrade" })
+      assert.are.equal(1, status)
+      assert.matches("FAILED in revision " .. r2, err, 1, true)
+      assert.matches("nothing of " .. r2 .. " stays: it changed only data", err, 1, true)
+      assert.matches("\n  INSERT INTO d_t (id) VALUES (1)\n", err, 1, true)
+      assert.is_nil(err:find("half-applied", 1, true))
+      assert.is_nil(err:find("by hand", 1, true))
+      assert.are.same({ r1 }, box.rows())
+      local res = db.must(box.check, "SELECT COUNT(*) AS n FROM d_t")
+      assert.are.equal(0, tonumber(res[1].n))
+    end)
+  end)
+
   describe("the migration lock", function()
     local box, r1, r2
     setup(function()
@@ -541,6 +589,7 @@ describe("fsdb migrations #mariadb", function()
     teardown(function() box.close() end)
 
     it("a held lock makes upgrade wait and then fail with a clear message", function()
+      local _
       local holder = fsdb.engine.new(box.url, { pool_size = 1 })
       local conn = assert(holder:connect())
       local lock = "fsdb_migrate:" .. box.name
@@ -552,7 +601,7 @@ describe("fsdb migrations #mariadb", function()
         .. lock .. "' held; waited 1 s); hint: ", err, 1, true)
       assert.are.same({ r1 }, box.rows())
       -- stamp and downgrade take the same lock
-      status, out, err = box.fsdb({ "stamp", "head", "--lock-timeout", "0" })
+      status, _, err = box.fsdb({ "stamp", "head", "--lock-timeout", "0" })
       assert.are.equal(1, status)
       assert.matches("another migration is running", err, 1, true)
       db.must(conn, "SELECT RELEASE_LOCK(?)", lock)
@@ -657,6 +706,76 @@ return {
       assert.are.equal("No changes in schema detected.\n", out)
       assert.are.equal(before, #(require("fsdb.migrate.script").list_dir(box.dir .. "/versions")))
     end)
+
+    test("the drift check: 0 in sync, 1 naming the column, 0 again after migrate + upgrade", function()
+      local _
+      local status, out, err = box.fsdb({ "check", "--schema" })
+      assert.are.equal(0, status, err)
+      assert.are.equal("No new upgrade operations detected.\n", out)
+      -- a column added in the schema, no revision yet
+      write(box.dir .. "/env.lua", (SCHEMA_ENV:gsub('{"name", "VARCHAR%(80%)", nullable = false},',
+        '%0 {"colour", "VARCHAR(20)"},')))
+      for _, argv in ipairs({ { "check", "--schema" }, { "migrate", "--check" } }) do
+        status, out, err = box.fsdb(argv)
+        assert.are.equal(1, status, out .. err)
+        assert.matches("Detected added column `gadgets`.`colour`", out, 1, true)
+        assert.matches('op.add_column("gadgets", {"colour", "VARCHAR(20)"', out, 1, true)
+        assert.matches("FAILED: 1 new upgrade operation detected; hint: ", err, 1, true)
+      end
+      -- --check wrote nothing
+      assert.is_nil(box.has_column("gadgets", "colour") or nil)
+      status, _, err = box.fsdb({ "migrate", "-m", "colour" })
+      assert.are.equal(0, status, err)
+      status, out, err = box.fsdb({ "check", "--schema" })
+      assert.are.equal(2, status, out) -- the new revision is not applied yet
+      assert.matches("Target database is not up to date.", err, 1, true)
+      status, _, err = box.fsdb({ "upgrade" })
+      assert.are.equal(0, status, err)
+      status, out, err = box.fsdb({ "check", "--schema" })
+      assert.are.equal(0, status, err)
+      assert.are.equal("No new upgrade operations detected.\n", out)
+      -- the connection test is unchanged
+      status, out = box.fsdb({ "check" })
+      assert.are.equal(0, status)
+      assert.matches("\nOK\n$", out)
+    end)
+
+    test("table comment, engine and collation changes: proposed, migrated, then in sync", function()
+      local _
+      write(box.dir .. "/env.lua", (SCHEMA_ENV:gsub('{"name", "VARCHAR%(80%)", nullable = false},',
+        '%0 {"colour", "VARCHAR(20)"},'):gsub('%}%)\n    return s', '}, { comment = "things we sell", engine = "Aria", '
+        .. 'charset = "utf8mb4", collate = "utf8mb4_bin" })\n    return s')))
+      local status, out, err = box.fsdb({ "check", "--schema" })
+      assert.are.equal(1, status, out .. err)
+      assert.matches("Detected changed table options of `gadgets`: comment '' -> 'things we sell', engine "
+        .. "'InnoDB' -> 'Aria', collation 'utf8mb4_unicode_ci' -> 'utf8mb4_bin'", out, 1, true)
+      assert.matches('op.alter_table("gadgets", { engine = "Aria", charset = "utf8mb4", collate = "utf8mb4_bin", '
+        .. 'comment = "things we sell" })', out, 1, true)
+      status, _, err = box.fsdb({ "migrate", "-m", "table options" })
+      assert.are.equal(0, status, err)
+      status, _, err = box.fsdb({ "upgrade" })
+      assert.are.equal(0, status, err)
+      status, out, err = box.fsdb({ "check", "--schema" })
+      assert.are.equal(0, status, out .. err)
+      local res = db.must(box.check, "SELECT ENGINE AS e, TABLE_COLLATION AS c, TABLE_COMMENT AS m FROM "
+        .. "information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'gadgets'", box.name)
+      assert.are.same({ e = "Aria", c = "utf8mb4_bin", m = "things we sell" }, { e = res[1].e, c = res[1].c, m = res[1].m })
+      -- and back
+      status, _, err = box.fsdb({ "downgrade" })
+      assert.are.equal(0, status, err)
+      res = db.must(box.check, "SELECT ENGINE AS e, TABLE_COMMENT AS m FROM information_schema.TABLES "
+        .. "WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'gadgets'", box.name)
+      assert.are.same({ e = "InnoDB", m = "" }, { e = res[1].e, m = res[1].m })
+      assert.are.equal(0, (box.fsdb({ "upgrade" })))
+    end)
+
+    test("the drift check exits 2 when it cannot compare", function()
+      local status, _, err = box.fsdb({ "check", "--schema" }, { DATABASE_URL = "mysql://nobody:x@127.0.0.1:1/nodb" })
+      assert.are.equal(2, status)
+      assert.matches("fsdb check: ", err, 1, true)
+      status, _, err = box.fsdb({ "check", "--schema", "--bogus" })
+      assert.are.equal(2, status, err)
+    end)
   end)
 
   describe("adopting a database Alembic migrated", function()
@@ -679,12 +798,24 @@ return {
       assert.matches("--head " .. ALEMBIC, err, 1, true)
     end)
 
-    it("a first fsdb revision can be based on it (--head <alembic id>)", function()
+    it("a first fsdb revision can be based on it (--head <alembic id>, or a partial id of it)", function()
+      local status, _, err = box.fsdb({ "revision", "-m", "x", "--head", "ae1" })
+      assert.are.equal(1, status) -- 3 characters: too short for a partial id
+      assert.matches("at least four characters", err, 1, true)
       mine = box.revision("first fsdb revision", 'op.execute("ALTER TABLE legacy_accounts ADD COLUMN email VARCHAR(100)")',
-        'op.execute("ALTER TABLE legacy_accounts DROP COLUMN email")', { "--head", ALEMBIC })
-      local status, out = box.fsdb({ "history" })
+        'op.execute("ALTER TABLE legacy_accounts DROP COLUMN email")', { "--head", ALEMBIC:sub(1, 6) })
+      local out
+      status, out = box.fsdb({ "history" })
       assert.are.equal(0, status)
       assert.are.equal(ALEMBIC .. " -> " .. mine .. " (head), first fsdb revision\n", out)
+    end)
+
+    it("show of the adopted revision does not claim it starts at <base>", function()
+      local status, out, err = box.fsdb({ "show", ALEMBIC })
+      assert.are.equal(0, status, err)
+      assert.matches("^Rev: " .. ALEMBIC .. " %(adopted%)\n", out)
+      assert.matches("\nParent: %(unknown: applied by another tool", out)
+      assert.is_nil(out:find("<base>", 1, true))
     end)
 
     it("upgrade runs from there and replaces the Alembic row", function()
@@ -783,6 +914,87 @@ return {
       status, _, err = box.fsdb({ "upgrade", "--lock-timeout", "soon" })
       assert.are.equal(2, status)
       assert.matches("--lock-timeout needs a number", err, 1, true)
+    end)
+
+    it("every verb takes --url, as the README says", function()
+      local b = sandbox()
+      local status, _, err = b.fsdb({ "init", "--url", b.url })
+      assert.are.equal(0, status, err)
+      local r1 = b.revision("one")
+      b.revision("two")
+      b.revision("three", nil, nil, { "--head", r1, "--splice" })
+      for _, verb in ipairs({ "heads", "branches", "history", "current", "show head" }) do
+        local argv = {}
+        for w in verb:gmatch("%S+") do argv[#argv + 1] = w end
+        if verb == "show head" then argv[2] = r1 end
+        argv[#argv + 1] = "--url"
+        argv[#argv + 1] = b.url
+        status, _, err = b.fsdb(argv)
+        assert.are.equal(0, status, verb .. ": " .. err)
+      end
+      status, _, err = b.fsdb({ "merge", "-m", "join", "--url", b.url })
+      assert.are.equal(0, status, err)
+      b.close()
+    end)
+
+    it("-v on current, history, heads and branches; history -i marks the database's revisions", function()
+      local _
+      local b = sandbox()
+      assert.are.equal(0, (b.fsdb({ "init" })))
+      local r1 = b.revision("first step")
+      local r2 = b.revision("second step")
+      assert.are.equal(0, (b.fsdb({ "upgrade", r1 })))
+      local status, out, err = b.fsdb({ "history", "-i" })
+      assert.are.equal(0, status, err)
+      assert.are.equal(r1 .. " -> " .. r2 .. " (head), second step\n<base> -> " .. r1 .. " (current), first step\n", out)
+      status, out, err = b.fsdb({ "history", "-v" })
+      assert.are.equal(0, status, err)
+      assert.matches("^Rev: " .. r2 .. " %(head%)\nParent: " .. r1 .. "\nPath: [^\n]*" .. r2
+        .. "_second_step%.lua\n\n    second step\n\nRev: " .. r1 .. "\nParent: <base>\n", out)
+      for _, verb in ipairs({ "current", "heads", "branches" }) do
+        status, out, err = b.fsdb({ verb, "-v" })
+        assert.are.equal(0, status, err)
+        if verb ~= "branches" then assert.matches("^Rev: ", out) end
+      end
+      _, out = b.fsdb({ "current", "--verbose" })
+      assert.matches("^Rev: " .. r1 .. "\nParent: <base>\n", out)
+      b.close()
+    end)
+
+    it("LABEL@+1 and LABEL@-1 walk the labelled branch", function()
+      local b = sandbox()
+      assert.are.equal(0, (b.fsdb({ "init" })))
+      local r1 = b.revision("root")
+      local x = b.revision("x", nil, nil, { "--branch-label", "xb" })
+      local y = b.revision("y", nil, nil, { "--head", r1, "--splice", "--branch-label", "yb" })
+      -- from nothing, +1 on yb's line is the root it grows from
+      local status, _, err = b.fsdb({ "upgrade", "yb@+1" })
+      assert.are.equal(0, status, err)
+      assert.are.same({ r1 }, b.rows())
+      status, _, err = b.fsdb({ "upgrade", "yb@+1" })
+      assert.are.equal(0, status, err)
+      assert.are.same({ y }, b.rows())
+      status, _, err = b.fsdb({ "upgrade", "xb@+1" })
+      assert.are.equal(0, status, err)
+      assert.are.same(sorted({ x, y }), b.rows())
+      status, _, err = b.fsdb({ "downgrade", "yb@-1" })
+      assert.are.equal(0, status, err)
+      assert.are.same({ x }, b.rows())
+      b.close()
+    end)
+
+    it("env.lua takes Alembic's compare_type, compare_server_default and compare_comment", function()
+      local _
+      local b = sandbox()
+      assert.are.equal(0, (b.fsdb({ "init" })))
+      write(b.dir .. "/env.lua", "return { compare_type = false, compare_server_default = true, compare_comment = false }")
+      local status, out, err = b.fsdb({ "heads" })
+      assert.are.equal(0, status, out .. err)
+      write(b.dir .. "/env.lua", "return { compare_type = 'no' }")
+      status, _, err = b.fsdb({ "heads" })
+      assert.are.equal(1, status)
+      assert.matches("compare_type in .* must be true or false", err)
+      b.close()
     end)
 
     it("a verb without a migrations directory says to run init", function()

@@ -99,13 +99,35 @@ describe("conn:rows() #mariadb", function()
     assert.are.equal(3, again)
   end)
 
-  it("an abandoned cursor is drained by the garbage collector", function()
+  it("hands out every row once across its read batches (1, 2, 4, … 64 rows)", function()
+    for _, n in ipairs({ 0, 1, 2, 3, 4, 7, 8, 63, 64, 65, 127, 128, 130, 300 }) do
+      for _, params in ipairs({ {}, { 0 } }) do
+        local sql = "SELECT seq FROM seq_1_to_1000 WHERE seq <= " .. n
+          .. (#params > 0 and " AND seq > ?" or "")
+        local got = {}
+        for row in c:rows(sql, (table.unpack or unpack)(params)) do got[#got + 1] = row.seq end
+        assert.are.equal(n, #got)
+        for i = 1, n do assert.are.equal(i, got[i]) end
+      end
+    end
+    assert.are.equal(1, db.must(c, "SELECT 1 AS one")[1].one)
+  end)
+
+  it("an abandoned cursor is not drained by the collector: its connection is discarded on close", function()
     do
       local cur = c:rows("SELECT seq FROM seq_1_to_1000")
       cur()
     end
     collectgarbage(); collectgarbage()
+    local ok, err = pcall(c.execute, c, "SELECT 3 AS three")
+    assert.is_false(ok)
+    assert.matches("connection is broken", err, 1, true)
+    local connects = e:status().connects
+    c:close()
+    assert.are.equal(0, e:status().idle)
+    c = assert(e:connect())
     assert.are.equal(3, db.must(c, "SELECT 3 AS three")[1].three)
+    assert.are.equal(connects + 1, e:status().connects)
   end)
 
   it("raises when the stream fails midway, with errno and sqlstate, never ends silently", function()

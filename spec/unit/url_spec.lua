@@ -20,10 +20,12 @@ local E_INVALID = "fsdb: invalid URL: expected mysql://user:password@host:port/d
 local E_GUARDED = E_INVALID .. " (percent-encode '/', '?' and '@' in the user name and password as %2F, %3F and %40)"
 local E_PCT = "fsdb: invalid percent-encoding in URL"
 local E_KNOWN = "(known: charset, collation, connect_timeout, read_timeout, write_timeout, ssl_mode, ssl_ca, ssl_cert, "
-  .. "ssl_key, ssl_capath, ssl_cipher, local_infile, unix_socket, target_session_attrs, load_balance_hosts, "
-  .. "host_recheck_seconds)"
+  .. "ssl_key, ssl_capath, ssl_cipher, auth_plugins, local_infile, unix_socket, target_session_attrs, "
+  .. "load_balance_hosts, host_recheck_seconds)"
 local E_SSL = "(expected DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)"
 local E_BOOL = "(expected 1, 0, true, false, on, off, yes or no)"
+local E_PLUGINS = "a comma-separated list of mysql_native_password, client_ed25519, auth_gssapi_client, "
+  .. "caching_sha2_password, sha256_password, mysql_clear_password or dialog"
 
 local function unsupported(s)
   return "fsdb: unsupported URL scheme '" .. s .. "' (use mysql:// or mariadb://)"
@@ -162,6 +164,18 @@ local cases = {
   { "mysql://db.example?ssl_key=", err = bad_value("", "ssl_key", "a non-empty value") },
   { "mysql://db.example?ssl_capath=", err = bad_value("", "ssl_capath", "a non-empty value") },
   { "mysql://db.example?ssl_cipher=", err = bad_value("", "ssl_cipher", "a non-empty value") },
+  { "mysql://db.example?auth_plugins=client_ed25519", R { host = "db.example", auth_plugins = "client_ed25519" } },
+  { "mysql://db.example?auth_plugins=mysql_native_password,client_ed25519,mysql_clear_password,dialog,"
+      .. "sha256_password,caching_sha2_password,auth_gssapi_client",
+    R { host = "db.example", auth_plugins = "mysql_native_password,client_ed25519,mysql_clear_password,dialog,"
+      .. "sha256_password,caching_sha2_password,auth_gssapi_client" } },
+  -- Connector/C matches its list by substring: only whole known names pass.
+  { "mysql://db.example?auth_plugins=password", err = bad_value("password", "auth_plugins", E_PLUGINS) },
+  { "mysql://db.example?auth_plugins=dialog,", err = bad_value("dialog,", "auth_plugins", E_PLUGINS) },
+  { "mysql://db.example?auth_plugins=,dialog", err = bad_value(",dialog", "auth_plugins", E_PLUGINS) },
+  { "mysql://db.example?auth_plugins=Dialog", err = bad_value("Dialog", "auth_plugins", E_PLUGINS) },
+  { "mysql://db.example?auth_plugins=dialog%20", err = bad_value("dialog ", "auth_plugins", E_PLUGINS) },
+  { "mysql://db.example?auth_plugins=", err = bad_value("", "auth_plugins", E_PLUGINS) },
   { "mysql://db.example?local_infile=1", R { host = "db.example", local_infile = true } },
   { "mysql://db.example?local_infile=Yes", R { host = "db.example", local_infile = true } },
   { "mysql://db.example?local_infile=off", R { host = "db.example" } },
@@ -195,6 +209,8 @@ local renders = {
   { "mysql://app:s3cret@%2Ftmp%2Fmy.sock:3307/shop", "mysql://app:***@localhost/shop?unix_socket=/tmp/my.sock" },
   { "mysql://db.example/my%20shop?charset=UTF8MB4&read_timeout=0", "mysql://db.example:3306/my%20shop" },
   { "mysql://db.example?collation=utf8mb4_unicode_ci", "mysql://db.example:3306?collation=utf8mb4_unicode_ci" },
+  { "mysql://db.example?local_infile=1&auth_plugins=client_ed25519%2Cdialog&ssl_mode=VERIFY_IDENTITY",
+    "mysql://db.example:3306?ssl_mode=VERIFY_IDENTITY&auth_plugins=client_ed25519,dialog&local_infile=1" },
   { "mysql://db.example?local_infile=on&ssl_mode=verify_ca&write_timeout=3&read_timeout=2&connect_timeout=1"
       .. "&charset=latin1&ssl_cipher=AES+256&ssl_capath=/c&ssl_key=/k&ssl_cert=/c%20t&ssl_ca=/a",
     "mysql://db.example:3306?charset=latin1&connect_timeout=1&read_timeout=2&write_timeout=3&ssl_mode=VERIFY_CA"

@@ -31,6 +31,7 @@ typedef struct fake {
 typedef struct world {
     pthread_mutex_t mu;
     int next_id, live, closed, abandoned, pings, fail_connect, dead_ping, released;
+    int checks; /* every ping call, deep or not */
 } world;
 
 static fsdb_pool_item *w_connect(void *ud, fsdb_error *err)
@@ -56,6 +57,7 @@ static int w_ping(void *ud, fsdb_pool_item *it, int deep)
     int dead;
     (void)it;
     pthread_mutex_lock(&w->mu);
+    w->checks++;
     if (deep)
         w->pings++;
     dead = w->dead_ping;
@@ -216,7 +218,21 @@ static void test_replacement(void)
     fsdb_pool_checkin(p, a, 0);
     b = fsdb_pool_checkout(p, &is_new, &err);
     CHECK(b && is_new && w.pings == 0 && w.closed == 1);
+    fsdb_pool_get_status(p, &st);
+    CHECK(st.expired == 1 && st.invalidated == 0 && st.recycled == 0);
     fsdb_pool_checkin(p, b, 0);
+
+    /* In use all along: idle expiry counts from its checkin, not from the
+     * previous one, so coming back late does not close it. */
+    b = fsdb_pool_checkout(p, &is_new, &err);
+    b->idle_limit = 2.0;
+    b->returned -= 10.0; /* its previous checkin, long ago */
+    fsdb_pool_checkin(p, b, 0);
+    fsdb_pool_get_status(p, &st);
+    CHECK(st.idle == 1 && w.closed == 1);
+    a = fsdb_pool_checkout(p, &is_new, &err);
+    CHECK(a == b && !is_new);
+    fsdb_pool_checkin(p, a, 0);
 
     /* Recycle age. */
     fsdb_pool_free(p);
@@ -246,6 +262,30 @@ static void test_replacement(void)
     fsdb_pool_get_status(p, &st);
     CHECK(st.invalidated == 1 && st.checked_out == 1);
     fsdb_pool_checkin(p, b, 0);
+
+    /* Returned by a finalizer without its reset: the checkout runs the
+     * check (which resets) even with pre_ping off, and replaces it when
+     * that fails. */
+    c.pre_ping = 0;
+    fsdb_pool_free(p);
+    init_world(&w);
+    p = fsdb_pool_new(&c, &ops, &w);
+    a = fsdb_pool_checkout(p, &is_new, &err);
+    fsdb_pool_checkin(p, a, 0);
+    b = fsdb_pool_checkout(p, &is_new, &err);
+    CHECK(b == a && w.checks == 0); /* no check when nothing is owed */
+    b->needs_reset = 1;
+    fsdb_pool_checkin(p, b, 0);
+    b = fsdb_pool_checkout(p, &is_new, &err);
+    CHECK(b == a && w.checks == 1 && w.pings == 0);
+    b->needs_reset = 1;
+    fsdb_pool_checkin(p, b, 0);
+    w.dead_ping = 1;
+    b = fsdb_pool_checkout(p, &is_new, &err);
+    CHECK(b && is_new && w.closed == 1 && !b->needs_reset);
+    w.dead_ping = 0;
+    fsdb_pool_checkin(p, b, 0);
+    c.pre_ping = 1;
 
     /* Invalidation: the failed one is closed on return and idle ones
      * opened before it are not reused. */

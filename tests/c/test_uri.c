@@ -101,7 +101,7 @@ typedef struct parse_case {
     "and password as %2F, %3F and %40)"
 #define E_PCT "fsdb: invalid percent-encoding in URL"
 #define E_KNOWN "(known: charset, collation, connect_timeout, read_timeout, write_timeout, ssl_mode, " \
-    "ssl_ca, ssl_cert, ssl_key, ssl_capath, ssl_cipher, local_infile, unix_socket, " \
+    "ssl_ca, ssl_cert, ssl_key, ssl_capath, ssl_cipher, auth_plugins, local_infile, unix_socket, " \
     "target_session_attrs, load_balance_hosts, host_recheck_seconds)"
 #define E_SSL "(expected DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)"
 #define E_BOOL "(expected 1, 0, true, false, on, off, yes or no)"

@@ -24,8 +24,18 @@ Graph.__index = Graph
 local MIN_PARTIAL = 4
 
 local function fail(fmt, ...)
-  return nil, "fsdb: " .. fmt:format(...)
+  return nil, "fsdb: " .. fmt:format(...), "graph"
 end
+
+-- A typed failure: nil, message, code. The codes callers test:
+-- "cant_locate" (an unknown revision), "multiple_heads", "ambiguous",
+-- "not_ancestor" (a target the database is not related to), "walk" (a
+-- relative target that walked off the graph), "usage", "graph" (the
+-- revision files themselves are inconsistent).
+local function typed(code, fmt, ...)
+  return nil, "fsdb: " .. fmt:format(...), code
+end
+_M.typed = typed
 
 local function as_list(v)
   if v == nil then return {} end
@@ -230,46 +240,54 @@ function Graph:newest_first()
   return t
 end
 
--- Ancestors-or-self of ids, through down_revision and depends_on.
-function Graph:closure(ids)
+-- The ids reachable from ids (included) through the edge lists that
+-- edges(node) returns. Unknown ids are kept but lead nowhere.
+local function reach(g, ids, edges)
   local seen, stack = {}, {}
   for _, id in ipairs(ids) do stack[#stack + 1] = id end
   while #stack > 0 do
     local id = table.remove(stack)
     if not seen[id] then
       seen[id] = true
-      local n = self.nodes[id]
+      local n = g.nodes[id]
       if n then
-        for _, d in ipairs(n.downs) do stack[#stack + 1] = d end
-        for _, d in ipairs(n.deps) do stack[#stack + 1] = d end
+        for _, list in ipairs(edges(n)) do
+          for _, x in ipairs(list) do stack[#stack + 1] = x end
+        end
       end
     end
   end
   return seen
 end
 
--- Strict descendants of ids (through children and dependents).
-function Graph:descendants(ids)
-  local seen, stack = {}, {}
-  for _, id in ipairs(ids) do
-    local n = self.nodes[id]
-    for _, c in ipairs(n.children) do stack[#stack + 1] = c end
-    for _, c in ipairs(n.dependents) do stack[#stack + 1] = c end
-  end
-  while #stack > 0 do
-    local id = table.remove(stack)
-    if not seen[id] then
-      seen[id] = true
-      local n = self.nodes[id]
-      for _, c in ipairs(n.children) do stack[#stack + 1] = c end
-      for _, c in ipairs(n.dependents) do stack[#stack + 1] = c end
-    end
-  end
-  return seen
+local EDGES = {
+  down = function(n) return { n.downs } end,
+  down_deps = function(n) return { n.downs, n.deps } end,
+  up = function(n) return { n.children } end,
+  up_deps = function(n) return { n.children, n.dependents } end,
+}
+
+--- Ancestors-or-self of ids; with_deps follows depends_on as well (the
+--- default for closure, as Alembic's "applied" means).
+-- syntax: set = g:ancestors(ids, with_deps)
+function Graph:ancestors(ids, with_deps)
+  return reach(self, ids, with_deps and EDGES.down_deps or EDGES.down)
+end
+
+--- Descendants-or-self of ids (children; with_deps: dependents too).
+function Graph:above(ids, with_deps)
+  return reach(self, ids, with_deps and EDGES.up_deps or EDGES.up)
+end
+
+-- Ancestors-or-self of ids, through down_revision and depends_on.
+function Graph:closure(ids)
+  return self:ancestors(ids, true)
 end
 
 --- The version-table rows for a set of applied revisions: the applied
---- revisions that no other applied revision names as down_revision.
+--- revisions no other applied revision builds on, through down_revision
+--- or depends_on. A dependency is an "effective head" in Alembic's terms:
+--- it never gets a row of its own while a revision needing it is there.
 -- syntax: rows = g:rows_for(applied_set)
 function Graph:rows_for(applied)
   local covered = {}
@@ -277,6 +295,7 @@ function Graph:rows_for(applied)
     local n = self.nodes[id]
     if n then
       for _, d in ipairs(n.downs) do covered[d] = true end
+      for _, d in ipairs(n.deps) do covered[d] = true end
     end
   end
   local rows = {}
@@ -341,22 +360,23 @@ end
 ------------------------------------------------------------------------
 
 local function cant_locate(id, hint)
-  return fail(_M.CANT_LOCATE .. "; hint: %s", id, hint or
+  return typed("cant_locate", _M.CANT_LOCATE .. "; hint: %s", id, hint or
     "`fsdb history` lists the revisions; a partial id needs at least 4 characters")
 end
 _M.cant_locate = cant_locate
 
 --- One revision by full id, branch label or unique partial id (≥ 4 chars).
--- syntax: node, err = g:get(name)
+-- syntax: node, err, code = g:get(name)
 function Graph:get(name)
   if type(name) ~= "string" or name == "" then
-    return fail("no revision given")
+    return typed("usage", "no revision given")
   end
   local n = self.nodes[name] or self.labels[name]
   if n then return n end
   if #name < MIN_PARTIAL then
-    return fail("No such revision or branch '%s'; please ensure at least four characters are "
-      .. "present for partial revision identifier matches; hint: `fsdb history` lists the revisions", name)
+    return typed("cant_locate", "No such revision or branch '%s'; please ensure at least four characters "
+      .. "are present for partial revision identifier matches; hint: `fsdb history` lists the revisions",
+      name)
   end
   local found = {}
   for id in pairs(self.nodes) do
@@ -365,142 +385,12 @@ function Graph:get(name)
   if #found == 1 then return self.nodes[found[1]] end
   if #found == 0 then return cant_locate(name) end
   table.sort(found)
-  return fail("Multiple revisions start with '%s': %s; hint: give more characters of the id",
+  return typed("ambiguous", "Multiple revisions start with '%s': %s; hint: give more characters of the id",
     name, table.concat(found, ", "))
 end
 
-local function multiple_heads(self, arg, heads)
-  return fail(_M.MULTIPLE_HEADS .. "; hint: the heads are %s; `fsdb merge heads -m \"merge\"` joins "
-    .. "them into one, `fsdb upgrade heads` applies every branch", arg, self:describe_list(heads))
-end
-
--- Heads that are descendants-or-self of a node.
-function Graph:heads_of(id)
-  local t = {}
-  local desc = self:descendants({ id })
-  desc[id] = true
-  for _, h in ipairs(self:heads()) do
-    if desc[h] then t[#t + 1] = h end
-  end
-  return t
-end
-
--- The single "head": nil (no revisions) or the id; error with several.
-function Graph:single_head(arg)
-  local heads = self:heads()
-  if #heads > 1 then return multiple_heads(self, arg or "head", heads) end
-  return heads[1] or false
-end
-
--- Walks n steps from the revisions in `from` (a list): forward to the one
--- child at each step, backward to the down_revisions. Returns the list of
--- ids reached.
-function Graph:walk(from, n, arg)
-  if #from > 1 then
-    return fail("Relative revision %s is ambiguous: it starts from more than one revision (%s); "
-      .. "hint: give the starting revision, e.g. %s%s", arg, table.concat(from, ", "), from[1],
-      arg:match("[+-]%d+$"))
-  end
-  local steps = math.abs(n)
-  if n > 0 then
-    local cur = from[1]
-    for _ = 1, steps do
-      local nexts
-      if cur then
-        nexts = self.nodes[cur].children
-      else
-        nexts = self:bases()
-      end
-      if #nexts == 0 then
-        return fail("Relative revision %s didn't produce %d migrations; hint: `fsdb history` shows "
-          .. "how far the revisions go", arg, steps)
-      end
-      if #nexts > 1 then
-        return fail("Relative revision %s is ambiguous: %s has more than one next revision (%s); hint: "
-          .. "name the target revision or '<branchname>@head'", arg, cur or "<base>",
-          table.concat(nexts, ", "))
-      end
-      cur = nexts[1]
-    end
-    return { cur }
-  end
-  local cur = from
-  for i = 1, steps do
-    if #cur == 0 then
-      return fail("Relative revision %s didn't produce %d migrations; hint: the walk reached <base> "
-        .. "after %d", arg, steps, i - 1)
-    end
-    if #cur > 1 then
-      return fail("Relative revision %s is ambiguous: the walk reached the merge of %s; hint: name "
-        .. "the target revision", arg, table.concat(cur, ", "))
-    end
-    local node = self.nodes[cur[1]]
-    if node.external then
-      return cant_locate(node.id, "it is an adopted revision (applied by another tool, no file in "
-        .. "versions/); fsdb cannot walk below it")
-    end
-    cur = node.downs
-  end
-  return cur
-end
-
---- Resolves a target to a list of revision ids ({} = base).
--- syntax: ids, err = g:resolve(target, current_rows)
--- target: "head", "heads", "base", a full or partial (≥ 4 chars) id, a
--- branch label, "<label or id>@head", "current", "+N"/"-N" (from the
--- current rows), "<rev>+N"/"<rev>-N". current_rows is needed only for the
--- relative forms and "current".
-function Graph:resolve(target, current)
-  if type(target) ~= "string" or target == "" then
-    return fail("no target revision given")
-  end
-  if target == "base" then return {} end
-  if target == "heads" then return self:heads() end
-  if target == "head" then
-    local h, err = self:single_head("head")
-    if h == nil then return nil, err end
-    return h and { h } or {}
-  end
-  if target == "current" then
-    if not current then return fail("'current' needs the database") end
-    return self:sort(current)
-  end
-  local sign, num = target:match("^([+-])(%d+)$")
-  if sign then
-    if not current then return fail("relative revision '%s' needs the database", target) end
-    return self:walk(self:sort(current), tonumber(sign .. num), target)
-  end
-  local what, suffix = target:match("^(.+)@(%w+)$")
-  if what and suffix == "head" then
-    local n, err = self:get(what)
-    if not n then return nil, err end
-    local heads = self:heads_of(n.id)
-    if #heads > 1 then return multiple_heads(self, target, heads) end
-    return heads
-  elseif what and suffix == "base" then
-    -- The root(s) of the branch the revision belongs to.
-    local n, err = self:get(what)
-    if not n then return nil, err end
-    local roots = {}
-    for id in pairs(self:closure({ n.id })) do
-      local node = self.nodes[id]
-      if #node.downs == 0 and not node.external then roots[#roots + 1] = id end
-    end
-    return self:sort(roots)
-  end
-  local base, rsign, rnum = target:match("^(.-)([+-])(%d+)$")
-  if base and base ~= "" then
-    local from, err = self:resolve(base, current)
-    if not from then return nil, err end
-    return self:walk(from, tonumber(rsign .. rnum), target)
-  end
-  local n, err = self:get(target)
-  if not n then return nil, err end
-  return { n.id }
-end
-
 --- Checks that every row of the version table names a known revision.
--- syntax: ok, err = g:check_rows(rows)
+-- syntax: ok, err, code = g:check_rows(rows)
 function Graph:check_rows(rows)
   for _, r in ipairs(rows) do
     if not self.nodes[r] then
@@ -514,84 +404,6 @@ function Graph:check_rows(rows)
 end
 
 ------------------------------------------------------------------------
--- Plans
-------------------------------------------------------------------------
-
---- The revisions an upgrade from `rows` to `targets` runs, in order.
--- syntax: ids, err = g:upgrade_plan(rows, targets)
-function Graph:upgrade_plan(rows, targets)
-  local applied = self:closure(rows)
-  local need = self:closure(targets)
-  local plan = {}
-  for _, id in ipairs(self.order) do
-    if need[id] and not applied[id] then
-      local n = self.nodes[id]
-      if n.external then
-        local child = n.children[1]
-        return cant_locate(id, ("it is the down_revision of %s but has no file in versions/; fsdb can "
-          .. "only start above it when the version table already names it (a database adopted from "
-          .. "Alembic); otherwise fix the down_revision of %s"):format(child, child))
-      end
-      plan[#plan + 1] = id
-    end
-  end
-  return plan
-end
-
---- The revisions a downgrade from `rows` to `targets` undoes, in order
---- (newest first). Only descendants of the targets are undone; other
---- branches stay.
--- syntax: ids, err = g:downgrade_plan(rows, targets)
-function Graph:downgrade_plan(rows, targets)
-  local applied = self:closure(rows)
-  for _, t in ipairs(targets) do
-    if not applied[t] then
-      return fail("Destination %s is not a valid downgrade target from current head(s); hint: the "
-        .. "database is at %s; `fsdb history` shows the revisions below it", t, _M.format_ids(self:sort(rows)))
-    end
-  end
-  local remove
-  if #targets == 0 then
-    remove = applied
-  else
-    remove = {}
-    for id in pairs(self:descendants(targets)) do
-      if applied[id] then remove[id] = true end
-    end
-  end
-  local plan = {}
-  for i = #self.order, 1, -1 do
-    local id = self.order[i]
-    if remove[id] then
-      if self.nodes[id].external then
-        return cant_locate(id, "it is an adopted revision (applied by another tool, no file in "
-          .. "versions/); fsdb cannot downgrade below it — downgrade to it instead")
-      end
-      plan[#plan + 1] = id
-    end
-  end
-  return plan
-end
-
---- The rows a stamp to `targets` leaves. Without purge, current rows on
---- branches unrelated to the targets are kept.
--- syntax: rows = g:stamp_rows(rows, targets, purge)
-function Graph:stamp_rows(rows, targets, purge)
-  local applied = self:closure(targets)
-  if not purge and #targets > 0 then
-    local below = self:closure(targets)
-    local above = self:descendants(targets)
-    for _, r in ipairs(rows) do
-      if self.nodes[r] and not below[r] and not above[r] then
-        -- unrelated unless r is an ancestor of a target (then below[r])
-        -- or a descendant (above[r])
-        for id in pairs(self:closure({ r })) do applied[id] = true end
-      end
-    end
-  end
-  return self:rows_for(applied)
-end
-
 --- The version-table changes from one row set to another:
 --- { {"update", old, new}, {"delete", old}, {"insert", new} … }.
 -- syntax: changes = graph.row_changes(old_rows, new_rows)
@@ -613,37 +425,8 @@ function _M.row_changes(old, new)
   return changes
 end
 
---- Revisions between two targets, newest first, for `history -r a:b`.
--- syntax: ids, err = g:range(spec, current_rows)
--- spec "a:b", "a:", ":b" or nil (everything); both ends included.
-function Graph:range(spec, current)
-  local all = self:newest_first()
-  if spec == nil or spec == "" or spec == ":" then return all end
-  local lo, hi = spec:match("^([^:]*):([^:]*)$")
-  if not lo then
-    return fail("bad revision range '%s'; hint: use start:end, e.g. base:head, ae10:, :current", spec)
-  end
-  local keep_hi, keep_lo
-  if hi ~= "" then
-    local ids, err = self:resolve(hi, current)
-    if not ids then return nil, err end
-    keep_hi = self:closure(ids)
-  end
-  if lo ~= "" then
-    local ids, err = self:resolve(lo, current)
-    if not ids then return nil, err end
-    keep_lo = self:descendants(ids)
-    for _, id in ipairs(ids) do keep_lo[id] = true end
-    if #ids == 0 then keep_lo = nil end
-  end
-  local t = {}
-  for _, id in ipairs(all) do
-    if (not keep_hi or keep_hi[id]) and (not keep_lo or keep_lo[id]) then t[#t + 1] = id end
-  end
-  return t
-end
-
 _M.Graph = Graph
+require("fsdb.migrate.plan").extend(_M, Graph)
 _M.short_message = short_message
 _M.sorted_keys = sorted_keys
 return _M

@@ -294,6 +294,10 @@ function _M.render(f)
     "}",
     "",
   }
+  if f.notes then
+    -- What autogenerate left out, once, under the header.
+    table.insert(lines, 6, "--\n" .. (f.notes:gsub("\n$", "")))
+  end
   return table.concat(lines, "\n")
 end
 
