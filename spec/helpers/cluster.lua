@@ -19,8 +19,12 @@ local function sh_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+-- The ASan run preloads its runtime into every child; the shell tools
+-- testdb runs (chown, sed, date…) would each report their own leaks.
+local CLEAN_ENV = "env -u LD_PRELOAD "
+
 local function run(cmd)
-  local ok = os.execute(cmd)
+  local ok = os.execute(CLEAN_ENV .. cmd)
   return ok == true or ok == 0
 end
 
@@ -65,7 +69,7 @@ end
 
 --- Runs SQL as root on node i; returns its batch output (tab-separated).
 function Cluster:sql(i, sql)
-  local p = io.popen("scripts/testdb sql " .. sh_quote(self.nodes[i].state) .. " -- " .. sh_quote(sql)
+  local p = io.popen(CLEAN_ENV .. "scripts/testdb sql " .. sh_quote(self.nodes[i].state) .. " -- " .. sh_quote(sql)
     .. " 2>&1; echo \"rc=$?\"")
   local out = p:read("*a")
   p:close()
