@@ -125,6 +125,35 @@ describe("multi-host URLs on a replication cluster #mariadb #cluster", function(
     assert.is_true(second < 0.5, ("second connect %.2f s: the frozen host was not skipped"):format(second))
   end)
 
+  it("a demoted primary: pre-ping and a 1290 stop the pool handing out its connections", function()
+    c:sql(1, "CREATE TABLE IF NOT EXISTS fsdb_test.demote (id INT PRIMARY KEY)")
+    -- Pre-ping every checkout: the role is asked again.
+    local e = engine({ 1, 2 }, { "target_session_attrs=read-write" },
+      { pool_size = 1, pool_timeout = 1, pool_pre_ping_window = 0 })
+    assert(e:execute("INSERT INTO demote VALUES (1)"))
+    -- Never pre-ping: the write itself finds out.
+    local e2 = engine({ 1, 2 }, { "target_session_attrs=read-write" },
+      { pool_size = 1, pool_timeout = 1, pool_pre_ping_window = 60 })
+    assert(e2:execute("INSERT INTO demote VALUES (2)"))
+    c:sql(1, "SET GLOBAL read_only = 1")
+    local ok, err = pcall(function()
+      local res, msg, errno = e:execute("INSERT INTO demote VALUES (3)")
+      assert.is_nil(res)
+      assert.are.equal(NO_HOST, errno, msg)
+      assert.matches("unreachable for", msg) -- it kept trying for pool_timeout
+      res, msg, errno = e2:execute("INSERT INTO demote VALUES (4)")
+      assert.is_nil(res)
+      assert.are.equal(1290, errno, msg)
+      res, msg, errno = e2:execute("INSERT INTO demote VALUES (5)")
+      assert.is_nil(res)
+      assert.are.equal(NO_HOST, errno, msg) -- the read-only connection was not handed out again
+    end)
+    c:sql(1, "SET GLOBAL read_only = 0")
+    assert(ok, err)
+    -- Back to read-write: both engines write again once the back-off is over.
+    th.sleep(0.2)
+  end)
+
   -- The switch-over drill: 8 forked workers move money between accounts
   -- (each transfer a transaction that also logs its id) through a
   -- read-write multi-host URL; meanwhile the primary is killed and node2 is
