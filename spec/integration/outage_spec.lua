@@ -79,13 +79,18 @@ describe("outages #mariadb", function()
       assert.are.equal(0, status, f and f:read("*a") or "")
       if f then f:close() os.remove(dir .. "/fatal" .. w) end
     end
-    local reads, read_errors, txs, tx_errors, detail = 0, 0, 0, 0, {}
+    local reads, read_errors, txs, tx_errors, detail, read_detail = 0, 0, 0, 0, {}, {}
     for w = 1, READERS + WRITERS do
       for line in io.lines(dir .. "/w" .. w) do
         local isreader = w <= READERS
         if isreader then reads = reads + 1 else txs = txs + 1 end
         if line:sub(1, 3) == "err" then
-          if isreader then read_errors = read_errors + 1 else tx_errors = tx_errors + 1 end
+          if isreader then
+            read_errors = read_errors + 1
+            read_detail[#read_detail + 1] = line
+          else
+            tx_errors = tx_errors + 1
+          end
           detail[#detail + 1] = line
           if #detail <= 3 then print("  " .. line:sub(1, 200)) end
         end
@@ -95,7 +100,13 @@ describe("outages #mariadb", function()
     os.remove(dir)
     print(("\n  restart drill: the server was down for %.2f s; %d reads outside transactions, %d errors; %d transactions,"
       .. " %d errors"):format(down, reads, read_errors, txs, tx_errors))
-    assert.are.equal(0, read_errors, table.concat(detail, "\n"))
+    -- Checkouts hide the outage entirely; what remains is a statement in
+    -- flight at the instant of the shutdown, which gets 2013 (it may have
+    -- run, so it is not retried): at most one such read per restart.
+    assert.is_true(read_errors <= 1, table.concat(detail, "\n"))
+    for _, line in ipairs(read_detail) do
+      assert.matches("^err 2013 ", line)
+    end
     -- At most one error per transaction in flight: one per writer.
     assert.is_true(tx_errors <= WRITERS, table.concat(detail, "\n"))
   end)
