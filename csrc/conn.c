@@ -3,6 +3,8 @@
  */
 #include "conn.h"
 #include "auth.h"
+#include "failover.h"
+#include "hosts.h"
 #include "stmtcache.h"
 
 #include <errno.h>
@@ -26,6 +28,10 @@ void fsdb_conn_error(fsdb_conn *c, fsdb_error *err)
     fsdb_error_server(err, mysql_errno(c->my), mysql_sqlstate(c->my), mysql_error(c->my),
                       fsdb_conn_secret(c));
 }
+
+static const unsigned default_connect_timeout = FSDB_DEFAULT_CONNECT_TIMEOUT;
+static const unsigned default_read_timeout = FSDB_DEFAULT_READ_TIMEOUT;
+static const unsigned default_write_timeout = FSDB_DEFAULT_WRITE_TIMEOUT;
 
 static int run_setup(fsdb_conn *c, const char *sql, fsdb_error *err)
 {
@@ -54,6 +60,18 @@ static int apply_session_settings(fsdb_conn *c, fsdb_error *err)
     if (c->cfg->isolation_level) {
         snprintf(sql, sizeof sql, "SET SESSION TRANSACTION ISOLATION LEVEL %s",
                  c->cfg->isolation_level);
+        if (run_setup(c, sql, err) < 0)
+            return -1;
+    }
+    /* Whole milliseconds, printed as integers: no locale decimal point. */
+    if (c->cfg->max_statement_ms) {
+        snprintf(sql, sizeof sql, "SET SESSION max_statement_time = %u.%03u",
+                 c->cfg->max_statement_ms / 1000, c->cfg->max_statement_ms % 1000);
+        if (run_setup(c, sql, err) < 0)
+            return -1;
+    }
+    if (c->cfg->wsrep_sync_wait >= 0) {
+        snprintf(sql, sizeof sql, "SET SESSION wsrep_sync_wait = %d", c->cfg->wsrep_sync_wait);
         if (run_setup(c, sql, err) < 0)
             return -1;
     }
@@ -204,7 +222,14 @@ static void add_tls_hint(fsdb_error *err, const fsdb_uri *u)
 
 fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
 {
+    return fsdb_failover_open(cfg, err);
+}
+
+fsdb_conn *fsdb_conn_open_at(const fsdb_conn_config *cfg, unsigned host_i, fsdb_error *err)
+{
     const fsdb_uri *u = &cfg->uri;
+    unsigned port;
+    const char *host = fsdb_uri_host_at(u, host_i, &port);
     fsdb_conn *c;
     my_bool no = 0;
     unsigned int local_infile = u->local_infile ? 1u : 0u;
@@ -217,9 +242,14 @@ fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
     }
     c->cfg = cfg;
     mysql_optionsv(c->my, MYSQL_SET_CHARSET_NAME, u->charset ? u->charset : "utf8mb4");
-    if (u->connect_timeout) mysql_optionsv(c->my, MYSQL_OPT_CONNECT_TIMEOUT, &u->connect_timeout);
-    if (u->read_timeout) mysql_optionsv(c->my, MYSQL_OPT_READ_TIMEOUT, &u->read_timeout);
-    if (u->write_timeout) mysql_optionsv(c->my, MYSQL_OPT_WRITE_TIMEOUT, &u->write_timeout);
+    /* Finite waits by default (README "Bounded waits"): a server that
+     * stops answering costs a call these many seconds, not forever. */
+    mysql_optionsv(c->my, MYSQL_OPT_CONNECT_TIMEOUT,
+                   u->connect_timeout ? &u->connect_timeout : &default_connect_timeout);
+    mysql_optionsv(c->my, MYSQL_OPT_READ_TIMEOUT,
+                   u->read_timeout ? &u->read_timeout : &default_read_timeout);
+    mysql_optionsv(c->my, MYSQL_OPT_WRITE_TIMEOUT,
+                   u->write_timeout ? &u->write_timeout : &default_write_timeout);
     /* A silent reconnect would lose the transaction and session state. */
     mysql_optionsv(c->my, MYSQL_OPT_RECONNECT, &no);
     mysql_optionsv(c->my, MYSQL_OPT_LOCAL_INFILE, &local_infile);
@@ -237,9 +267,9 @@ fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err)
         return NULL;
     }
 
-    if (!mysql_real_connect(c->my, u->unix_socket ? "localhost" : u->host, u->user,
+    if (!mysql_real_connect(c->my, u->unix_socket ? "localhost" : host, u->user,
                             u->password ? u->password : "", u->database,
-                            u->unix_socket ? 0 : u->port, u->unix_socket, flags)) {
+                            u->unix_socket ? 0 : port, u->unix_socket, flags)) {
         fsdb_conn_error(c, err);
         add_tls_hint(err, u);
         fsdb_auth_explain(err, u);
@@ -374,11 +404,23 @@ void fsdb_conn_ok(fsdb_conn *c)
     c->rolled_back = 0;
 }
 
+/* A Galera node that left the primary component (1047), or a server that
+ * became read-only under a read-write URL (1290, after a switch-over): the
+ * connection is worth nothing and its host goes into back-off. */
+static int wrong_server(fsdb_conn *c, unsigned code)
+{
+    if (code != 1047 && !(code == 1290 && c->cfg->uri.target_session_attrs == FSDB_TSA_READ_WRITE))
+        return 0;
+    if (c->cfg->hosts != NULL)
+        fsdb_hosts_report(c->cfg->hosts, c->host_index, 0, fsdb_now());
+    return 1;
+}
+
 int fsdb_conn_failed(fsdb_conn *c, const fsdb_error *err)
 {
     if (err->code == 1213)
         c->rolled_back = 1;
-    if (fsdb_error_is_disconnect(err->code)) {
+    if (fsdb_error_is_disconnect(err->code) || wrong_server(c, err->code)) {
         c->state = FSDB_CONN_BROKEN;
         return 1;
     }
@@ -495,6 +537,7 @@ void fsdb_conn_abandon(fsdb_conn *c)
 void fsdb_conn_config_free(fsdb_conn_config *cfg)
 {
     fsdb_uri_free(&cfg->uri);
+    fsdb_hosts_free(cfg->hosts);
     free(cfg->init_command);
     free(cfg->isolation_level);
     memset(cfg, 0, sizeof *cfg);

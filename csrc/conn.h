@@ -25,6 +25,7 @@
 #include "uri.h"
 
 struct fsdb_stmtcache;
+struct fsdb_hosts;
 
 typedef enum fsdb_conn_state {
     FSDB_CONN_IDLE = 0,  /* checked out, ready for a statement */
@@ -48,6 +49,11 @@ enum {
     FSDB_MANY_EACH      /* one execute per set */
 };
 
+/* Timeouts in seconds when the URL gives none. */
+#define FSDB_DEFAULT_CONNECT_TIMEOUT 10
+#define FSDB_DEFAULT_READ_TIMEOUT 300
+#define FSDB_DEFAULT_WRITE_TIMEOUT 60
+
 typedef struct fsdb_conn_config {
     fsdb_uri uri;
     char *init_command;      /* NULL = none */
@@ -55,6 +61,9 @@ typedef struct fsdb_conn_config {
     unsigned stmt_cache_size; /* prepared statements kept per connection */
     int reset_on_return;
     int executemany_mode;    /* FSDB_MANY_* */
+    struct fsdb_hosts *hosts; /* the URL's hosts: order and back-off (hosts.c) */
+    unsigned max_statement_ms; /* engine option max_statement_time; 0 = none */
+    int wsrep_sync_wait;     /* engine option wsrep_sync_wait; -1 = not set */
 } fsdb_conn_config;
 
 typedef struct fsdb_conn {
@@ -71,9 +80,14 @@ typedef struct fsdb_conn {
     int bulk;                /* server takes array binding (MariaDB >= 10.2) */
     unsigned long max_packet; /* the session's max_allowed_packet */
     struct fsdb_stmtcache *stmts; /* prepared statements (stmtcache.c) */
+    unsigned host_index;     /* which of the URL's hosts it is connected to */
 } fsdb_conn;
 
+/* Connects to one of the URL's hosts (failover.c chooses which). */
 fsdb_conn *fsdb_conn_open(const fsdb_conn_config *cfg, fsdb_error *err);
+
+/* Connects to host i of the URL (0 for a one-host URL). */
+fsdb_conn *fsdb_conn_open_at(const fsdb_conn_config *cfg, unsigned i, fsdb_error *err);
 
 /* 0 alive, -1 dead. deep adds a COM_PING round trip. */
 int fsdb_conn_ping(fsdb_conn *c, int deep);

@@ -23,7 +23,9 @@ enum {
     FSDB_ERR_CLOSED = 9005,       /* engine disposed / handle closed */
     FSDB_ERR_FORKED = 9006,       /* connection belongs to another process */
     FSDB_ERR_INTERNAL = 9007,     /* should not happen; please report */
-    FSDB_ERR_ON_CONNECT = 9008    /* the engine's on_connect raised */
+    FSDB_ERR_ON_CONNECT = 9008,   /* the engine's on_connect raised */
+    FSDB_ERR_COMMIT_UNKNOWN = 9020, /* the connection died during COMMIT */
+    FSDB_ERR_NO_HOST = 9021       /* no host in the role target_session_attrs wants */
 };
 
 typedef struct fsdb_error {

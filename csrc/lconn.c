@@ -553,6 +553,24 @@ static void query_args(lua_State *L, int *tidx, int *array_rows)
         lua_getfield(L, 4, "array");
         *array_rows = lua_toboolean(L, -1);
         lua_pop(L, 1);
+        lua_getfield(L, 4, "max_statement_time");
+        if (!lua_isnil(L, -1)) {
+            /* A per-call limit: MariaDB's SET STATEMENT … FOR, in whole
+             * milliseconds printed as integers (no locale). */
+            lua_Number t = lua_tonumber(L, -1);
+            unsigned ms;
+            char secs[24];
+
+            if (!lua_isnumber(L, -1) || !(t > 0 && t <= 31536000))
+                luaL_error(L, "fsdb: bad value for query option 'max_statement_time' "
+                              "(expected a number of seconds > 0)");
+            ms = (unsigned)(t * 1000.0 + 0.5);
+            snprintf(secs, sizeof secs, "%u.%03u", ms / 1000, ms % 1000);
+            lua_pushfstring(L, "SET STATEMENT max_statement_time = %s FOR %s", secs,
+                            luaL_checkstring(L, 2));
+            lua_replace(L, 2);
+        }
+        lua_pop(L, 1);
     }
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);

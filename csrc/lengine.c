@@ -6,6 +6,8 @@
  * this file only reads the already-checked fields.
  */
 #include "lcore.h"
+#include "failover.h"
+#include "hosts.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +33,10 @@ static int op_ping(void *ud, fsdb_pool_item *it, int deep)
             return -1;
         it->needs_reset = 0;
     }
-    return fsdb_conn_ping(c, deep);
+    if (fsdb_conn_ping(c, deep) != 0)
+        return -1;
+    /* After a switch-over the server may no longer be in the wanted role. */
+    return deep ? fsdb_failover_recheck(c) : 0;
 }
 
 static void op_close(void *ud, fsdb_pool_item *it)
@@ -151,11 +156,18 @@ static int l_engine_new(lua_State *L)
     le->e = e;
     if (fsdb_uri_parse(url, &e->cfg.uri, &err) < 0)
         return luaL_error(L, "%s", err.message);
+    if ((e->cfg.hosts = fsdb_hosts_new(&e->cfg.uri)) == NULL)
+        return luaL_error(L, "fsdb: out of memory");
     e->cfg.init_command = opt_string(L, 2, "init_command");
     e->cfg.isolation_level = opt_string(L, 2, "isolation_level");
     e->cfg.stmt_cache_size = (unsigned)opt_number(L, 2, "statement_cache_size");
     e->cfg.reset_on_return = reset_mode(L, 2);
     e->cfg.executemany_mode = many_mode(L, 2);
+    e->cfg.max_statement_ms = (unsigned)(opt_number(L, 2, "max_statement_time") * 1000.0 + 0.5);
+    /* unset (nil) leaves the server's wsrep_sync_wait alone */
+    lua_getfield(L, 2, "wsrep_sync_wait");
+    e->cfg.wsrep_sync_wait = lua_type(L, -1) == LUA_TNUMBER ? (int)lua_tonumber(L, -1) : -1;
+    lua_pop(L, 1);
     e->pool_cfg.size = (int)opt_number(L, 2, "pool_size");
     e->pool_cfg.max_overflow = (int)opt_number(L, 2, "max_overflow");
     e->pool_cfg.timeout = opt_number(L, 2, "pool_timeout");

@@ -68,6 +68,23 @@ void fsdb_luri_push_uri(lua_State *L, const fsdb_uri *u)
     set_string(L, "auth_plugins", u->auth_plugins);
     lua_pushboolean(L, u->local_infile != 0);
     lua_setfield(L, -2, "local_infile");
+    set_string(L, "target_session_attrs", fsdb_tsa_name(u->target_session_attrs));
+    set_string(L, "load_balance_hosts", fsdb_lb_name(u->load_balance_hosts));
+    set_uint(L, "host_recheck_seconds", u->host_recheck_seconds);
+    if (fsdb_uri_host_count(u) > 1) {
+        unsigned i, port;
+
+        /* Every host in URL order, the first one included. */
+        lua_createtable(L, (int)fsdb_uri_host_count(u), 0);
+        for (i = 0; i < fsdb_uri_host_count(u); i++) {
+            lua_createtable(L, 0, 2);
+            set_string(L, "host", fsdb_uri_host_at(u, i, &port));
+            lua_pushinteger(L, (lua_Integer)port);
+            lua_setfield(L, -2, "port");
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+        lua_setfield(L, -2, "hosts");
+    }
 }
 
 static int holder_gc(lua_State *L)

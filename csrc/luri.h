@@ -22,8 +22,10 @@ int fsdb_luri_push_error(lua_State *L, const fsdb_error *e);
 /* Pushes a table describing u: scheme, user, password, host, port, database,
  * unix_socket, charset, connect_timeout, read_timeout, write_timeout,
  * ssl_mode (its name), ssl_ca, ssl_cert, ssl_key, ssl_capath, ssl_cipher,
- * local_infile (boolean). NULL strings and zero timeouts are left out; host,
- * port, charset and local_infile are always present. */
+ * local_infile (boolean), target_session_attrs, load_balance_hosts,
+ * host_recheck_seconds and, for a host list, hosts = { {host=, port=}, … }.
+ * NULL strings and zero timeouts are left out; host, port, charset and
+ * local_infile are always present. */
 void fsdb_luri_push_uri(lua_State *L, const fsdb_uri *u);
 
 #endif

@@ -8,6 +8,7 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +26,8 @@ struct fsdb_pool {
     int closing;        /* owner gone: free when total and waiting reach 0 */
     unsigned gen;       /* fork generation the state belongs to */
     double stale_before; /* connections created before this are not reused */
+    int reached;        /* a connect has succeeded once: failures are an outage */
+    double down_since;  /* first failed connect of the current outage; 0 = none */
     fsdb_pool_status counters;
 };
 
@@ -146,8 +149,43 @@ static const char *unusable(const fsdb_pool *p, const fsdb_pool_item *it, double
     return NULL;
 }
 
+/* Connect failures that a short outage causes (restart, failover, a
+ * Galera node rejoining): a checkout retries them until pool_timeout. */
+static int outage(unsigned code)
+{
+    switch (code) {
+    case 1040: /* too many connections */
+    case 1047: /* Galera node not ready */
+    case 1053: /* server shutdown in progress */
+    case 2002: /* cannot connect (refused, on Connector/C 3.3 also TCP) */
+    case 2003:
+    case FSDB_ERR_NO_HOST: /* a switch-over has no primary yet */
+        return 1;
+    default:
+        return fsdb_error_is_disconnect(code);
+    }
+}
+
+/* With the lock held: waits up to secs for a checkin (which also ends the
+ * nap, as a free connection is better than a new one). */
+static void nap(fsdb_pool *p, double secs)
+{
+    struct timespec ts;
+    double until = fsdb_now() + secs, whole;
+
+    /* The condition variable waits on CLOCK_MONOTONIC (see fsdb_pool_new). */
+    whole = (double)(long long)until;
+    ts.tv_sec = (time_t)whole;
+    ts.tv_nsec = (long)((until - whole) * 1e9);
+    p->waiting++;
+    while (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == EINTR)
+        ;
+    p->waiting--;
+}
+
 fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
 {
+    double backoff = 0.05;
     fsdb_pool_item *it;
     double deadline = -1.0, now;
     const char *why;
@@ -210,14 +248,38 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
             pthread_mutex_lock(&p->mu);
             if (it == NULL) {
                 p->total--;
+                now = fsdb_now();
                 /* The server cannot be reached: the idle connections to it
                  * are most likely dead too (restart, failover). */
                 if (err->code == 2002 || err->code == 2003 || fsdb_error_is_disconnect(err->code))
-                    p->stale_before = fsdb_now();
+                    p->stale_before = now;
                 pthread_cond_signal(&p->cv);
+                /* HikariCP's promise: once the server has been reached, a
+                 * checkout rides out an outage until pool_timeout, with a
+                 * growing pause between attempts. A server never reached
+                 * (a wrong URL) fails at once. */
+                if (p->reached && outage(err->code) && !p->closing) {
+                    if (p->down_since == 0)
+                        p->down_since = now;
+                    if (deadline < 0)
+                        deadline = now + (p->cfg.timeout > 0 ? p->cfg.timeout : 0);
+                    if (now + 0.001 < deadline) {
+                        nap(p, backoff < deadline - now ? backoff : deadline - now);
+                        backoff = backoff * 2 < 1.0 ? backoff * 2 : 1.0;
+                        continue;
+                    }
+                    {
+                        size_t len = strlen(err->message);
+                        snprintf(err->message + len, sizeof err->message - len,
+                                 " (the server has been unreachable for %.1f s; gave up after "
+                                 "pool_timeout %.1f s)", now - p->down_since, p->cfg.timeout);
+                    }
+                }
                 unlock_and_maybe_destroy(p);
                 return NULL;
             }
+            p->reached = 1;
+            p->down_since = 0;
             p->counters.connects++;
             now = fsdb_now();
             it->created = it->returned = now;

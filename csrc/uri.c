@@ -36,13 +36,13 @@
 
 #define KNOWN_OPTIONS "charset, collation, connect_timeout, read_timeout, write_timeout, " \
     "ssl_mode, ssl_ca, ssl_cert, ssl_key, ssl_capath, ssl_cipher, auth_plugins, local_infile, " \
-    "unix_socket"
+    "unix_socket, target_session_attrs, load_balance_hosts, host_recheck_seconds"
 
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
 enum opt_kind { OPT_CHARSET, OPT_COLLATION, OPT_TIMEOUT, OPT_SSL_MODE, OPT_PATH, OPT_BOOL,
-                OPT_SOCKET, OPT_PLUGINS };
+                OPT_SOCKET, OPT_PLUGINS, OPT_TSA, OPT_LB };
 
 /* Kinds whose field is a char * the URL owns. */
 #define OWNS_STRING(kind) ((kind) == OPT_CHARSET || (kind) == OPT_COLLATION || \
@@ -54,6 +54,17 @@ typedef struct option_def {
     enum opt_kind kind;
     size_t offset; /* of the field in fsdb_uri */
 } option_def;
+
+/* Names of the enumerated options: value i+1 is names[i]. */
+static const char *const tsa_names[] = {
+    "any", "read-write", "read-only", "prefer-standby", NULL
+};
+static const char *const lb_names[] = { "disable", "random", NULL };
+
+static const char *const *enum_names(enum opt_kind kind)
+{
+    return kind == OPT_TSA ? tsa_names : lb_names;
+}
 
 /* The order is the rendering order (after unix_socket, which leads). */
 static const option_def option_defs[] = {
@@ -71,6 +82,9 @@ static const option_def option_defs[] = {
     { "auth_plugins", OPT_PLUGINS, offsetof(fsdb_uri, auth_plugins) },
     { "local_infile", OPT_BOOL, offsetof(fsdb_uri, local_infile) },
     { "unix_socket", OPT_SOCKET, offsetof(fsdb_uri, unix_socket) },
+    { "target_session_attrs", OPT_TSA, offsetof(fsdb_uri, target_session_attrs) },
+    { "load_balance_hosts", OPT_LB, offsetof(fsdb_uri, load_balance_hosts) },
+    { "host_recheck_seconds", OPT_TIMEOUT, offsetof(fsdb_uri, host_recheck_seconds) },
 };
 #define N_OPTIONS (sizeof option_defs / sizeof option_defs[0])
 
@@ -92,6 +106,35 @@ const char *fsdb_ssl_mode_name(fsdb_ssl_mode m)
     if ((int)m <= (int)FSDB_SSL_UNSET || (int)m > (int)FSDB_SSL_VERIFY_IDENTITY)
         return NULL;
     return ssl_mode_names[m];
+}
+
+const char *fsdb_tsa_name(fsdb_tsa t)
+{
+    if ((int)t <= (int)FSDB_TSA_UNSET || (int)t > (int)FSDB_TSA_PREFER_STANDBY)
+        return NULL;
+    return tsa_names[t - 1];
+}
+
+const char *fsdb_lb_name(fsdb_lb l)
+{
+    if ((int)l <= (int)FSDB_LB_UNSET || (int)l > (int)FSDB_LB_RANDOM)
+        return NULL;
+    return lb_names[l - 1];
+}
+
+unsigned fsdb_uri_host_count(const fsdb_uri *u)
+{
+    return u->n_hosts > 1 ? u->n_hosts : 1;
+}
+
+const char *fsdb_uri_host_at(const fsdb_uri *u, unsigned i, unsigned *port)
+{
+    const char *h = i == 0 ? u->host : u->more_host[i - 1];
+    unsigned pt = i == 0 ? u->port : u->more_port[i - 1];
+
+    if (port != NULL)
+        *port = pt ? pt : DEFAULT_PORT;
+    return h ? h : DEFAULT_HOST;
 }
 
 /* ------------------------------------------------------------------ */
@@ -396,6 +439,82 @@ static int parse_hostport(parser *p, const char *s, size_t n)
     return 0;
 }
 
+/* Length of the first host of a list: up to a ',' outside brackets. */
+static size_t host_item_len(const char *s, size_t n)
+{
+    size_t i;
+    int bracket = 0;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] == '[')
+            bracket = 1;
+        else if (s[i] == ']')
+            bracket = 0;
+        else if (s[i] == ',' && !bracket)
+            break;
+    }
+    return i;
+}
+
+/* One host, or a list "h1[:p1],h2[:p2],…" (libpq's multi-host form).
+ * Every host of a list must be named: no empty host, no socket path. */
+static int parse_hosts(parser *p, const char *s, size_t n)
+{
+    fsdb_uri *u = p->u;
+    size_t len = host_item_len(s, n);
+    char *first = NULL;
+    unsigned first_port = 0, k = 0;
+
+    if (len == n)
+        return parse_hostport(p, s, n);
+    for (;;) {
+        if (k == FSDB_URI_MAX_HOSTS) {
+            fsdb_error_set(p->err, FSDB_ERR_URL, NULL,
+                           "invalid URL: more than %d hosts", FSDB_URI_MAX_HOSTS);
+            goto fail;
+        }
+        p->host_given = 0;
+        u->host = NULL;
+        u->port = 0;
+        if (parse_hostport(p, s, len) != 0)
+            goto fail;
+        if (!p->host_given || u->unix_socket != NULL) {
+            if (p->guard) {
+                fail_guarded(p);
+                goto fail;
+            }
+            fsdb_error_set(p->err, FSDB_ERR_URL, NULL,
+                           "invalid URL: every host of a host list needs a name "
+                           "(no empty host, no socket path)");
+            goto fail;
+        }
+        if (k == 0) {
+            first = u->host;
+            first_port = u->port;
+        } else {
+            u->more_host[k - 1] = u->host;
+            u->more_port[k - 1] = u->port ? u->port : DEFAULT_PORT;
+        }
+        u->host = NULL;
+        k++;
+        if (len == n)
+            break;
+        s += len + 1;
+        n -= len + 1;
+        len = host_item_len(s, n);
+    }
+    u->host = first;
+    u->port = first_port;
+    u->n_hosts = k;
+    p->host_given = 1;
+    return 0;
+fail:
+    /* u->host may hold the failed item; the others are freed with u. */
+    free(u->host);
+    u->host = first;
+    return -1;
+}
+
 static int parse_userinfo(parser *p, const char *s, size_t n)
 {
     const char *colon = memchr(s, ':', n);
@@ -596,6 +715,23 @@ static int set_option(parser *p, const option_def *def, char *value)
         *(char **)field = value;
         return 0;
     }
+    case OPT_TSA:
+    case OPT_LB: {
+        const char *const *names = enum_names(def->kind);
+
+        for (i = 0; names[i] != NULL; i++)
+            if (equal_nocase(value, strlen(value), names[i]))
+                break;
+        if (names[i] == NULL) {
+            rc = bad_value(p, def, value, def->kind == OPT_TSA
+                                              ? "any, read-write, read-only or prefer-standby"
+                                              : "disable or random");
+            break;
+        }
+        *(int *)field = (int)i + 1;
+        rc = 0;
+        break;
+    }
     case OPT_BOOL: {
         static const char *const yes[] = { "1", "true", "on", "yes" };
         static const char *const no[] = { "0", "false", "off", "no" };
@@ -759,7 +895,7 @@ static int parse(parser *p, const char *text)
             return -1;
         hp = at + 1;
     }
-    if (parse_hostport(p, hp, (size_t)(auth_end - hp)) != 0)
+    if (parse_hosts(p, hp, (size_t)(auth_end - hp)) != 0)
         return -1;
 
     q = strchr(auth_end, '?');
@@ -770,6 +906,11 @@ static int parse(parser *p, const char *text)
     if (*q == '?' && parse_query(p, q + 1) != 0)
         return -1;
 
+    if (p->u->unix_socket != NULL && p->u->n_hosts > 1) {
+        fsdb_error_set(p->err, FSDB_ERR_URL, NULL,
+                       "invalid URL: option unix_socket cannot be combined with a host list");
+        return -1;
+    }
     /* Connector/C uses the socket only for "localhost": a socket next to
      * another host would be silently ignored. */
     if (p->u->unix_socket != NULL && p->host_given
@@ -836,6 +977,8 @@ void fsdb_uri_free(fsdb_uri *u)
     free(u->password);
     free(u->host);
     free(u->database);
+    for (i = 0; i < FSDB_URI_MAX_HOSTS - 1; i++)
+        free(u->more_host[i]);
     for (i = 0; i < N_OPTIONS; i++) {
         const option_def *d = &option_defs[i];
 
@@ -867,6 +1010,14 @@ int fsdb_uri_copy(fsdb_uri *dst, const fsdb_uri *src)
     dst->write_timeout = src->write_timeout;
     dst->ssl_mode = src->ssl_mode;
     dst->local_infile = src->local_infile;
+    dst->n_hosts = src->n_hosts;
+    dst->target_session_attrs = src->target_session_attrs;
+    dst->load_balance_hosts = src->load_balance_hosts;
+    dst->host_recheck_seconds = src->host_recheck_seconds;
+    for (i = 0; i < FSDB_URI_MAX_HOSTS - 1; i++) {
+        dst->more_port[i] = src->more_port[i];
+        rc |= copy_str(&dst->more_host[i], src->more_host[i]);
+    }
     rc |= copy_str(&dst->scheme, src->scheme);
     rc |= copy_str(&dst->user, src->user);
     rc |= copy_str(&dst->password, src->password);
@@ -971,20 +1122,22 @@ size_t fsdb_uri_render(const fsdb_uri *u, char *buf, size_t cap)
     if (u->unix_socket != NULL) {
         put_str(&w, DEFAULT_HOST);
     } else {
-        const char *host = u->host ? u->host : DEFAULT_HOST;
+        unsigned h;
 
-        if (strchr(host, ':') != NULL) {
-            put(&w, "[", 1);
-            put_encoded(&w, host, KEEP_HOST);
-            put(&w, "]", 1);
-        } else {
-            put_encoded(&w, host, KEEP_HOST);
-        }
-        /* num holds at most 10 digits plus ':' */
-        {
-            unsigned port = u->port ? u->port : DEFAULT_PORT;
-            char *e = num + sizeof num;
+        for (h = 0; h < fsdb_uri_host_count(u); h++) {
+            unsigned port;
+            const char *host = fsdb_uri_host_at(u, h, &port);
+            char *e = num + sizeof num; /* at most 10 digits plus ':' */
 
+            if (h > 0)
+                put(&w, ",", 1);
+            if (strchr(host, ':') != NULL) {
+                put(&w, "[", 1);
+                put_encoded(&w, host, KEEP_HOST);
+                put(&w, "]", 1);
+            } else {
+                put_encoded(&w, host, KEEP_HOST);
+            }
             *--e = '\0';
             do {
                 *--e = (char)('0' + port % 10);
@@ -1043,6 +1196,11 @@ size_t fsdb_uri_render(const fsdb_uri *u, char *buf, size_t cap)
         case OPT_BOOL:
             if (*(const int *)field)
                 put_option(&w, &first, d->name, "1");
+            break;
+        case OPT_TSA:
+        case OPT_LB:
+            if (*(const int *)field > 0)
+                put_option(&w, &first, d->name, enum_names(d->kind)[*(const int *)field - 1]);
             break;
         case OPT_SOCKET:
             break; /* rendered first, above */

@@ -4,6 +4,9 @@
  * Owns: the URL grammar of DESIGN.md "Configuration":
  *   scheme://[user[:password]@][host][:port][/database][?opt=val&…]
  * Schemes: mysql, mariadb, mysql+<driver>, mariadb+<driver> (driver ignored).
+ * The host part may list several hosts, "h1:3306,h2:3307,[::1]:3308"
+ * (libpq's multi-host form), with options target_session_attrs,
+ * load_balance_hosts and host_recheck_seconds choosing among them.
  * User, password, host, database and option values are percent-decoded.
  * A host in brackets is IPv6 ("[::1]"); a decoded host starting with '/'
  * is a unix socket path. Every option is validated; an unknown option is an
@@ -24,6 +27,24 @@ typedef enum {
     FSDB_SSL_VERIFY_IDENTITY
 } fsdb_ssl_mode;
 
+/* libpq's target_session_attrs: which server a multi-host URL connects to. */
+typedef enum {
+    FSDB_TSA_UNSET = 0,      /* not given: any */
+    FSDB_TSA_ANY,
+    FSDB_TSA_READ_WRITE,     /* @@read_only = 0 */
+    FSDB_TSA_READ_ONLY,      /* @@read_only = 1 */
+    FSDB_TSA_PREFER_STANDBY  /* read-only if one answers, else any */
+} fsdb_tsa;
+
+/* libpq's load_balance_hosts: the order hosts are tried in. */
+typedef enum {
+    FSDB_LB_UNSET = 0,       /* not given: disable */
+    FSDB_LB_DISABLE,         /* the URL's order */
+    FSDB_LB_RANDOM           /* a random order per connect */
+} fsdb_lb;
+
+#define FSDB_URI_MAX_HOSTS 16
+
 typedef struct fsdb_uri {
     char *scheme;       /* as written, lowercased, e.g. "mysql+pymysql" */
     char *user;         /* decoded; NULL when absent */
@@ -41,6 +62,15 @@ typedef struct fsdb_uri {
     char *ssl_ca, *ssl_cert, *ssl_key, *ssl_capath, *ssl_cipher; /* NULL = not given */
     char *auth_plugins; /* comma list of plugin names; NULL = fsdb's safe default */
     int local_infile;   /* 0 (default) or 1 */
+    /* A multi-host URL (h1:p1,h2:p2,…): host and port above are the first
+     * host, more_host/more_port the others in URL order. n_hosts counts
+     * them all (0 in a zeroed struct means 1). */
+    unsigned n_hosts;
+    char *more_host[FSDB_URI_MAX_HOSTS - 1];
+    unsigned more_port[FSDB_URI_MAX_HOSTS - 1];
+    fsdb_tsa target_session_attrs;
+    fsdb_lb load_balance_hosts;
+    unsigned host_recheck_seconds; /* skip a failed host this long; 0 = not given */
 } fsdb_uri;
 
 /* Parses text into *out (which it first zeroes). Returns 0, or -1 with err
@@ -60,5 +90,12 @@ int fsdb_uri_copy(fsdb_uri *dst, const fsdb_uri *src);
 size_t fsdb_uri_render(const fsdb_uri *u, char *buf, size_t cap);
 
 const char *fsdb_ssl_mode_name(fsdb_ssl_mode m); /* NULL for UNSET */
+const char *fsdb_tsa_name(fsdb_tsa t);            /* NULL for UNSET */
+const char *fsdb_lb_name(fsdb_lb l);              /* NULL for UNSET */
+
+/* Number of hosts (at least 1) and host i of them (0 = u->host), with its
+ * port (3306 when not given). */
+unsigned fsdb_uri_host_count(const fsdb_uri *u);
+const char *fsdb_uri_host_at(const fsdb_uri *u, unsigned i, unsigned *port);
 
 #endif

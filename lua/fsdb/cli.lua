@@ -68,7 +68,8 @@ local OPTIONS = {
 
 -- How each option key is spelled in messages.
 local OPTION_NAMES = {
-  url = "--url", url_file = "--url-file", help = "--help", version = "--version", message = "-m", autogenerate = "--autogenerate",
+  url = "--url", url_file = "--url-file", help = "--help", version = "--version", message = "-m",
+  autogenerate = "--autogenerate",
   sql = "--sql", purge = "--purge", rev_range = "-r", head = "--head", splice = "--splice",
   branch_label = "--branch-label", depends_on = "--depends-on", rev_id = "--rev-id", bind = "--bind",
   lock_timeout = "--lock-timeout", schema = "--schema", check = "--check", verbose = "-v",
@@ -971,13 +972,13 @@ local function take_url(argv)
     end
     local name, inline = a:match("^(%-%-[^=]+)=(.*)$")
     local spec = a:sub(1, 1) == "-" and OPTIONS[name or a]
-    local value = inline
-    if spec and spec[2] and inline == nil then value = argv[i + 1] end
-    if spec and spec[1] == "url" and value ~= nil and value ~= "-" then
-      url = value
+    local given = inline
+    if spec and spec[2] and inline == nil then given = argv[i + 1] end
+    if spec and spec[1] == "url" and given ~= nil and given ~= "-" then
+      url = given
     else
       rest[#rest + 1] = a
-      if spec and spec[2] and inline == nil and value ~= nil then rest[#rest + 1] = value end
+      if spec and spec[2] and inline == nil and given ~= nil then rest[#rest + 1] = given end
     end
     if spec and spec[2] and inline == nil then i = i + 1 end
     i = i + 1

@@ -1,7 +1,8 @@
 --- fsdb.config — where the database URL comes from.
 --
 -- The furniture store's convention: DATABASE_URL, else DB_USER,
--- DB_PASSWORD, DB_HOST (default localhost), DB_PORT (default 3306),
+-- DB_PASSWORD, DB_HOST (default localhost; a comma-separated list makes a
+-- multi-host URL), DB_PORT (default 3306),
 -- DB_NAME and optional DB_SOCKET. A `.env` file in the working directory is
 -- read when present; real environment variables win over it.
 
@@ -198,12 +199,27 @@ function _M.url_from_vars(vars)
   if not host or host == "" then
     host = "localhost"
   end
-  if host:find(":", 1, true) and not host:find("^%[") then
-    host = "[" .. host .. "]" -- a bare IPv6 address
-  end
-  parts[#parts + 1] = host
-  if vars.DB_PORT and vars.DB_PORT ~= "" and not vars.DB_SOCKET then
-    parts[#parts + 1] = ":" .. vars.DB_PORT
+  local port = vars.DB_PORT ~= "" and not vars.DB_SOCKET and vars.DB_PORT or nil
+  if not host:find(",", 1, true) then
+    if host:find(":", 1, true) and not host:find("^%[") then
+      host = "[" .. host .. "]" -- a bare IPv6 address
+    end
+    parts[#parts + 1] = host .. (port and ":" .. port or "")
+  else
+    -- A host list "h1,h2:3307,[::1]:3308" (also bare "::1"): DB_PORT is
+    -- the port of every host that gives none.
+    local hosts = {}
+    for item in (host .. ","):gmatch("%s*([^,]-)%s*,") do
+      local _, colons = item:gsub(":", "")
+      if colons > 1 and not item:find("^%[") then
+        item = "[" .. item .. "]"
+      end
+      if port and not item:find(":%d+$") then
+        item = item .. ":" .. port
+      end
+      hosts[#hosts + 1] = item
+    end
+    parts[#parts + 1] = table.concat(hosts, ",")
   end
   parts[#parts + 1] = "/" .. encode(vars.DB_NAME or "")
   if vars.DB_SOCKET and vars.DB_SOCKET ~= "" then

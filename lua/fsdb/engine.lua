@@ -131,14 +131,34 @@ end
 --- between (a parameter's metamethod, an interrupting debug hook) still
 --- returns the connection before it goes on.
 -- syntax: res, err, errno, sqlstate = engine:execute(sql, ...)
+-- A statement outside a transaction that the server refused or broke off
+-- without effect runs again on a fresh connection: 1047 (a Galera node left
+-- the primary component; the refusal put it in back-off, so the checkout
+-- goes to another node), 1053 (server shutdown in progress) and 1927 (the
+-- connection was killed) — an interrupted statement is rolled back, so
+-- nothing runs twice. A lost connection (2013) is not retried: a write may
+-- have committed.
+local REFUSED = { [1047] = true, [1053] = true, [1927] = true }
+local REFUSED_TRIES = 3
+
+local function run(self, method, ...)
+  local res, err, errno, sqlstate = self._core:run(self._on_connect, method, ...)
+  local tries = 1
+  while res == nil and REFUSED[errno] and tries < REFUSED_TRIES do
+    tries = tries + 1
+    res, err, errno, sqlstate = self._core:run(self._on_connect, method, ...)
+  end
+  return res, err, errno, sqlstate
+end
+
 function Engine:execute(sql, ...)
-  return self._core:run(self._on_connect, "execute", sql, ...)
+  return run(self, "execute", sql, ...)
 end
 
 --- Same as conn:query, on a pooled connection (one C call, as execute).
 -- syntax: res, err, errno, sqlstate = engine:query(sql, params, opts)
 function Engine:query(sql, params, opts)
-  return self._core:run(self._on_connect, "query", sql, params, opts)
+  return run(self, "query", sql, params, opts)
 end
 
 --- Same as conn:executemany, on a pooled connection (one C call, as

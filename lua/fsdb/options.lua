@@ -73,6 +73,15 @@ _M.engine = {
     end, doc = "executemany: array binding when the server has it, multi-row INSERT, or one execute per set" },
   { name = "statement_cache_size", default = 64, check = whole_at_least(1, "a whole number >= 1"),
     doc = "prepared statements kept per connection" },
+  { name = "max_statement_time", default = 0, check = function(v)
+      if type(v) ~= "number" or v < 0 or v > 31536000 then return "a number of seconds >= 0 (0 = no limit)" end
+    end, doc = "MariaDB's max_statement_time for every statement, in seconds (0 = no limit); also a per-call option" },
+  { name = "wsrep_sync_wait", check = function(v)
+      if type(v) ~= "number" or not whole(v) or v < 0 or v > 15 then return "a whole number 0-15" end
+    end, doc = "Galera's wsrep_sync_wait on each connection, for causal reads (unset: the server's)" },
+  { name = "commit_markers", default = false, check = boolean,
+    doc = "write a marker row (table fsdb_commit_markers) in each transaction, so a COMMIT"
+      .. " whose connection was lost is known as committed or not" },
   { name = "transport", default = "libmariadb", check = function(v)
       if v ~= "libmariadb" and v ~= "cosocket" and v ~= "cqueues" then
         return '"libmariadb", "cosocket" or "cqueues"'

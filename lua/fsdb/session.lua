@@ -34,6 +34,7 @@
 -- transaction(fn) the raise passes to transaction(), which rolls back.
 
 local sqlb = require("fsdb.sql")
+local markers = require("fsdb.markers")
 
 local unpack = table.unpack or unpack
 
@@ -42,12 +43,24 @@ local _M = {}
 local DEFAULT = "default"
 
 -- Deadlock and lock-wait timeout: the whole attempt can simply run again.
-local RETRYABLE = { [1213] = true, [1205] = true }
+-- So are failures that certainly rolled the transaction back before any
+-- COMMIT was sent: a lost connection or a server that went away (its
+-- transaction dies with it), a Galera node that is not ready (1047), a
+-- server that became read-only under a switch-over (1290), a shutdown
+-- (1053), no host in the wanted role (9021). Galera's certification
+-- failures are 1213. A lost connection during COMMIT is not among them: it
+-- is 9020, outcome unknown.
+local RETRYABLE = { [1213] = true, [1205] = true, [2013] = true, [2006] = true, [2055] = true,
+                    [1927] = true, [4031] = true, [1047] = true, [1290] = true, [1053] = true,
+                    [2002] = true, [2003] = true, [9021] = true }
 
--- The connection is gone (gone away, lost, lost at reading, killed,
--- server shutdown, idle disconnect): the server rolled its transaction back.
-local LOST = { [2006] = true, [2013] = true, [2055] = true, [1927] = true, [1053] = true,
-               [4031] = true }
+-- The connection is gone (gone away, lost, lost at reading, malformed
+-- packet, killed, server shutdown, idle disconnect, lost during TLS): the
+-- server rolled any open transaction back, and a COMMIT sent on it may or
+-- may not have committed.
+local LOST = { [2006] = true, [2013] = true, [2055] = true, [2027] = true, [1927] = true,
+               [1053] = true, [4031] = true, [5013] = true }
+local COMMIT_UNKNOWN = 9020
 
 local Session = {}
 Session.__index = Session
@@ -222,8 +235,20 @@ local function finish(s, verb)
     if conn then
       local want = (verb == "COMMIT" and not failure and not aborted) and "COMMIT" or "ROLLBACK"
       local ok, res, err, errno, sqlstate
+      local engine, marker = s._engines[bind], nil
+      if want == "COMMIT" and markers.enabled(engine) then
+        -- The marker goes in last, right before COMMIT.
+        marker = markers.new_id()
+        res, err, errno, sqlstate = markers.prepare(engine)
+        if res then res, err, errno, sqlstate = markers.write(conn, marker) end
+        if not res then
+          failure = { bind = bind, err = err, errno = errno, sqlstate = sqlstate }
+          want, marker = "ROLLBACK", nil
+        end
+      end
       if want == "ROLLBACK" and aborted and aborted.bind == bind and LOST[aborted.errno] then
-        -- Nothing to roll back: the server did it when the connection went.
+        -- Nothing to roll back: the server did it when the connection went
+        -- (and the broken handle would refuse the statement).
         ok, res = true, true
       else
         ok, res, err, errno, sqlstate = pcall(conn.execute, conn, want)
@@ -238,8 +263,27 @@ local function finish(s, verb)
         raised = raised or res
         failure = failure or { bind = bind, err = res }
       elseif not res then
-        failure = failure or { bind = bind, err = err, errno = errno, sqlstate = sqlstate }
-      elseif want == "COMMIT" then
+        local outcome
+        if want == "COMMIT" and LOST[errno] and marker then
+          outcome = markers.resolve(engine, marker)
+        end
+        if outcome == true then
+          res = true -- committed: the marker is there
+        elseif outcome == false then
+          failure = failure or { bind = bind, errno = errno, sqlstate = sqlstate,
+                                 err = ("not committed (the connection was lost during COMMIT and the commit"
+                                   .. " marker is absent): %s"):format(bare(err)) }
+        elseif want == "COMMIT" and LOST[errno] and not failure then
+          failure = { bind = bind, errno = COMMIT_UNKNOWN, sqlstate = "08007",
+                      err = ("commit outcome unknown: the connection was lost during COMMIT, so the server"
+                        .. " may or may not have committed (%s [%d])"):format(bare(err), errno) }
+        end
+        if not res then
+          failure = failure or { bind = bind, err = err, errno = errno, sqlstate = sqlstate }
+        end
+      end
+      if ok and res and want == "COMMIT" then
+        if marker then markers.maybe_clean(engine) end
         committed[#committed + 1] = bind
       end
       pcall(conn.close, conn)

@@ -61,11 +61,11 @@ end
 -- Asserts that none of the texts shows a password (the test one, WRONG,
 -- and any extra pieces).
 local function clean(label, texts, extra)
-  local pieces = { WRONG, h.encode(WRONG) }
-  for _, x in ipairs(extra or {}) do pieces[#pieces + 1] = x end
+  local secrets = { WRONG, h.encode(WRONG) }
+  for _, x in ipairs(extra or {}) do secrets[#secrets + 1] = x end
   for i, text in ipairs(texts) do
     local s = dump(text)
-    h.no_secret(s, pieces)
+    h.no_secret(s, secrets)
     assert.is_string(s, label .. " #" .. i)
   end
 end
@@ -145,7 +145,7 @@ describe("secrets stay out of every output #mariadb", function()
       "mysql://fsdb:" .. enc .. "@127.0.0.1/db?connect_timeout=1&connect_timeout=2",
     }
     -- Pieces of the raw password a parser could quote on their own.
-    local pieces = { "ss:w", "rd%42", "w/rd" }
+    local raw_pieces = { "ss:w", "rd%42", "w/rd" }
     for _, url in ipairs(urls) do
       local ok, e = pcall(fsdb.engine.new, url)
       local texts = { tostring(e), outcome(fsdb.url.parse(url)), fsdb.url.redact(url) }
@@ -157,7 +157,7 @@ describe("secrets stay out of every output #mariadb", function()
       local status, out, err = h.cli({ "check", "--url", url })
       assert.are.equal(1, status, url)
       texts[#texts + 1] = out .. err
-      clean("URL " .. url:sub(1, 12), texts, pieces)
+      clean("URL " .. url:sub(1, 12), texts, raw_pieces)
     end
   end)
 
@@ -538,7 +538,7 @@ describe("a password of URL, shell and SQL characters #mariadb", function()
   it("fsdb check and the migration verbs, in-process and as bin/fsdb (--url, --url-file, stdin)", function()
     local dir = tmp .. "/migrations"
     local status, out, err = h.cli({ "init", "-d", dir })
-    assert.are.equal(0, status, err)
+    assert.are.equal(0, status, out .. err)
     local texts = {}
     local good, wrong = sweep_url(), sweep_url({ password = SWEEP_WRONG })
     local hostless = "mysql://" .. USER .. ":" .. h.encode(SWEEP) .. "/" .. db.db
@@ -561,6 +561,7 @@ describe("a password of URL, shell and SQL characters #mariadb", function()
       { "upgrade", "--sql", "-d", dir, "--url", wrong },
     }) do
       status, out, err = h.cli(argv)
+      assert.is_number(status)
       texts[#texts + 1] = out .. err
     end
     status, out, err = h.cli({ "check", "--url", good })

@@ -17,6 +17,13 @@
  *   drop     close every connection at once; close new ones on accept
  *   nossl    pass, but clear CLIENT_SSL in each new connection's server
  *            greeting: the server looks like one without TLS
+ *   cut_before_commit   pass, but when a client sends COMMIT (a COM_QUERY
+ *            starting with it), close both sockets without forwarding it:
+ *            the transaction is rolled back, the client sees the
+ *            connection die during COMMIT
+ *   cut_after_commit    pass, but forward COMMIT and close both sockets
+ *            as soon as the server answers, without forwarding its OK: the
+ *            transaction is committed, the client sees the same thing
  *
  * The proxy runs in a forked child that touches no Lua state and leaves
  * with _exit: as soon as its control socket reports EOF (the parent closed
@@ -46,7 +53,8 @@
 #define BUF_SIZE 65536
 #define CLIENT_SSL 0x0800u /* capability bit in the server greeting */
 
-enum mode { M_PASS, M_STALL, M_CUT, M_DROP, M_NOSSL, M_FREEZE };
+enum mode { M_PASS, M_STALL, M_CUT, M_DROP, M_NOSSL, M_FREEZE, M_CUT_BEFORE_COMMIT,
+            M_CUT_AFTER_COMMIT };
 
 /* ------------------------------------------------------------------ */
 /* The child: one poll loop over the listener, the control socket and  */
@@ -65,6 +73,7 @@ typedef struct pair {
     long budget;          /* cut: bytes still allowed down; -1 = no limit */
     int greeted;          /* the server greeting went past */
     int nossl;            /* this pair rewrites the greeting */
+    int commit_sent;      /* cut_after_commit: COMMIT went to the server */
 } pair;
 
 static pair pairs[MAX_PAIRS];
@@ -186,10 +195,33 @@ static int drain(int dst, flow *f)
     return 0;
 }
 
+/* Whether f holds a COM_QUERY packet whose text starts with COMMIT. A
+ * test client sends it in one write, so one read holds the whole header. */
+static int is_commit(const flow *f)
+{
+    const unsigned char *b = f->buf + f->off;
+    size_t n = f->len - f->off, i = 5;
+    static const char word[] = "commit";
+    size_t k;
+
+    if (n < 5 || b[4] != 0x03)
+        return 0;
+    while (i < n && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t'))
+        i++;
+    for (k = 0; word[k]; k++, i++)
+        if (i >= n || (b[i] | 0x20) != word[k])
+            return 0;
+    return i == n || !((b[i] | 0x20) >= 'a' && (b[i] | 0x20) <= 'z');
+}
+
 static void apply(const char *line)
 {
     unsigned i;
-    if (strncmp(line, "pass", 4) == 0) {
+    if (strncmp(line, "cut_before_commit", 17) == 0) {
+        mode = M_CUT_BEFORE_COMMIT;
+    } else if (strncmp(line, "cut_after_commit", 16) == 0) {
+        mode = M_CUT_AFTER_COMMIT;
+    } else if (strncmp(line, "pass", 4) == 0) {
         mode = M_PASS;
     } else if (strncmp(line, "stall", 5) == 0) {
         mode = M_STALL;
@@ -314,6 +346,12 @@ static void run(int lfd, int ctl)
                 if (rc == 0 && (re & (POLLIN | POLLHUP | POLLERR)) && mode != M_STALL &&
                     mode != M_FREEZE && p->budget != 0) {
                     rc = fill(p->sfd, &p->down, p->budget);
+                    if (rc > 0 && p->commit_sent) {
+                        /* The server answered COMMIT: the client never
+                         * sees the answer. */
+                        close_pair(p);
+                        continue;
+                    }
                     if (rc > 0) {
                         if (p->nossl && !p->greeted)
                             strip_ssl(p->down.buf, p->down.len);
@@ -326,8 +364,18 @@ static void run(int lfd, int ctl)
             } else {
                 if (re & POLLOUT)
                     rc = drain(p->cfd, &p->down);
-                if (rc == 0 && (re & (POLLIN | POLLHUP | POLLERR)) && mode != M_FREEZE)
-                    rc = fill(p->cfd, &p->up, -1) < 0 ? -1 : 0;
+                if (rc == 0 && (re & (POLLIN | POLLHUP | POLLERR)) && mode != M_FREEZE) {
+                    rc = fill(p->cfd, &p->up, -1);
+                    if (rc > 0 && is_commit(&p->up)) {
+                        if (mode == M_CUT_BEFORE_COMMIT) {
+                            close_pair(p);
+                            continue;
+                        }
+                        if (mode == M_CUT_AFTER_COMMIT)
+                            p->commit_sent = 1;
+                    }
+                    rc = rc < 0 ? -1 : 0;
+                }
             }
             /* The cut: once the budget is spent and delivered, hang up. */
             if (rc < 0 || (p->budget == 0 && p->down.len == p->down.off))
@@ -473,7 +521,7 @@ static int l_set(lua_State *L)
 {
     lproxy *p = check(L);
     static const char *const modes[] = { "pass", "stall", "cut", "drop", "nossl", "freeze",
-                                         NULL };
+                                         "cut_before_commit", "cut_after_commit", NULL };
     int m = luaL_checkoption(L, 2, NULL, modes);
     char cmd[64];
     if (m == 2)

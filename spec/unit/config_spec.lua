@@ -19,6 +19,10 @@ describe("fsdb.config", function()
       { { DB_USER = "u", DB_NAME = "d", DB_SOCKET = "/run/mysqld/mysqld.sock", DB_PORT = "3306" },
         "mysql://u@localhost/d?unix_socket=%2Frun%2Fmysqld%2Fmysqld.sock" },
       { { DB_USER = "u", DB_NAME = "caf\195\169" }, "mysql://u@localhost/caf%C3%A9" },
+      -- a host list: DB_PORT for the hosts that give none, bare IPv6 bracketed
+      { { DB_USER = "u", DB_HOST = "h1, h2:3307,::1,[::2]:3309", DB_PORT = "3310", DB_NAME = "d" },
+        "mysql://u@h1:3310,h2:3307,[::1]:3310,[::2]:3309/d" },
+      { { DB_USER = "u", DB_HOST = "h1,h2", DB_NAME = "d" }, "mysql://u@h1,h2/d" },
     }
     for i, c in ipairs(cases) do
       it("case " .. i .. " -> " .. require("fsdb.url").redact(c[2]), function()

@@ -22,7 +22,8 @@ local E_PCT = "fsdb: invalid percent-encoding in URL"
 local HINT_HOSTLESS = "; a user name and password go before an '@' and the host: mysql://user:password@host/db"
 local E_HOSTLESS_PORT = "fsdb: invalid port in URL (expected 1-65535)" .. HINT_HOSTLESS
 local E_KNOWN = "(known: charset, collation, connect_timeout, read_timeout, write_timeout, ssl_mode, ssl_ca, ssl_cert, "
-  .. "ssl_key, ssl_capath, ssl_cipher, auth_plugins, local_infile, unix_socket)"
+  .. "ssl_key, ssl_capath, ssl_cipher, auth_plugins, local_infile, unix_socket, target_session_attrs, "
+  .. "load_balance_hosts, host_recheck_seconds)"
 local E_SSL = "(expected DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)"
 local E_BOOL = "(expected 1, 0, true, false, on, off, yes or no)"
 local E_PLUGINS = "a comma-separated list of mysql_native_password, client_ed25519, auth_gssapi_client, "
@@ -78,6 +79,23 @@ local cases = {
   { "mysql://app:123/Qw7@db.example/shop", err = E_GUARDED, secret = "Qw7" },
   { "mysql://app:123?Qw7@db.example/shop", err = E_GUARDED, secret = "Qw7" },
   { "mysql://app:Zx9@Qw7/Rt5@db.example/shop", err = E_GUARDED, secret = "Qw7" },
+
+  -- host lists (libpq's multi-host form) and the options that choose among them
+  { "mysql://app:s3cret@h1:3306,h2:3307,[::1]:3308/shop",
+    R { user = "app", password = "s3cret", host = "h1", database = "shop",
+        hosts = { { host = "h1", port = 3306 }, { host = "h2", port = 3307 }, { host = "::1", port = 3308 } } } },
+  { "mysql://h1,h2?target_session_attrs=read-write&load_balance_hosts=random&host_recheck_seconds=3",
+    R { host = "h1", hosts = { { host = "h1", port = 3306 }, { host = "h2", port = 3306 } },
+        target_session_attrs = "read-write", load_balance_hosts = "random", host_recheck_seconds = 3 } },
+  { "mysql://db.example?target_session_attrs=Prefer-Standby",
+    R { host = "db.example", target_session_attrs = "prefer-standby" } },
+  { "mysql://db.example?target_session_attrs=primary",
+    err = bad_value("primary", "target_session_attrs", "any, read-write, read-only or prefer-standby") },
+  { "mysql://db.example?load_balance_hosts=yes", err = bad_value("yes", "load_balance_hosts", "disable or random") },
+  { "mysql://h1,,h2", err = "fsdb: invalid URL: every host of a host list needs a name (no empty host, no socket path)" },
+  { "mysql://app:s3/cret@h1,h2/shop", err = E_GUARDED, secret = "cret" },
+  { "mysql://localhost,h2?unix_socket=/tmp/s",
+    err = "fsdb: invalid URL: option unix_socket cannot be combined with a host list" },
 
   -- hosts
   { "mysql://", R {} },
@@ -197,6 +215,8 @@ local cases = {
 }
 
 local renders = {
+  { "mysql://app:s3cret@h1,h2:3307,[::1]/shop?load_balance_hosts=random&target_session_attrs=read-only",
+    "mysql://app:***@h1:3306,h2:3307,[::1]:3306/shop?target_session_attrs=read-only&load_balance_hosts=random" },
   { "mysql://app:s3cret@db.example/shop", "mysql://app:***@db.example:3306/shop" },
   { "mysql+pymysql://app:@db.example:3307", "mysql+pymysql://app:***@db.example:3307" },
   { "MariaDB://app@db.example", "mariadb://app@db.example:3306" },

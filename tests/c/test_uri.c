@@ -70,6 +70,22 @@ static void describe(const fsdb_uri *u, char *buf, size_t cap)
         ADD(" ssl_cipher=%s", u->ssl_cipher);
     if (u->local_infile)
         ADD(" local_infile=%d", u->local_infile);
+    if (fsdb_uri_host_count(u) > 1) {
+        unsigned i, port;
+
+        ADD(" hosts=");
+        for (i = 0; i < fsdb_uri_host_count(u); i++) {
+            const char *h = fsdb_uri_host_at(u, i, &port);
+
+            ADD("%s%s:%u", i ? "," : "", h, port);
+        }
+    }
+    if (u->target_session_attrs)
+        ADD(" tsa=%s", fsdb_tsa_name(u->target_session_attrs));
+    if (u->load_balance_hosts)
+        ADD(" lb=%s", fsdb_lb_name(u->load_balance_hosts));
+    if (u->host_recheck_seconds)
+        ADD(" recheck=%u", u->host_recheck_seconds);
 #undef ADD
 }
 
@@ -88,7 +104,8 @@ typedef struct parse_case {
 #define E_HOSTLESS_PORT "fsdb: invalid port in URL (expected 1-65535)" HINT_HOSTLESS
 #define E_PCT "fsdb: invalid percent-encoding in URL"
 #define E_KNOWN "(known: charset, collation, connect_timeout, read_timeout, write_timeout, ssl_mode, " \
-    "ssl_ca, ssl_cert, ssl_key, ssl_capath, ssl_cipher, auth_plugins, local_infile, unix_socket)"
+    "ssl_ca, ssl_cert, ssl_key, ssl_capath, ssl_cipher, auth_plugins, local_infile, unix_socket, " \
+    "target_session_attrs, load_balance_hosts, host_recheck_seconds)"
 #define E_SSL "(expected DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)"
 #define E_BOOL "(expected 1, 0, true, false, on, off, yes or no)"
 
@@ -110,6 +127,44 @@ static const parse_case parse_cases[] = {
     { "://h", NULL, E_INVALID, NULL },
     { "user:secret://h", NULL, E_INVALID, "secret" },
     { "mysql://h/db\n", NULL, "fsdb: invalid URL: control characters must be percent-encoded", NULL },
+
+    /* host lists (libpq's multi-host form) */
+    { "mysql://u:p@h1:3306,h2:3307,[::1]:3308/db",
+      "mysql user=u password=p host=h1 port=3306 db=db charset=utf8mb4 "
+      "hosts=h1:3306,h2:3307,::1:3308", NULL, NULL },
+    { "mysql://h1,h2", "mysql host=h1 port=3306 charset=utf8mb4 hosts=h1:3306,h2:3306", NULL, NULL },
+    { "mysql://[::1],[::2]:7", "mysql host=::1 port=3306 charset=utf8mb4 hosts=::1:3306,::2:7", NULL, NULL },
+    { "mysql://u:a,b@h1,h2", "mysql user=u password=a,b host=h1 port=3306 charset=utf8mb4 "
+      "hosts=h1:3306,h2:3306", NULL, NULL },
+    { "mysql://h1,h2/db?target_session_attrs=read-write&load_balance_hosts=random&host_recheck_seconds=5",
+      "mysql host=h1 port=3306 db=db charset=utf8mb4 hosts=h1:3306,h2:3306 tsa=read-write lb=random "
+      "recheck=5", NULL, NULL },
+    { "mysql://h?target_session_attrs=READ-ONLY", "mysql host=h port=3306 charset=utf8mb4 tsa=read-only",
+      NULL, NULL },
+    { "mysql://h?target_session_attrs=prefer-standby&load_balance_hosts=disable",
+      "mysql host=h port=3306 charset=utf8mb4 tsa=prefer-standby lb=disable", NULL, NULL },
+    { "mysql://h?target_session_attrs=any", "mysql host=h port=3306 charset=utf8mb4 tsa=any", NULL, NULL },
+    { "mysql://h?target_session_attrs=primary", NULL, "fsdb: invalid value 'primary' for option "
+      "target_session_attrs (expected any, read-write, read-only or prefer-standby)", NULL },
+    { "mysql://h?load_balance_hosts=round", NULL, "fsdb: invalid value 'round' for option "
+      "load_balance_hosts (expected disable or random)", NULL },
+    { "mysql://h1,,h2", NULL, "fsdb: invalid URL: every host of a host list needs a name "
+      "(no empty host, no socket path)", NULL },
+    { "mysql://h1,", NULL, "fsdb: invalid URL: every host of a host list needs a name "
+      "(no empty host, no socket path)", NULL },
+    { "mysql://h1,:3307", NULL, "fsdb: invalid URL: every host of a host list needs a name "
+      "(no empty host, no socket path)", NULL },
+    { "mysql://h1,%2Ftmp%2Fs.sock", NULL, "fsdb: invalid URL: every host of a host list needs a name "
+      "(no empty host, no socket path)", NULL },
+    { "mysql://h1,h2:0", NULL, "fsdb: invalid port '0' in URL (expected 1-65535)", NULL },
+    { "mysql://h1,bad host", NULL, "fsdb: invalid host 'bad host' in URL", NULL },
+    { "mysql://localhost,h2?unix_socket=/s", NULL,
+      "fsdb: invalid URL: option unix_socket cannot be combined with a host list", NULL },
+    { "mysql://u:se/cret@h1,h2:x/db", NULL, E_GUARDED, "cret" },
+    { "mysql://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", NULL, "fsdb: invalid URL: more than 16 hosts", NULL },
+    { "mysql://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p",
+      "mysql host=a port=3306 charset=utf8mb4 hosts=a:3306,b:3306,c:3306,d:3306,e:3306,f:3306,"
+      "g:3306,h:3306,i:3306,j:3306,k:3306,l:3306,m:3306,n:3306,o:3306,p:3306", NULL, NULL },
 
     /* userinfo */
     { "mysql://u@h", "mysql user=u host=h port=3306 charset=utf8mb4", NULL, NULL },
@@ -297,6 +352,9 @@ static const render_case render_cases[] = {
     { "mysql://us%40er%3A:p%40ss%3Aw%2Frd%2542@h/db", "mysql://us%40er%3A:***@h:3306/db" },
     { "mysql://u:p@ss@h/db", "mysql://u:***@h:3306/db" },
     { "mysql://[::1]:3307/db", "mysql://[::1]:3307/db" },
+    { "mysql://u:p@h1,h2:3307,[::1]:3308/db?load_balance_hosts=random&target_session_attrs=read-write",
+      "mysql://u:***@h1:3306,h2:3307,[::1]:3308/db?target_session_attrs=read-write"
+      "&load_balance_hosts=random" },
     { "mysql://[fe80::1%25eth0]", "mysql://[fe80::1%25eth0]:3306" },
     { "mysql://u:p@%2Ftmp%2Fmy.sock:3307/db", "mysql://u:***@localhost/db?unix_socket=/tmp/my.sock" },
     { "mysql://localhost?unix_socket=/tmp/a%26b.sock&charset=latin1",
@@ -420,6 +478,24 @@ static void run_misc(void)
               && strcmp(c.charset, "latin1") == 0 && c.ssl_ca == NULL,
               "copy", in, "different", "equal deep copy");
         fsdb_uri_free(&c);
+    }
+
+    /* A host list is deep-copied too. */
+    {
+        fsdb_uri m, mc;
+        const char *lin = "mysql://h1,h2:3307/db?target_session_attrs=read-only";
+        unsigned port = 0;
+
+        if (fsdb_uri_parse(lin, &m, &err) != 0 || fsdb_uri_copy(&mc, &m) != 0) {
+            check(0, "copy host list", lin, err.message, "copied");
+        } else {
+            check(fsdb_uri_host_count(&mc) == 2 && mc.more_host[0] != m.more_host[0]
+                  && strcmp(fsdb_uri_host_at(&mc, 1, &port), "h2") == 0 && port == 3307
+                  && mc.target_session_attrs == FSDB_TSA_READ_ONLY,
+                  "copy host list", lin, "different", "equal deep copy");
+            fsdb_uri_free(&mc);
+        }
+        fsdb_uri_free(&m);
     }
 
     /* Free zeroes, and is NULL-safe and idempotent. */

@@ -1,0 +1,111 @@
+-- Test clusters for the integration specs: scripts/testdb's replication
+-- mode (a primary and two GTID replicas) and galera mode (three nodes), on
+-- loopback ports, started and stopped by the spec that needs one.
+--
+--   local cluster = require("helpers.cluster")
+--   local c = cluster.start("replication")   -- raises when it cannot start
+--   c.url                   -- a multi-host URL of all nodes
+--   c.nodes[i].url / .root_url / .port / .state
+--   c:sql(i, "SQL")         -- as root over the node's socket; raises on error
+--   c:kill(i)               -- SIGKILL the node's mariadbd
+--   c:restart(i)            -- start it again on its datadir and port
+--   c:stop()
+local _M = {}
+
+local Cluster = {}
+Cluster.__index = Cluster
+
+local function sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- The ASan run preloads its runtime into every child; the shell tools
+-- testdb runs (chown, sed, date…) would each report their own leaks.
+local CLEAN_ENV = "env -u LD_PRELOAD "
+
+local function run(cmd)
+  local ok = os.execute(CLEAN_ENV .. cmd)
+  return ok == true or ok == 0
+end
+
+-- The values of a file of `export NAME='value'` lines written by testdb.
+local function read_env(path)
+  local f = assert(io.open(path, "rb"))
+  local vars = {}
+  for line in f:lines() do
+    local name, rest = line:match("^export ([%w_]+)=(.*)$")
+    if name then
+      -- 'a'\''b' -> a'b ; a bare word stays as it is
+      local v = rest:gsub("'\\''", "\0"):gsub("^'(.*)'$", "%1"):gsub("%z", "'")
+      vars[name] = v
+    end
+  end
+  f:close()
+  return vars
+end
+
+--- Starts a cluster of kind "replication" or "galera" in .testdb-<kind>.
+function _M.start(kind)
+  local state = ".testdb-" .. kind
+  run("scripts/testdb stop " .. sh_quote(state) .. " >/dev/null 2>&1")
+  if not run("scripts/testdb " .. kind .. " " .. sh_quote(state) .. " >" .. sh_quote(state .. ".log") .. " 2>&1") then
+    local f = io.open(state .. ".log", "rb")
+    local log = f and f:read("*a") or ""
+    if f then f:close() end
+    error("could not start the " .. kind .. " cluster:\n" .. log, 2)
+  end
+  os.remove(state .. ".log")
+  local env = read_env(state .. "/cluster.env")
+  local c = setmetatable({ kind = kind, state = state, url = env.FSDB_CLUSTER_URL,
+                           password = env.FSDB_CLUSTER_PASSWORD,
+                           start_seconds = tonumber(env.FSDB_CLUSTER_START_SECONDS), nodes = {} }, Cluster)
+  for i = 1, tonumber(env.FSDB_CLUSTER_NODES) do
+    local p = "FSDB_CLUSTER_NODE" .. i .. "_"
+    c.nodes[i] = { port = tonumber(env[p .. "PORT"]), url = env[p .. "URL"], root_url = env[p .. "ROOT_URL"],
+                   state = env[p .. "STATE"], pid_file = env[p .. "PID_FILE"] }
+  end
+  return c
+end
+
+--- Runs SQL as root on node i; returns its batch output (tab-separated).
+function Cluster:sql(i, sql)
+  local p = io.popen(CLEAN_ENV .. "scripts/testdb sql " .. sh_quote(self.nodes[i].state) .. " -- " .. sh_quote(sql)
+    .. " 2>&1; echo \"rc=$?\"")
+  local out = p:read("*a")
+  p:close()
+  local body, rc = out:match("^(.-)rc=(%d+)%s*$")
+  if rc ~= "0" then
+    error(("node%d: %s"):format(i, body), 2)
+  end
+  return body
+end
+
+function Cluster:pid(i)
+  local f = io.open(self.nodes[i].pid_file, "rb")
+  if not f then return nil end
+  local pid = tonumber((f:read("*a") or ""):match("%d+"))
+  f:close()
+  return pid
+end
+
+--- SIGKILLs node i's server (a crash: no clean shutdown).
+function Cluster:kill(i, signal)
+  local pid = self:pid(i)
+  if pid then
+    run("kill -" .. (signal or "KILL") .. " " .. pid .. " 2>/dev/null")
+  end
+  return pid
+end
+
+--- Starts node i again (same datadir, port and options).
+function Cluster:restart(i)
+  if not run("scripts/testdb restart " .. sh_quote(self.nodes[i].state) .. " >/dev/null 2>&1") then
+    error("could not restart node" .. i, 2)
+  end
+end
+
+function Cluster:stop()
+  run("scripts/testdb stop " .. sh_quote(self.state) .. " >/dev/null 2>&1")
+end
+
+return _M

@@ -1,0 +1,208 @@
+-- Short outages are hidden, long ones end in bounded time: the restart
+-- drill (a server restart under load with pool_timeout = 5: no error for
+-- callers outside a transaction, at most one per transaction in flight)
+-- and the blackhole drill (a server that accepts and never answers: calls
+-- fail within the configured timeout ±20%).
+local fsdb = require("fsdb")
+local db = require("helpers.db")
+local h = require("support.hardening")
+local th = require("fsdb_testhelper")
+
+describe("outages #mariadb", function()
+  it("restart drill: a server restart under load costs callers outside transactions nothing", function()
+    local READERS, WRITERS, RUN = 4, 2, 7.0
+    local admin = db.engine()
+    db.must(admin, "DROP TABLE IF EXISTS outage_tx")
+    db.must(admin, "CREATE TABLE outage_tx (id VARCHAR(40) PRIMARY KEY)")
+    admin:dispose()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("env -u LD_PRELOAD mkdir " .. dir))
+    local pids = {}
+    for w = 1, READERS + WRITERS do
+      local pid = assert(th.fork())
+      if pid == 0 then
+        local ok, err = pcall(function()
+          local e = fsdb.engine.new(db.url, { pool_size = 2, pool_timeout = 5 })
+          local out = assert(io.open(dir .. "/w" .. w, "w"))
+          local n, t_end = 0, th.now() + RUN
+          while th.now() < t_end do
+            n = n + 1
+            if w <= READERS then
+              local r, err, errno = e:query("SELECT ? AS n", { n })
+              out:write(r and "ok\n" or ("err " .. tostring(errno) .. " " .. (tostring(err):gsub("\n", " ")) .. "\n"))
+            else
+              local s = fsdb.session.new(e)
+              local id = ("%d-%d"):format(w, n)
+              local okc, r, err, errno = pcall(s.transaction, s, function(tx)
+                assert(tx:execute("INSERT INTO outage_tx VALUES (?)", id))
+                return true
+              end)
+              if not okc then r, err = nil, r end
+              s:close()
+              out:write(r and "ok\n" or ("err " .. tostring(errno or s.last_errno) .. " "
+                .. (tostring(err):gsub("\n", " ")) .. "\n"))
+            end
+            out:flush()
+            th.sleep(0.01)
+          end
+          out:close()
+        end)
+        if not ok then
+          local f = io.open(dir .. "/fatal" .. w, "w")
+          if f then f:write(tostring(err)) f:close() end
+        end
+        th.exit(ok and 0 or 1)
+      end
+      pids[#pids + 1] = pid
+    end
+    th.sleep(2)
+    -- The server stops (SIGTERM), stays down for a second, and starts again
+    -- on the same port: about 1.5 s without a server on this machine.
+    local t0 = th.now()
+    local pf = assert(io.open(os.getenv("FSDB_TEST_PID_FILE")))
+    local spid = assert(tonumber(pf:read("*a"):match("%d+")))
+    pf:close()
+    os.execute("kill -TERM " .. spid)
+    local function alive()
+      local r = os.execute("env -u LD_PRELOAD kill -0 " .. spid .. " 2>/dev/null")
+      return r == true or r == 0 -- 5.4 gives true/nil, LuaJIT the status
+    end
+    while alive() do th.sleep(0.02) end
+    th.sleep(1.0)
+    local rc = os.execute("env -u LD_PRELOAD scripts/testdb restart '" .. os.getenv("FSDB_TESTDB_STATE") .. "' >/dev/null 2>&1")
+    local down = th.now() - t0
+    assert.is_true(rc == true or rc == 0, "restart failed")
+    for w, pid in ipairs(pids) do
+      local status = th.waitpid(pid)
+      local f = io.open(dir .. "/fatal" .. w)
+      assert.are.equal(0, status, f and f:read("*a") or "")
+      if f then f:close() os.remove(dir .. "/fatal" .. w) end
+    end
+    local reads, read_errors, txs, tx_errors, detail, read_detail = 0, 0, 0, 0, {}, {}
+    for w = 1, READERS + WRITERS do
+      for line in io.lines(dir .. "/w" .. w) do
+        local isreader = w <= READERS
+        if isreader then reads = reads + 1 else txs = txs + 1 end
+        if line:sub(1, 3) == "err" then
+          if isreader then
+            read_errors = read_errors + 1
+            read_detail[#read_detail + 1] = line
+          else
+            tx_errors = tx_errors + 1
+          end
+          detail[#detail + 1] = line
+          if #detail <= 3 then print("  " .. line:sub(1, 200)) end
+        end
+      end
+      os.remove(dir .. "/w" .. w)
+    end
+    os.remove(dir)
+    print(("\n  restart drill: the server was down for %.2f s; %d reads outside transactions, %d errors; %d transactions,"
+      .. " %d errors"):format(down, reads, read_errors, txs, tx_errors))
+    -- Checkouts hide the outage entirely; what remains is a statement in
+    -- flight at the instant of the shutdown, which gets 2013 (it may have
+    -- run, so it is not retried): at most one such read per restart.
+    assert.is_true(read_errors <= 1, table.concat(detail, "\n"))
+    for _, line in ipairs(read_detail) do
+      assert.matches("^err 2013 ", line)
+    end
+    -- At most one error per transaction in flight: one per writer.
+    assert.is_true(tx_errors <= WRITERS, table.concat(detail, "\n"))
+  end)
+
+  describe("bounded waits", function()
+    it("max_statement_time as an engine option: 1969 (70100) past the limit", function()
+      local e = db.engine({ max_statement_time = 0.5 })
+      local t0 = th.now()
+      local res, err, errno, sqlstate = e:query("SELECT SLEEP(3) AS s")
+      local took = th.now() - t0
+      h.failure(res, err, errno, sqlstate, { errno = 1969, sqlstate = "70100",
+        contains = { "max_statement_time exceeded" } })
+      assert.is_true(took < 2, ("took %.2f s"):format(took))
+      assert.are.equal(0.5, tonumber(db.must(e, "SELECT @@max_statement_time AS m")[1].m))
+      e:dispose()
+    end)
+
+    it("max_statement_time per call (query opts), and a bad value raises", function()
+      local e = db.engine()
+      local res, err, errno = e:query("SELECT SLEEP(3) AS s", nil, { max_statement_time = 0.3 })
+      assert.is_nil(res)
+      assert.are.equal(1969, errno, err)
+      assert.are.equal(0, tonumber(db.must(e, "SELECT @@max_statement_time AS m")[1].m))
+      local conn = assert(e:connect())
+      res = assert(conn:query("SELECT ? AS v", { 5 }, { max_statement_time = 2 }))
+      assert.are.equal(5, res[1].v)
+      conn:close()
+      assert.has_error(function() e:query("SELECT 1", nil, { max_statement_time = "soon" }) end,
+        "fsdb: bad value for query option 'max_statement_time' (expected a number of seconds > 0)")
+      assert.has_error(function() db.engine({ max_statement_time = -1 }) end)
+      e:dispose()
+    end)
+
+    it("wsrep_sync_wait is set on every connection", function()
+      local e = db.engine({ wsrep_sync_wait = 1 })
+      assert.are.equal(1, tonumber(db.must(e, "SELECT @@wsrep_sync_wait AS w")[1].w))
+      e:dispose()
+    end)
+  end)
+
+  describe("blackhole drill", function()
+    local tp = require("fsdb_testproxy")
+    local proxy
+
+    before_each(function()
+      proxy = assert(tp.start("127.0.0.1", db.port))
+    end)
+
+    after_each(function()
+      proxy:close()
+    end)
+
+    local function within(took, want)
+      assert.is_true(took >= want * 0.8 and took <= want * 1.2,
+        ("took %.2f s for a timeout of %.1f s (±20%%)"):format(took, want))
+    end
+
+    it("a new connection to a blackholed server fails after connect_timeout", function()
+      proxy:set("freeze")
+      local e = fsdb.engine.new(h.url({ port = proxy:port(), params = { "connect_timeout=2" } }))
+      local t0 = th.now()
+      local res, err, errno = e:query("SELECT 1")
+      within(th.now() - t0, 2)
+      assert.is_nil(res)
+      assert.is_true(errno == 2013 or errno == 2002 or errno == 2003, tostring(err))
+      e:dispose()
+    end)
+
+    it("a call on a connection whose server goes dark fails after read_timeout", function()
+      local e = fsdb.engine.new(h.url({ port = proxy:port(), params = { "read_timeout=2" } }),
+        { pool_pre_ping_window = 60 })
+      assert(e:query("SELECT 1"))
+      proxy:set("freeze")
+      local t0 = th.now()
+      local res, err, errno = e:query("SELECT 2")
+      within(th.now() - t0, 2)
+      assert.is_nil(res)
+      assert.are.equal(2013, errno, err)
+      e:dispose()
+    end)
+
+    it("a checkout while the server stays dark gives up after pool_timeout and says for how long", function()
+      local e = fsdb.engine.new(h.url({ port = proxy:port(), params = { "connect_timeout=1" } }),
+        { pool_timeout = 3 })
+      assert(e:query("SELECT 1"))
+      e:dispose()
+      e = fsdb.engine.new(h.url({ port = proxy:port(), params = { "connect_timeout=1" } }),
+        { pool_timeout = 3 })
+      assert(e:query("SELECT 1"))
+      proxy:set("drop") -- every connection, and every new one, is closed at once
+      local t0 = th.now()
+      local res, err = e:query("SELECT 2")
+      within(th.now() - t0, 3)
+      assert.is_nil(res)
+      assert.matches("unreachable for %d+%.%d s", err)
+      e:dispose()
+    end)
+  end)
+end)
