@@ -75,6 +75,7 @@ build = {
     ["fsdb.migrate.autogen"] = "lua/fsdb/migrate/autogen.lua",
     ["fsdb.migrate.compare"] = "lua/fsdb/migrate/compare.lua",
     ["fsdb.migrate.compare_keys"] = "lua/fsdb/migrate/compare_keys.lua",
+    ["fsdb.migrate.inline"] = "lua/fsdb/migrate/inline.lua",
     ["fsdb.migrate.graph"] = "lua/fsdb/migrate/graph.lua",
     ["fsdb.migrate.listing"] = "lua/fsdb/migrate/listing.lua",
     ["fsdb.migrate.model"] = "lua/fsdb/migrate/model.lua",

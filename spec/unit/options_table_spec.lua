@@ -30,7 +30,10 @@ describe("fsdb.options", function()
     assert.matches("bad value for engine option 'pool_size' (expected a whole number >= 0)", err, 1, true)
     ok, err = pcall(engine.new, URL, { pool_szie = 1 })
     assert.is_false(ok)
-    assert.matches("unknown engine option 'pool_szie' (known: echo, echo_parameters,", err, 1, true)
+    assert.matches("unknown engine option 'pool_szie' (known: ", err, 1, true)
+    for _, o in ipairs(optlist.engine) do
+      assert.matches(o.name, err:match("%(known: (.*)%)$"), 1, true)
+    end
     ok, err = pcall(engine.new, URL, { echo_parameters = "yes" })
     assert.is_false(ok)
     assert.matches("engine option 'echo_parameters' (expected a boolean)", err, 1, true)

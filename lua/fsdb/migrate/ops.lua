@@ -498,54 +498,13 @@ end
 
 _M.build = build
 
----------------------------------------------------------------------------
--- Inlining parameters, for --sql output of execute and bulk_insert.
-
---- The statement with each placeholder replaced by value(key): key is the
---- position (1, 2, …) for `?` and the name for `:name`. Placeholders inside
---- quotes, backticks and comments are left alone: the C core finds them
---- (core.placeholders), by the rules of the statements it prepares.
--- syntax: sql = ops.substitute(sql, value)
+-- Inlining parameters for --sql output lives in fsdb.migrate.inline (it
+-- uses ops.literal, so it is loaded on first use).
 function _M.substitute(sql, value)
-  local out, pos, n = {}, 1, 0
-  for _, p in ipairs(core.placeholders(sql)) do
-    local key = p[3]
-    if key == nil then
-      n = n + 1
-      key = n
-    end
-    out[#out + 1] = sql:sub(pos, p[1] - 1)
-    out[#out + 1] = value(key)
-    pos = p[2] + 1
-  end
-  out[#out + 1] = sql:sub(pos)
-  return table.concat(out)
+  return require("fsdb.migrate.inline").substitute(sql, value)
 end
-
---- The statement with its parameters written in as SQL literals: `?` from
---- the array part, `:name` from the string keys; raises when they do not
---- match the placeholders.
--- syntax: sql = ops.inline(sql, params)
 function _M.inline(sql, params)
-  if params == nil then return sql end
-  local positional, used_named = 0, false
-  local text = _M.substitute(sql, function(key)
-    local v = params[key]
-    if type(key) == "number" then
-      positional = key
-      if v == nil then
-        fail("inline: statement has more placeholders than the %d parameters given", #params)
-      end
-    else
-      used_named = true
-      if v == nil then fail("inline: no parameter for :%s", key) end
-    end
-    return literal(v, "inline")
-  end)
-  if positional < #params and not used_named then
-    fail("inline: statement has %d placeholders but %d parameters were given", positional, #params)
-  end
-  return text
+  return require("fsdb.migrate.inline").inline(sql, params)
 end
 
 ---------------------------------------------------------------------------
