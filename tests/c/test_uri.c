@@ -156,7 +156,8 @@ static const parse_case parse_cases[] = {
       "(no empty host, no socket path)", NULL },
     { "mysql://h1,%2Ftmp%2Fs.sock", NULL, "fsdb: invalid URL: every host of a host list needs a name "
       "(no empty host, no socket path)", NULL },
-    { "mysql://h1,h2:0", NULL, "fsdb: invalid port '0' in URL (expected 1-65535)", NULL },
+    /* no '@': the port is not quoted (it could be a password) */
+    { "mysql://h1,h2:0", NULL, "fsdb: invalid port in URL (expected 1-65535); a user name and password go before an '@' and the host: mysql://user:password@host/db", NULL },
     { "mysql://h1,bad host", NULL, "fsdb: invalid host 'bad host' in URL", NULL },
     { "mysql://localhost,h2?unix_socket=/s", NULL,
       "fsdb: invalid URL: option unix_socket cannot be combined with a host list", NULL },
