@@ -3,7 +3,7 @@
  *
  * Exports: null (light userdata NULL, equal to cjson.null and ngx.null),
  * engine(url, options), parse_url, render_url, placeholders, plain_select,
- * monotime, client_version, and the metatables "fsdb.engine" and "fsdb.conn".
+ * monotime, sleep, client_version, and the metatables "fsdb.engine" and "fsdb.conn".
  * Everything else is static.
  */
 #define _GNU_SOURCE 1 /* dladdr */
@@ -94,6 +94,23 @@ static int l_monotime(lua_State *L)
     return 1;
 }
 
+/* sleep(seconds): the pause between two attempts of a transaction after a
+ * conflict, when no event loop can pause instead (see session.lua). */
+static int l_sleep(lua_State *L)
+{
+    lua_Number s = luaL_checknumber(L, 1);
+    struct timespec ts;
+    if (!(s > 0))
+        return 0;
+    if (s > 60)
+        s = 60;
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0)
+        ; /* interrupted by a signal: sleep the rest */
+    return 0;
+}
+
 /* The one exported symbol (the build hides every other). */
 __attribute__((visibility("default"))) int luaopen_fsdb_core(lua_State *L);
 
@@ -116,6 +133,8 @@ int luaopen_fsdb_core(lua_State *L)
     lua_setfield(L, -2, "plain_select");
     lua_pushcfunction(L, l_monotime);
     lua_setfield(L, -2, "monotime");
+    lua_pushcfunction(L, l_sleep);
+    lua_setfield(L, -2, "sleep");
     fsdb_luri_register(L);
     fsdb_lengine_register(L);
     fsdb_lconn_register(L);

@@ -82,6 +82,24 @@ _M.engine = {
   { name = "commit_markers", default = false, check = boolean,
     doc = "write a marker row (table fsdb_commit_markers) in each transaction, so a COMMIT"
       .. " whose connection was lost is known as committed or not" },
+  { name = "retry_reads", default = true, check = boolean,
+    doc = "run a plain SELECT (engine:execute/query) once more when its connection was lost (a restart)" },
+  { name = "replicas", check = function(v)
+      if type(v) ~= "table" or #v == 0 then return "a non-empty list of replica URLs" end
+      local n = 0
+      for _ in pairs(v) do n = n + 1 end
+      if n ~= #v then return "a non-empty list of replica URLs" end
+      for _, u in ipairs(v) do
+        if type(u) ~= "string" then return "a non-empty list of replica URLs" end
+      end
+    end, doc = "URLs of read replicas: plain SELECTs outside a transaction go to them (unset: none)" },
+  { name = "replica_max_lag", default = 10, check = function(v)
+      if type(v) ~= "number" or (v < 0 and v ~= -1) then return "a number of seconds >= 0, or -1 (no check)" end
+    end, doc = "seconds of replication lag that take a replica out of rotation (-1: lag not checked)" },
+  { name = "replica_check_interval", default = 1, check = number_at_least(0, "a number of seconds >= 0"),
+    doc = "seconds between two lag checks of one replica" },
+  { name = "replica_wait_timeout", default = 1, check = number_at_least(0, "a number of seconds >= 0"),
+    doc = "seconds a session's replica read waits for its last write (MASTER_GTID_WAIT) before going to the primary" },
   { name = "transport", default = "libmariadb", check = function(v)
       if v ~= "libmariadb" and v ~= "cosocket" and v ~= "cqueues" then
         return '"libmariadb", "cosocket" or "cqueues"'
