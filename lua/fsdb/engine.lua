@@ -43,6 +43,7 @@ function _M.new(url, options)
     local err
     url, err = config.url_from_env()
     if not url then error(err, 2) end
+    if opts.replicas == nil then opts.replicas = config.replica_urls() end
   end
   -- The codec transports (lua/fsdb/transport/) answer the same calls as
   -- the C engine handle.
@@ -155,14 +156,15 @@ end
 -- without effect runs again on a fresh connection: 1047 (a Galera node left
 -- the primary component; the refusal put it in back-off, so the checkout
 -- goes to another node), 1053 (server shutdown in progress) and 1927 (the
--- connection was killed) — an interrupted statement is rolled back, so
--- nothing runs twice. A lost connection (2013, 2006, 2055) is retried once
+-- connection was killed), 1180 (a Galera node could not replicate the
+-- commit: not in the primary component, so the cluster never ordered it)
+-- — an interrupted statement is rolled back, so nothing runs twice. A lost connection (2013, 2006, 2055) is retried once
 -- only for a plain SELECT (core.plain_select: no locks, no writes, no
 -- per-connection state; the option retry_reads) and only when it came
 -- sooner than half the read_timeout — a server that closed the connection
 -- (a restart), not one that stopped answering (that wait is not doubled).
 -- Any other statement may have run: a write may have committed.
-local REFUSED = { [1047] = true, [1053] = true, [1927] = true }
+local REFUSED = { [1047] = true, [1053] = true, [1927] = true, [1180] = true }
 local REFUSED_TRIES = 3
 local LOST = { [2013] = true, [2006] = true, [2055] = true }
 
@@ -171,8 +173,9 @@ local LOST = { [2013] = true, [2006] = true, [2055] = true }
 local function lost_in_statement(errno, err)
   if not LOST[errno] then return false end
   err = tostring(err)
-  return not (err:find("packet", 1, true) or err:find("handshake", 1, true)
-              or err:find("unreachable for", 1, true) or err:find("hosts tried", 1, true))
+  return not (err:find("handshake", 1, true) or err:find("communication packet", 1, true)
+              or err:find("authorization packet", 1, true) or err:find("unreachable for", 1, true)
+              or err:find("hosts tried", 1, true))
 end
 
 local function run(self, method, sql, ...)

@@ -190,6 +190,27 @@ describe("read replicas #mariadb #cluster", function()
     assert(ok, err)
   end)
 
+  it("fsdb.new: binds.default with replicas, and DATABASE_REPLICA_URLS[_<NAME>]", function()
+    local db = fsdb.new({ binds = { default = { url = c.nodes[1].url, pool_size = 2,
+                                                replicas = { c.nodes[2].url, c.nodes[3].url } } } })
+    local s = db:session()
+    assert.are_not.equal(1, server_id(s:using_replica():query("SELECT @@server_id AS id")))
+    assert.are.equal(1, #assert(s:query("SELECT v FROM fsdb_test.ryw WHERE id = 0")))
+    assert.are.equal(2, db.engine:status().replica_reads)
+    s:close()
+    db:dispose()
+    assert.has_error(function() fsdb.new({ url = c.nodes[1].url, binds = { default = { url = c.nodes[1].url } } }) end,
+      "fsdb: bind name 'default' is reserved for the main url")
+    local env = { DATABASE_REPLICA_URLS = " " .. c.nodes[2].url .. "\n " .. c.nodes[3].url .. " ",
+                  DATABASE_REPLICA_URLS_READ_SIDE = c.nodes[3].url }
+    local function getenv(k) return env[k] end
+    local urls, var = fsdb.config.replica_urls(nil, getenv, "/nonexistent/.env")
+    assert.are.same({ c.nodes[2].url, c.nodes[3].url }, urls)
+    assert.are.equal("DATABASE_REPLICA_URLS", var)
+    assert.are.same({ c.nodes[3].url }, (fsdb.config.replica_urls("read-side", getenv, "/nonexistent/.env")))
+    assert.are.same({ nil, "DATABASE_REPLICA_URLS_X" }, { fsdb.config.replica_urls("x", getenv, "/nonexistent/.env") })
+  end)
+
   it("a replica that cannot be reached is skipped", function()
     local e = fsdb.engine.new(c.nodes[1].url, { pool_size = 2,
       replicas = { (c.nodes[2].url:gsub(":%d+/", ":1/")), c.nodes[3].url } })
