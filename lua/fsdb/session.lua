@@ -11,7 +11,9 @@
 --     it until commit, rollback or close, which return it to the pool.
 --   * Autobegin: the first statement on a bind's connection runs
 --     START TRANSACTION first (again after a statement that commits
---     implicitly, such as DDL).
+--     implicitly, such as DDL). On a bind with replicas, a plain SELECT
+--     while no transaction is open there goes to a replica instead (after
+--     waiting for the session's last committed GTID) and begins nothing.
 --   * commit/rollback apply to every bind used, in the order first used.
 --   * If the server rolls a transaction back by itself (deadlock, lost
 --     connection), the session refuses further statements with that error
