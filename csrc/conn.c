@@ -404,12 +404,15 @@ void fsdb_conn_ok(fsdb_conn *c)
     c->rolled_back = 0;
 }
 
-/* A Galera node that left the primary component (1047), or a server that
- * became read-only under a read-write URL (1290, after a switch-over): the
- * connection is worth nothing and its host goes into back-off. */
+/* A Galera node that left the primary component (1047; 1180 for a commit
+ * it could not replicate, "not connected to Primary Component"), or a
+ * server that became read-only under a read-write URL (1290, after a
+ * switch-over): the connection is worth nothing and its host goes into
+ * back-off, so that what runs next goes elsewhere. */
 static int wrong_server(fsdb_conn *c, unsigned code)
 {
-    if (code != 1047 && !(code == 1290 && c->cfg->uri.target_session_attrs == FSDB_TSA_READ_WRITE))
+    if (code != 1047 && code != 1180 &&
+        !(code == 1290 && c->cfg->uri.target_session_attrs == FSDB_TSA_READ_WRITE))
         return 0;
     if (c->cfg->hosts != NULL)
         fsdb_hosts_report(c->cfg->hosts, c->host_index, 0, fsdb_now());

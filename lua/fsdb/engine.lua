@@ -155,18 +155,18 @@ end
 -- A statement outside a transaction that the server refused or broke off
 -- without effect runs again on a fresh connection: 1047 (a Galera node left
 -- the primary component; the refusal put it in back-off, so the checkout
--- goes to another node), 1053 (server shutdown in progress), 1927 (the
--- connection was killed) and 1180 (a Galera node could not replicate the
--- commit: not in the primary component, so the cluster never ordered it)
--- and 1213 (a deadlock or a Galera certification failure: the statement,
--- its own transaction, was rolled back) — nothing runs twice. A
+-- goes to another node), 1053 (server shutdown in progress) and 1927 (the
+-- connection was killed) — an interrupted statement is rolled back, so
+-- nothing runs twice. Not 1180 ("Got error 6 during COMMIT" from a Galera
+-- node leaving the primary component): in the Galera drill an autocommit
+-- INSERT that got it had been applied (running it again hit 1062). A
 -- lost connection (2013, 2006, 2055) is retried once only for a plain
 -- SELECT (core.plain_select: no locks, no writes, no per-connection
 -- state; the option retry_reads) and only when it came
 -- sooner than half the read_timeout — a server that closed the connection
 -- (a restart), not one that stopped answering (that wait is not doubled).
 -- Any other statement may have run: a write may have committed.
-local REFUSED = { [1047] = true, [1053] = true, [1927] = true, [1180] = true, [1213] = true }
+local REFUSED = { [1047] = true, [1053] = true, [1927] = true }
 local REFUSED_TRIES = 3
 local LOST = { [2013] = true, [2006] = true, [2055] = true }
 

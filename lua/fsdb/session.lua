@@ -52,10 +52,10 @@ local DEFAULT = "default"
 -- transaction dies with it), a Galera node that is not ready (1047), a
 -- server that became read-only under a switch-over (1290), a shutdown
 -- (1053), no host in the wanted role (9021). Galera's certification
--- failures are 1213, and 1180 ("Got error 6 during COMMIT": the write set
--- could not be replicated because the node left the primary component, so
--- the cluster never ordered it and the node rolled it back). A lost
--- connection during COMMIT is not among them: it is 9020, outcome unknown.
+-- failures are 1213. A lost connection during COMMIT and a Galera 1180 at
+-- COMMIT are not among them: they are 9020, outcome unknown — unless
+-- commit markers found the transaction not committed (then the original
+-- errno, 1180 included, is retried).
 local RETRYABLE = { [1213] = true, [1205] = true, [2013] = true, [2006] = true, [2055] = true,
                     [1927] = true, [4031] = true, [1047] = true, [1290] = true, [1053] = true,
                     [2002] = true, [2003] = true, [9021] = true, [1180] = true }
@@ -63,9 +63,9 @@ local RETRYABLE = { [1213] = true, [1205] = true, [2013] = true, [2006] = true, 
 -- Conflicts (a deadlock, a certification failure) come back when the same
 -- transactions run again at once: before the next attempt, a random pause
 -- ("full jitter") under a cap that doubles from 5 ms up to the backoff
--- option (default 0.2 s) spreads them apart.
-local CONFLICT = { [1213] = true, [1180] = true }
-local BACKOFF_FIRST, BACKOFF_DEFAULT = 0.005, 0.2
+-- option (default 0.5 s) spreads them apart.
+local CONFLICT = { [1213] = true }
+local BACKOFF_FIRST, BACKOFF_DEFAULT = 0.005, 0.5
 
 -- The connection is gone (gone away, lost, lost at reading, malformed
 -- packet, killed, server shutdown, idle disconnect, lost during TLS): the
@@ -74,6 +74,11 @@ local BACKOFF_FIRST, BACKOFF_DEFAULT = 0.005, 0.2
 local LOST = { [2006] = true, [2013] = true, [2055] = true, [2027] = true, [1927] = true,
                [1053] = true, [4031] = true, [5013] = true }
 local COMMIT_UNKNOWN = 9020
+-- "Got error 6 during COMMIT" from a Galera node leaving the primary
+-- component: the write set may have reached the others. The Galera drill
+-- saw an autocommit INSERT that got it applied all the same, so it is an
+-- unknown outcome like a lost connection, never retried blindly.
+local GALERA_COMMIT_FAILED = 1180
 
 local Session = {}
 Session.__index = Session
@@ -299,19 +304,23 @@ local function finish(s, verb)
         failure = failure or { bind = bind, err = res }
       elseif not res then
         local outcome
-        if want == "COMMIT" and LOST[errno] and marker then
+        local unknown = want == "COMMIT" and (LOST[errno] or errno == GALERA_COMMIT_FAILED)
+        local what = errno == GALERA_COMMIT_FAILED
+          and "the Galera node could not replicate the COMMIT (it left the primary component)"
+          or "the connection was lost during COMMIT"
+        if unknown and marker then
           outcome = markers.resolve(engine, marker)
         end
         if outcome == true then
           res = true -- committed: the marker is there
         elseif outcome == false then
           failure = failure or { bind = bind, errno = errno, sqlstate = sqlstate,
-                                 err = ("not committed (the connection was lost during COMMIT and the commit"
-                                   .. " marker is absent): %s"):format(bare(err)) }
-        elseif want == "COMMIT" and LOST[errno] and not failure then
+                                 err = ("not committed (%s and the commit marker is absent): %s")
+                                   :format(what, bare(err)) }
+        elseif unknown and not failure then
           failure = { bind = bind, errno = COMMIT_UNKNOWN, sqlstate = "08007",
-                      err = ("commit outcome unknown: the connection was lost during COMMIT, so the server"
-                        .. " may or may not have committed (%s [%d])"):format(bare(err), errno) }
+                      err = ("commit outcome unknown: %s, so the server may or may not have committed"
+                        .. " (%s [%d])"):format(what, bare(err), errno) }
         end
         if not res then
           failure = failure or { bind = bind, err = err, errno = errno, sqlstate = sqlstate }
@@ -940,8 +949,8 @@ end
 --- SAVEPOINT. opts.retries = n runs fn again, up to n more times, after a
 --- deadlock (1213) or lock-wait timeout (1205) and the other failures that
 --- certainly rolled back (RETRYABLE); opts.on_retry(attempt, errno, err)
---- is called before each new attempt. After a conflict (1213, 1180) the
---- next attempt waits a random time below min(opts.backoff (0.2 s),
+--- is called before each new attempt. After a conflict (1213) the
+--- next attempt waits a random time below min(opts.backoff (0.5 s),
 --- 5 ms × 2^(attempt-1)); backoff = false for none.
 -- syntax: ... = s:transaction(fn, {retries = n, on_retry = function(attempt, errno, err) end, backoff = s})
 local function transaction(self, fn, opts)
