@@ -29,9 +29,10 @@ local function scheduler(name)
   error("fsdb: unknown transport '" .. tostring(name) .. "'", 3)
 end
 
---- pool.new(url, options) with options.transport "cosocket" or "cqueues".
-function _M.new(url, opts)
-  local u, err = core.parse_url(url)
+--- pool.new(url, options, url_defaults) with options.transport "cosocket"
+--- or "cqueues"; url_defaults (fsdb.options) fill what the URL leaves out.
+function _M.new(url, opts, url_defaults)
+  local u, err = core.parse_url(url, url_defaults)
   if not u then error(err, 2) end
   local sched = scheduler(opts.transport)
   engines = engines + 1
@@ -47,6 +48,7 @@ function _M.new(url, opts)
     },
     reset = reset,
     url_text = url,
+    url_defaults = url_defaults,
     size = opts.pool_size or 5,
     max_overflow = opts.max_overflow or 10,
     timeout = opts.pool_timeout or 30,
@@ -300,7 +302,7 @@ function Pool:close()
 end
 
 function Pool:url()
-  return (core.render_url(self.url_text))
+  return (core.render_url(self.url_text, self.url_defaults))
 end
 
 function Pool:__tostring()
