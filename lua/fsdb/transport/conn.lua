@@ -706,9 +706,18 @@ end
 
 --- Returns the connection to its pool (rolled back per
 --- pool_reset_on_return, or discarded when it cannot be made clean).
+--- The engine's observer hears "checkin" first, while the connection is
+--- still usable (a handler that closes it ends the close here).
 function Conn:close()
   local link = self._link
   if not link then return end
+  local obs = self._pool.observer
+  if obs and not self._closing then
+    self._closing = true
+    pcall(obs, "checkin", self)
+    self._closing = nil
+    if self._link ~= link then return end
+  end
   self._link = nil
   if self._cursor then self._cursor:_detach() end
   local pool = self._pool
@@ -721,6 +730,40 @@ function Conn:_discard()
   if not link then return end
   self._link = nil
   self._pool:checkin(link, true, self._out_at)
+end
+
+-- The statement methods under the engine's observer (csrc/lobserve.c's
+-- observed_call, in Lua): ctx = observer("before", conn, method, args…);
+-- the call, protected and timed; observer("after", conn, ctx, elapsed,
+-- invalidated, ok, results… or the error), then the error raised again.
+-- Without an observer the method is called as it is (a tail call).
+local unpack = table.unpack or unpack
+
+local function pack(ok, ...)
+  return ok, select("#", ...), { ... }
+end
+
+local function observed(name)
+  local body = Conn[name]
+  Conn[name] = function(self, ...)
+    local pool, link = self._pool, self._link
+    local obs = pool and pool.observer
+    if not obs or not link then return body(self, ...) end
+    local got, ctx = pcall(obs, "before", self, name, ...)
+    if not got then ctx = nil end
+    local was_dead = link.dead
+    local now = link.sched.now
+    local t0 = now()
+    local ok, n, r = pack(pcall(body, self, ...))
+    local elapsed = now() - t0
+    pcall(obs, "after", self, ctx, elapsed, link.dead and not was_dead or false, ok, unpack(r, 1, n))
+    if not ok then error(r[1], 0) end
+    return unpack(r, 1, n)
+  end
+end
+
+for _, name in ipairs({ "execute", "query", "rows", "query_rows", "executemany" }) do
+  observed(name)
 end
 
 function Conn:__tostring()

@@ -7,8 +7,8 @@
 -- cqueues, or one nginx worker. Waiting for a connection yields to the
 -- scheduler (cqueues condition, ngx.semaphore) instead of blocking. The
 -- object answers the calls fsdb.engine makes on its C handle (checkout,
--- status, dispose, url), so engine:connect/execute/query, sessions and
--- the store helpers run unchanged on top.
+-- status, dispose, url, observe), so engine:connect/execute/query, sessions,
+-- the store helpers, echo and engine events run unchanged on top.
 
 local core = require("fsdb.core")
 local transport = require("fsdb.transport.conn")
@@ -120,7 +120,20 @@ function Pool:checkout(on_connect, holder, key)
     end
   end
   if holder then holder[key] = conn end
+  -- As the C engine: after on_connect and after the holder knows it.
+  local obs = self.observer
+  if obs then pcall(obs, "checkout", conn, is_new) end
   return conn, is_new
+end
+
+--- observe(fn_or_nil): the engine's observer (fsdb.events), called at
+--- checkout, at check-in and around each statement, as the C core calls
+--- it (csrc/lobserve.c); nil removes it.
+function Pool:observe(fn)
+  if fn ~= nil and type(fn) ~= "function" then
+    error("fsdb: bad argument #1 to 'observe' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  self.observer = fn
 end
 
 --- run(on_connect, method, ...): checkout, conn[method](conn, ...), check-in;
