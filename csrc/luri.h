@@ -12,8 +12,9 @@
 #include "error.h"
 #include "uri.h"
 
-/* Adds parse_url(s [, defaults]), render_url(s [, defaults]), exec_with_env(argv, name, value) and
- * take_env(name) to the table on top of the stack. */
+/* Adds parse_url(s [, defaults]), render_url(s [, defaults]),
+ * exec_with_env(argv, name, value) and take_env(name) to the table on top
+ * of the stack. */
 void fsdb_luri_register(lua_State *L);
 
 /* Pushes nil, message, code, sqlstate; returns 4 (for `return …;`). */
