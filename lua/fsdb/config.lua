@@ -197,7 +197,7 @@ function _M.url_from_vars(vars)
   end
   local host = vars.DB_HOST
   if not host or host == "" then
-    host = "localhost"
+    host = require("fsdb.options").url_defaults().host
   end
   local port = vars.DB_PORT ~= "" and not vars.DB_SOCKET and vars.DB_PORT or nil
   if not host:find(",", 1, true) then

@@ -51,7 +51,9 @@ function _M.new(url, options)
   if opts.transport and opts.transport ~= "libmariadb" then
     make = require("fsdb.transport.pool").new
   end
-  local ok, handle = pcall(make, url, opts)
+  -- What the URL leaves out (host, port, charset, timeouts) comes from
+  -- fsdb.options, the only place that states it.
+  local ok, handle = pcall(make, url, opts, optlist.url_defaults())
   if not ok then error(handle, 2) end
   local engine = setmetatable({ _core = handle, _on_connect = opts.on_connect, options = opts,
                                 _read_timeout = read_timeout(url) }, Engine)
