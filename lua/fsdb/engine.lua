@@ -27,8 +27,9 @@ end
 -- The URL's read_timeout (seconds): a lost connection that came sooner than
 -- half of it was a server closing it, not a server that stopped answering.
 local function read_timeout(url)
-  local ok, t = pcall(core.parse_url, url)
-  return ok and type(t) == "table" and tonumber(t.read_timeout) or 300
+  local defaults = optlist.url_defaults()
+  local ok, t = pcall(core.parse_url, url, defaults)
+  return ok and type(t) == "table" and tonumber(t.read_timeout) or defaults.read_timeout
 end
 
 --- Creates an engine. No connection is made until first use.

@@ -39,10 +39,9 @@ function Cond:signal()
   if self.s:count() < 0 then self.s:post(1) end
 end
 
+-- The URL's timeouts, fsdb.options' when it gives none (filled at parse).
 local function timeouts(sock, u)
-  sock:settimeouts((u.connect_timeout or 0) > 0 and u.connect_timeout * 1000 or 30000,
-    (u.write_timeout or 0) > 0 and u.write_timeout * 1000 or 86400000,
-    (u.read_timeout or 0) > 0 and u.read_timeout * 1000 or 86400000)
+  sock:settimeouts(u.connect_timeout * 1000, u.write_timeout * 1000, u.read_timeout * 1000)
 end
 
 --- Takes a parked link's socket back out of nginx's keepalive pool.
