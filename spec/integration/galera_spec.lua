@@ -81,14 +81,19 @@ describe("Galera cluster #mariadb #cluster #galera", function()
         if (a == "1213" or a == "1180") and w > INSERTERS then conflicts_out = conflicts_out + 1 end
       end
     end)
-    local e = fsdb.engine.new(c.nodes[1].url)
+    -- A causal read: node 1 first applies every write the cluster
+    -- committed (a commit on another node returns before node 1 applied it).
+    local e = fsdb.engine.new(c.nodes[1].url, { wsrep_sync_wait = 1 })
     local have = {}
     for _, row in ipairs(assert(e:query("SELECT id FROM g_rows"))) do have[row.id] = true end
     local n = tonumber(assert(e:query("SELECT n FROM g_hot WHERE id = 1"))[1].n)
     e:dispose()
     local lost = 0
     for _, id in ipairs(inserted) do
-      if not have[id] then lost = lost + 1 end
+      if not have[id] then
+        lost = lost + 1
+        print("  acknowledged but missing: " .. id)
+      end
     end
     local parts = {}
     for errno, k in pairs(by_errno) do parts[#parts + 1] = errno .. "×" .. k end
