@@ -31,8 +31,7 @@ fsdb_hosts *fsdb_hosts_new(const fsdb_uri *u)
     }
     h->n = fsdb_uri_host_count(u);
     h->random = u->load_balance_hosts == FSDB_LB_RANDOM;
-    h->recheck = u->host_recheck_seconds ? (double)u->host_recheck_seconds
-                                         : FSDB_HOSTS_RECHECK_DEFAULT;
+    h->recheck = (double)u->host_recheck_seconds; /* filled from fsdb.options */
     /* Engines started in the same instant (forked workers) should not all
      * pick the same first host: mix in the address of the state. */
     clock_gettime(CLOCK_REALTIME, &ts);

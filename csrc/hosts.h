@@ -17,8 +17,6 @@
 
 #include "uri.h"
 
-#define FSDB_HOSTS_RECHECK_DEFAULT 10.0 /* seconds, as pgJDBC's hostRecheckSeconds */
-
 typedef struct fsdb_hosts fsdb_hosts;
 
 /* For the hosts of u; NULL when out of memory. */

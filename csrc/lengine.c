@@ -163,8 +163,6 @@ static int l_engine_new(lua_State *L)
     le->e = e;
     if (fsdb_uri_parse(url, &e->cfg.uri, &err) < 0)
         return luaL_error(L, "%s", err.message);
-    if ((e->cfg.hosts = fsdb_hosts_new(&e->cfg.uri)) == NULL)
-        return luaL_error(L, "fsdb: out of memory");
     e->cfg.init_command = opt_string(L, 2, "init_command");
     e->cfg.isolation_level = opt_string(L, 2, "isolation_level");
     e->cfg.stmt_cache_size = (unsigned)opt_number(L, 2, "statement_cache_size");
@@ -193,6 +191,10 @@ static int l_engine_new(lua_State *L)
     le->shown.charset = le->shown_charset;
     le->shown.host = NULL; /* every host is filled */
     lua_pop(L, 2);
+    if (e->cfg.uri.host_recheck_seconds == 0)
+        e->cfg.uri.host_recheck_seconds = le->shown.host_recheck_seconds;
+    if ((e->cfg.hosts = fsdb_hosts_new(&e->cfg.uri)) == NULL)
+        return luaL_error(L, "fsdb: out of memory");
     if ((e->pool = fsdb_pool_new(&e->pool_cfg, &engine_ops, e)) == NULL)
         return luaL_error(L, "fsdb: out of memory");
     return 1;

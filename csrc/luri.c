@@ -118,6 +118,7 @@ void fsdb_luri_check_defaults(lua_State *L, int idx, fsdb_uri_defaults *d)
     d->connect_timeout = default_uint(L, idx, "connect_timeout", 1, 31536000);
     d->read_timeout = default_uint(L, idx, "read_timeout", 1, 31536000);
     d->write_timeout = default_uint(L, idx, "write_timeout", 1, 31536000);
+    d->host_recheck_seconds = default_uint(L, idx, "host_recheck_seconds", 1, 31536000);
     d->host = default_string(L, idx, "host");
     d->charset = default_string(L, idx, "charset");
 }

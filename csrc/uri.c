@@ -1125,6 +1125,8 @@ static unsigned timeout_default(const fsdb_uri_defaults *d, size_t offset)
         return d->connect_timeout;
     if (offset == offsetof(fsdb_uri, read_timeout))
         return d->read_timeout;
+    if (offset == offsetof(fsdb_uri, host_recheck_seconds))
+        return d->host_recheck_seconds;
     return d->write_timeout;
 }
 

@@ -84,6 +84,7 @@ typedef struct fsdb_uri_defaults {
     unsigned port;
     const char *charset;
     unsigned connect_timeout, read_timeout, write_timeout;
+    unsigned host_recheck_seconds; /* not filled in: the engine's host list uses it */
 } fsdb_uri_defaults;
 
 /* Parses text into *out (which it first zeroes). Returns 0, or -1 with err

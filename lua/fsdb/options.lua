@@ -139,13 +139,20 @@ _M.url = {
   { name = "ssl_cipher", doc = "allowed TLS ciphers" },
   { name = "auth_plugins", doc = "authentication plugins allowed beyond the default ones" },
   { name = "local_infile", default = false, doc = "allow LOAD DATA LOCAL INFILE" },
+  { name = "target_session_attrs", default = "any",
+    doc = "which host of a list to use: any, read-write, read-only or prefer-standby" },
+  { name = "load_balance_hosts", default = "disable",
+    doc = "host order: disable (as listed) or random" },
+  { name = "host_recheck_seconds", default = 10, doc = "seconds a host that failed is skipped" },
 }
 
 local BY_NAME = {}
 for _, o in ipairs(_M.engine) do BY_NAME[o.name] = o end
 
 local URL_FILLED = { host = true, port = true, charset = true, connect_timeout = true,
-                     read_timeout = true, write_timeout = true }
+                     read_timeout = true, write_timeout = true, host_recheck_seconds = true }
+-- (host_recheck_seconds is not written into a parsed URL: the engine's host
+-- list takes it.)
 
 --- The URL defaults the C core fills in what a URL leaves out (host,
 --- port, charset, timeouts), as a new table.

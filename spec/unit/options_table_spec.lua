@@ -45,7 +45,7 @@ describe("fsdb.options", function()
   it("states every URL default the C core fills in, and `fsdb options` shows them", function()
     local d = optlist.url_defaults()
     assert.are.same({ host = "localhost", port = 3306, charset = "utf8mb4", connect_timeout = 10,
-                      read_timeout = 300, write_timeout = 60 }, d)
+                      read_timeout = 300, write_timeout = 60, host_recheck_seconds = 10 }, d)
     local text = optlist.describe()
     for name, v in pairs(d) do
       assert.matches("\n  " .. name .. " +" .. (type(v) == "string" and '"' .. v .. '"' or tostring(v)) .. " ", text)

@@ -322,7 +322,7 @@ describe("fsdb.url", function()
     it("fills what the URL leaves out with the values it is handed, and nothing else", function()
       local core = require("fsdb.core")
       local other = { host = "dflt.example", port = 4000, charset = "latin1", connect_timeout = 1,
-                      read_timeout = 2, write_timeout = 3 }
+                      read_timeout = 2, write_timeout = 3, host_recheck_seconds = 5 }
       assert.same({ scheme = "mysql", host = "dflt.example", port = 4000, charset = "latin1", database = "db",
                     connect_timeout = 1, read_timeout = 9, write_timeout = 3, local_infile = false },
         (core.parse_url("mysql:///db?read_timeout=9", other)))
@@ -333,12 +333,21 @@ describe("fsdb.url", function()
       -- what fsdb.url fills comes from fsdb.options
       local d = require("fsdb.options").url_defaults()
       local t = url.parse("mysql:///db")
-      for name, v in pairs(d) do assert.equal(v, t[name], name) end
+      for name, v in pairs(d) do
+        -- the engine's host list takes host_recheck_seconds; a parsed URL shows what it says
+        if name ~= "host_recheck_seconds" then assert.equal(v, t[name], name) end
+      end
+      assert.is_nil(t.host_recheck_seconds)
       -- a bad defaults table is a caller's bug: it raises
       local bad = { host = "h", port = 0, charset = "utf8mb4", connect_timeout = 1, read_timeout = 1, write_timeout = 1 }
       assert.has_error(function() core.parse_url("mysql://h", bad) end,
         "fsdb: URL default 'port' missing or bad (fsdb.options states it)")
       assert.has_error(function() core.render_url("mysql://h", { port = 1 }) end)
+      -- the host list's back-off has no value in C either
+      local no_recheck = { host = "h", port = 1, charset = "utf8mb4", connect_timeout = 1, read_timeout = 1,
+                           write_timeout = 1 }
+      assert.has_error(function() core.parse_url("mysql://h", no_recheck) end,
+        "fsdb: URL default 'host_recheck_seconds' missing or bad (fsdb.options states it)")
     end)
 
     it("returns the four failure values for a NUL byte", function()

@@ -19,7 +19,7 @@
 static int passed, failed;
 
 /* fsdb.options' values, as the Lua glue hands them in. */
-static const fsdb_uri_defaults D = { "localhost", 3306, "utf8mb4", 10, 300, 60 };
+static const fsdb_uri_defaults D = { "localhost", 3306, "utf8mb4", 10, 300, 60, 10 };
 
 static void check(int ok, const char *what, const char *input, const char *got,
                   const char *want)
@@ -485,7 +485,7 @@ static void run_raw_render_cases(void)
  * localhost or utf8mb4 here) and only for what the URL left out. */
 static void run_fill(void)
 {
-    static const fsdb_uri_defaults other = { "dflt.example", 4000, "latin1", 1, 2, 3 };
+    static const fsdb_uri_defaults other = { "dflt.example", 4000, "latin1", 1, 2, 3, 4 };
     fsdb_uri u;
     fsdb_error err;
     unsigned port = 0;
