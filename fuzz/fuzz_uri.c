@@ -26,7 +26,7 @@
 #include "uri.h"
 
 /* fsdb.options' values (lua/fsdb/options.lua). */
-static const fsdb_uri_defaults D = { "localhost", 3306, "utf8mb4", 10, 300, 60 };
+static const fsdb_uri_defaults D = { "localhost", 3306, "utf8mb4", 10, 300, 60, 10 };
 
 #define CHECK(cond)                                                              \
     do {                                                                         \
