@@ -209,6 +209,10 @@ static int find_secret(const char *text, size_t *start, size_t *end)
         const char *from = rest;
 
         auth_end = rest + strcspn(rest, "/?");
+        /* A ',' makes it a host list, by the grammar (a password with a
+         * ',' in a host-less URL must be percent-encoded: README). */
+        if (memchr(rest, ',', (size_t)(auth_end - rest)) != NULL)
+            return 0;
         /* "[::1]:x": the port's ':' follows the bracket. */
         if (*rest == '[' && (from = memchr(rest, ']', (size_t)(auth_end - rest))) == NULL)
             return 0;
