@@ -10,12 +10,12 @@
  * fresh string, and Lua code may drop it from the table meanwhile).
  */
 #include "lcore.h"
+#include "param.h"
 #include "result.h"
 #include "sqlscan.h"
 #include "stmt.h"
 #include "stmtcache.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,77 +27,19 @@ static lconn *self(lua_State *L)
 
 static const char *plural(unsigned n) { return n == 1 ? "" : "s"; }
 
-/* One Lua value at idx into p; raises on types SQL has no place for. A
- * string is stored at anchor[slot] (anchor 0: it stays on the stack); one
- * on top of the stack is moved there (callers reset the stack top). */
+/* One Lua value at idx into p (param.c's rules); raises on a value SQL
+ * has no place for. A string is stored at anchor[slot] (anchor 0: it
+ * stays on the stack); one on top of the stack is moved there (callers
+ * reset the stack top). */
 static void to_param(lua_State *L, int idx, fsdb_param *p, unsigned pos, const char *name,
                      int anchor, int slot)
 {
-    memset(p, 0, sizeof *p);
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL:
-        p->type = FSDB_P_NULL;
-        return;
-    case LUA_TLIGHTUSERDATA:
-        if (lua_touserdata(L, idx) == NULL) { /* fsdb.null, cjson.null, ngx.null */
-            p->type = FSDB_P_NULL;
-            return;
-        }
-        break;
-    case LUA_TBOOLEAN:
-        p->type = FSDB_P_INT;
-        p->i = lua_toboolean(L, idx);
-        return;
-    case LUA_TNUMBER:
-#ifdef FSDB_HAS_INT64
-        if (lua_isinteger(L, idx)) {
-            p->type = FSDB_P_INT;
-            p->i = (long long)lua_tointeger(L, idx);
-            return;
-        }
-#endif
-        p->d = (double)lua_tonumber(L, idx);
-        /* SQL has no NaN or infinity: the server would store something
-         * else, or refuse the statement with a confusing message. */
-        if (isnan(p->d) || isinf(p->d)) {
-            const char *what = isnan(p->d) ? "NaN" : p->d > 0 ? "inf" : "-inf";
-            if (name)
-                luaL_error(L, "fsdb: bad parameter :%s (%s cannot be stored in SQL)", name, what);
-            luaL_error(L, "fsdb: bad parameter #%d (%s cannot be stored in SQL)", (int)pos, what);
-        }
-#ifdef FSDB_HAS_INT64
-        p->type = FSDB_P_DOUBLE;
-#else
-        /* LuaJIT has no integer type: whole numbers travel as integers. */
-        if (p->d == floor(p->d) && fabs(p->d) < 9223372036854775808.0) {
-            p->type = FSDB_P_INT;
-            p->i = (long long)p->d;
-        } else {
-            p->type = FSDB_P_DOUBLE;
-        }
-#endif
-        return;
-    case LUA_TSTRING: {
-        size_t len;
-        p->type = FSDB_P_STRING;
-        p->s = lua_tolstring(L, idx, &len);
-        p->len = (unsigned long)len;
-        if (anchor) {
-            if (idx != lua_gettop(L))
-                lua_pushvalue(L, idx);
-            lua_rawseti(L, anchor, slot);
-        }
-        return;
+    fsdb_param_check(L, idx, p, pos, name);
+    if (anchor && p->type == FSDB_P_STRING) {
+        if (idx != lua_gettop(L))
+            lua_pushvalue(L, idx);
+        lua_rawseti(L, anchor, slot);
     }
-    default:
-        break;
-    }
-    if (name)
-        luaL_error(L, "fsdb: bad parameter :%s (%s cannot be bound; use nil, fsdb.null, "
-                      "boolean, number or string)", name, luaL_typename(L, idx));
-    else
-        luaL_error(L, "fsdb: bad parameter #%d (%s cannot be bound; use nil, fsdb.null, "
-                      "boolean, number or string)", (int)pos, luaL_typename(L, idx));
 }
 
 /* Collects s->nparams values from varargs (first..top) or from the table at
