@@ -272,6 +272,55 @@ describe("conn:executemany() (executemany_mode " .. mode .. ") #mariadb", functi
     assert.are.equal(1, db.must(c, "SELECT 1 AS one")[1].one)
   end)
 
+  it("NULLs that first appear in a later batch, a column of NULLs only, and none at all", function()
+    local n = 25000 -- two batches of array binding
+    local sets = {}
+    for i = 1, n do
+      sets[i] = { "item " .. i, fsdb.null, i % 7, i > 20000 and i % 2 == 0 and fsdb.null or ("n" .. i) }
+    end
+    local r = assert(c:executemany("INSERT INTO " .. tbl .. " (name, price, qty, note) VALUES (?, ?, ?, ?)", sets))
+    assert.are.equal(n, r.affected_rows)
+    local got = db.must(c, "SELECT COUNT(*) AS n, SUM(price IS NULL) AS p, SUM(note IS NULL) AS nn, "
+      .. "SUM(note IS NULL AND id <= 20000) AS early, SUM(qty) AS q, "
+      .. "SUM(CRC32(CONCAT_WS('|', name, qty, note))) AS crc FROM " .. tbl)[1]
+    local q, crc = 0, 0
+    for i = 1, n do q = q + i % 7 end
+    local want = db.must(c, "SELECT SUM(CRC32(CONCAT_WS('|', CONCAT('item ', seq), seq % 7, "
+      .. "IF(seq > 20000 AND seq % 2 = 0, NULL, CONCAT('n', seq))))) AS crc FROM seq_1_to_" .. n)[1]
+    crc = want.crc
+    assert.are.same({ n = n, p = n, nn = 2500, early = 0, q = q, crc = crc },
+      { n = got.n, p = tonumber(got.p), nn = tonumber(got.nn), early = tonumber(got.early),
+        q = tonumber(got.q), crc = got.crc })
+  end)
+
+  it("leaves the collector as it found it: after rows, a failing set and a raise", function()
+    local sql = "INSERT INTO " .. tbl .. " (id, qty, name) VALUES (?, ?, ?)"
+    local function sets(bad)
+      local t = {}
+      for i = 1, 3000 do t[i] = { i, i, "x" .. i } end
+      if bad == "raise" then t[2999] = { 2999, {}, "x" } end
+      if bad == "dup" then t[2999] = { 1, 1, "x" } end
+      return t
+    end
+    for _, stopped in ipairs({ false, true }) do
+      if stopped then collectgarbage("stop") end
+      assert(c:executemany(sql, sets()))
+      assert.are.equal(not stopped, collectgarbage("isrunning"))
+      db.must(c, "DELETE FROM " .. tbl)
+      local r, err = c:executemany(sql, sets("dup"))
+      assert.is_nil(r)
+      assert.matches("Duplicate entry", err)
+      assert.are.equal(not stopped, collectgarbage("isrunning"))
+      db.must(c, "DELETE FROM " .. tbl)
+      local ok, msg = pcall(c.executemany, c, sql, sets("raise"))
+      assert.is_false(ok)
+      assert.matches("bad parameter #2 (table cannot be bound", msg, 1, true)
+      assert.are.equal(not stopped, collectgarbage("isrunning"))
+      db.must(c, "DELETE FROM " .. tbl)
+      collectgarbage("restart")
+    end
+  end)
+
   it("raises on misuse", function()
     local cases = {
       { "SELECT ?", { { 1 } }, "executemany() is for statements without a result" },
