@@ -599,15 +599,21 @@ static int l_conn_executemany(lua_State *L)
 }
 
 /* Reads query()'s (params_or_nil, opts_or_nil) at 3 and 4. */
-static void query_args(lua_State *L, int *tidx, int *array_rows)
+static void query_args(lua_State *L, int *tidx, int *array_rows, int stream)
 {
     *tidx = 0;
     *array_rows = 0;
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
         lua_getfield(L, 4, "array");
-        *array_rows = lua_toboolean(L, -1);
+        *array_rows = lua_toboolean(L, -1) ? FSDB_ROWS_ARRAY : 0;
         lua_pop(L, 1);
+        if (stream) {
+            lua_getfield(L, 4, "reuse");
+            if (lua_toboolean(L, -1))
+                *array_rows |= FSDB_ROWS_REUSE;
+            lua_pop(L, 1);
+        }
         lua_getfield(L, 4, "max_statement_time");
         if (!lua_isnil(L, -1)) {
             /* A per-call limit: MariaDB's SET STATEMENT … FOR, in whole
@@ -640,7 +646,7 @@ static int l_conn_query(lua_State *L)
 {
     lconn *lc = self(L);
     int tidx, array_rows;
-    query_args(L, &tidx, &array_rows);
+    query_args(L, &tidx, &array_rows, 0);
     return run(L, lc, 3, 0, tidx, array_rows, 0);
 }
 
@@ -650,7 +656,7 @@ static int l_conn_query_rows(lua_State *L)
 {
     lconn *lc = self(L);
     int tidx, array_rows;
-    query_args(L, &tidx, &array_rows);
+    query_args(L, &tidx, &array_rows, 1);
     return for_loop(L, run(L, lc, 3, 0, tidx, array_rows, 1));
 }
 
