@@ -29,10 +29,6 @@ void fsdb_conn_error(fsdb_conn *c, fsdb_error *err)
                       fsdb_conn_secret(c));
 }
 
-static const unsigned default_connect_timeout = FSDB_DEFAULT_CONNECT_TIMEOUT;
-static const unsigned default_read_timeout = FSDB_DEFAULT_READ_TIMEOUT;
-static const unsigned default_write_timeout = FSDB_DEFAULT_WRITE_TIMEOUT;
-
 static int run_setup(fsdb_conn *c, const char *sql, fsdb_error *err)
 {
     if (mysql_real_query(c->my, sql, (unsigned long)strlen(sql)) != 0) {
@@ -53,7 +49,7 @@ static int apply_session_settings(fsdb_conn *c, fsdb_error *err)
 
     if (u->collation) {
         snprintf(sql, sizeof sql, "SET NAMES %s COLLATE %s",
-                 u->charset ? u->charset : "utf8mb4", u->collation);
+                 u->charset, u->collation);
         if (run_setup(c, sql, err) < 0)
             return -1;
     }
@@ -241,15 +237,12 @@ fsdb_conn *fsdb_conn_open_at(const fsdb_conn_config *cfg, unsigned host_i, fsdb_
         return NULL;
     }
     c->cfg = cfg;
-    mysql_optionsv(c->my, MYSQL_SET_CHARSET_NAME, u->charset ? u->charset : "utf8mb4");
-    /* Finite waits by default (README "Bounded waits"): a server that
-     * stops answering costs a call these many seconds, not forever. */
-    mysql_optionsv(c->my, MYSQL_OPT_CONNECT_TIMEOUT,
-                   u->connect_timeout ? &u->connect_timeout : &default_connect_timeout);
-    mysql_optionsv(c->my, MYSQL_OPT_READ_TIMEOUT,
-                   u->read_timeout ? &u->read_timeout : &default_read_timeout);
-    mysql_optionsv(c->my, MYSQL_OPT_WRITE_TIMEOUT,
-                   u->write_timeout ? &u->write_timeout : &default_write_timeout);
+    /* Charset and timeouts are always set: the engine filled what the URL
+     * left out from fsdb.options (finite waits, README "Bounded waits"). */
+    mysql_optionsv(c->my, MYSQL_SET_CHARSET_NAME, u->charset);
+    mysql_optionsv(c->my, MYSQL_OPT_CONNECT_TIMEOUT, &u->connect_timeout);
+    mysql_optionsv(c->my, MYSQL_OPT_READ_TIMEOUT, &u->read_timeout);
+    mysql_optionsv(c->my, MYSQL_OPT_WRITE_TIMEOUT, &u->write_timeout);
     /* A silent reconnect would lose the transaction and session state. */
     mysql_optionsv(c->my, MYSQL_OPT_RECONNECT, &no);
     mysql_optionsv(c->my, MYSQL_OPT_LOCAL_INFILE, &local_infile);
@@ -404,12 +397,15 @@ void fsdb_conn_ok(fsdb_conn *c)
     c->rolled_back = 0;
 }
 
-/* A Galera node that left the primary component (1047), or a server that
- * became read-only under a read-write URL (1290, after a switch-over): the
- * connection is worth nothing and its host goes into back-off. */
+/* A Galera node that left the primary component (1047; 1180 for a commit
+ * it could not replicate, "not connected to Primary Component"), or a
+ * server that became read-only under a read-write URL (1290, after a
+ * switch-over): the connection is worth nothing and its host goes into
+ * back-off, so that what runs next goes elsewhere. */
 static int wrong_server(fsdb_conn *c, unsigned code)
 {
-    if (code != 1047 && !(code == 1290 && c->cfg->uri.target_session_attrs == FSDB_TSA_READ_WRITE))
+    if (code != 1047 && code != 1180 &&
+        !(code == 1290 && c->cfg->uri.target_session_attrs == FSDB_TSA_READ_WRITE))
         return 0;
     if (c->cfg->hosts != NULL)
         fsdb_hosts_report(c->cfg->hosts, c->host_index, 0, fsdb_now());

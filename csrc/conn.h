@@ -49,11 +49,6 @@ enum {
     FSDB_MANY_EACH      /* one execute per set */
 };
 
-/* Timeouts in seconds when the URL gives none. */
-#define FSDB_DEFAULT_CONNECT_TIMEOUT 10
-#define FSDB_DEFAULT_READ_TIMEOUT 300
-#define FSDB_DEFAULT_WRITE_TIMEOUT 60
-
 typedef struct fsdb_conn_config {
     fsdb_uri uri;
     char *init_command;      /* NULL = none */

@@ -2,8 +2,8 @@
  * core.c — the module `fsdb.core`: the C primitives Lua builds on.
  *
  * Exports: null (light userdata NULL, equal to cjson.null and ngx.null),
- * engine(url, options), parse_url, render_url, placeholders,
- * client_version, and the metatables "fsdb.engine" and "fsdb.conn".
+ * engine(url, options), parse_url, render_url, placeholders, plain_select,
+ * monotime, sleep, client_version, and the metatables "fsdb.engine" and "fsdb.conn".
  * Everything else is static.
  */
 #define _GNU_SOURCE 1 /* dladdr */
@@ -13,6 +13,7 @@
 
 #include <dlfcn.h>
 #include <mysql.h>
+#include <time.h>
 
 /* Lua unloads C modules when a state closes. Connector/C keeps
  * process-wide state from mysql_library_init() and the pool registers a
@@ -73,6 +74,43 @@ static int l_placeholders(lua_State *L)
     return 1;
 }
 
+/* plain_select(sql) -> boolean: whether sql is a plain SELECT by the
+ * scanner's rules (see sqlscan.h) under either reading of backslashes:
+ * what may go to a replica and run again after a lost connection. */
+static int l_plain_select(lua_State *L)
+{
+    size_t len;
+    const char *sql = luaL_checklstring(L, 1, &len);
+    lua_pushboolean(L, fsdb_sqlscan_plain_select(sql, len, -1));
+    return 1;
+}
+
+/* monotime() -> seconds on a clock that never jumps (replica lag checks). */
+static int l_monotime(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+/* sleep(seconds): the pause between two attempts of a transaction after a
+ * conflict, when no event loop can pause instead (see session.lua). */
+static int l_sleep(lua_State *L)
+{
+    lua_Number s = luaL_checknumber(L, 1);
+    struct timespec ts;
+    if (!(s > 0))
+        return 0;
+    if (s > 60)
+        s = 60;
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0)
+        ; /* interrupted by a signal: sleep the rest */
+    return 0;
+}
+
 /* The one exported symbol (the build hides every other). */
 __attribute__((visibility("default"))) int luaopen_fsdb_core(lua_State *L);
 
@@ -91,6 +129,12 @@ int luaopen_fsdb_core(lua_State *L)
     lua_setfield(L, -2, "version");
     lua_pushcfunction(L, l_placeholders);
     lua_setfield(L, -2, "placeholders");
+    lua_pushcfunction(L, l_plain_select);
+    lua_setfield(L, -2, "plain_select");
+    lua_pushcfunction(L, l_monotime);
+    lua_setfield(L, -2, "monotime");
+    lua_pushcfunction(L, l_sleep);
+    lua_setfield(L, -2, "sleep");
     fsdb_luri_register(L);
     fsdb_lengine_register(L);
     fsdb_lconn_register(L);

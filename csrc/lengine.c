@@ -8,12 +8,17 @@
 #include "lcore.h"
 #include "failover.h"
 #include "hosts.h"
+#include "luri.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct lengine {
     fsdb_engine *e; /* NULL once closed */
+    /* fsdb.options' URL defaults, for the canonical rendering (url,
+     * tostring); the URL itself was filled with them at construction. */
+    fsdb_uri_defaults shown;
+    char *shown_charset; /* owned copy of shown.charset */
 } lengine;
 
 static fsdb_pool_item *op_connect(void *ud, fsdb_error *err)
@@ -135,7 +140,7 @@ static lengine *check_engine(lua_State *L)
     return le;
 }
 
-/* core.engine(url, options) */
+/* core.engine(url, options, url_defaults) */
 static int l_engine_new(lua_State *L)
 {
     const char *url = luaL_checkstring(L, 1);
@@ -144,8 +149,10 @@ static int l_engine_new(lua_State *L)
     fsdb_error err;
 
     luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 3);
     le = fsdb_newuserdata(L, sizeof *le);
     le->e = NULL; /* closed until fully built */
+    le->shown_charset = NULL;
     luaL_getmetatable(L, FSDB_ENGINE_MT);
     lua_setmetatable(L, -2);
 
@@ -176,6 +183,16 @@ static int l_engine_new(lua_State *L)
     e->pool_cfg.ping_window = opt_number(L, 2, "pool_pre_ping_window");
     e->pool_cfg.use_lifo = opt_bool(L, 2, "pool_use_lifo");
     e->leak_threshold = opt_number(L, 2, "pool_leak_threshold");
+    /* C states no URL default: what the URL leaves out comes from
+     * fsdb.options (argument 3). */
+    fsdb_luri_check_defaults(L, 3, &le->shown);
+    if (fsdb_uri_fill(&e->cfg.uri, &le->shown) != 0
+        || (le->shown_charset = malloc(strlen(le->shown.charset) + 1)) == NULL)
+        return luaL_error(L, "fsdb: out of memory");
+    strcpy(le->shown_charset, le->shown.charset);
+    le->shown.charset = le->shown_charset;
+    le->shown.host = NULL; /* every host is filled */
+    lua_pop(L, 2);
     if ((e->pool = fsdb_pool_new(&e->pool_cfg, &engine_ops, e)) == NULL)
         return luaL_error(L, "fsdb: out of memory");
     return 1;
@@ -333,7 +350,7 @@ static int l_engine_url(lua_State *L)
 {
     lengine *le = check_engine(L);
     char buf[1024];
-    size_t n = fsdb_uri_render(&le->e->cfg.uri, buf, sizeof buf);
+    size_t n = fsdb_uri_render(&le->e->cfg.uri, &le->shown, buf, sizeof buf);
     lua_pushlstring(L, buf, n < sizeof buf ? n : sizeof buf - 1);
     return 1;
 }
@@ -345,6 +362,9 @@ static int l_engine_close(lua_State *L)
     lengine *le = luaL_checkudata(L, 1, FSDB_ENGINE_MT);
     fsdb_engine *e = le->e;
     le->e = NULL;
+    free(le->shown_charset);
+    le->shown_charset = NULL;
+    le->shown.charset = NULL;
     if (e && e->pool)
         fsdb_pool_free(e->pool);
     else if (e)
@@ -359,7 +379,7 @@ static int l_engine_tostring(lua_State *L)
         lua_pushliteral(L, "fsdb.engine (closed)");
     } else {
         char buf[1024];
-        fsdb_uri_render(&le->e->cfg.uri, buf, sizeof buf);
+        fsdb_uri_render(&le->e->cfg.uri, &le->shown, buf, sizeof buf);
         lua_pushfstring(L, "fsdb.engine (%s)", buf);
     }
     return 1;

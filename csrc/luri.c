@@ -8,6 +8,9 @@
  * The parsed URL is held in a userdata whose __gc frees it, created before
  * parsing: if building the result table raises (out of memory), the
  * strings, and the password, are still wiped and freed.
+ *
+ * Defaults: C states none. Without a defaults table the result is what the
+ * URL says; fsdb.url passes fsdb.options' values, which fill the rest.
  */
 #include "luri.h"
 
@@ -49,12 +52,11 @@ void fsdb_luri_push_uri(lua_State *L, const fsdb_uri *u)
     set_string(L, "scheme", u->scheme);
     set_string(L, "user", u->user);
     set_string(L, "password", u->password);
-    set_string(L, "host", u->host ? u->host : "localhost");
-    lua_pushinteger(L, (lua_Integer)(u->port ? u->port : 3306));
-    lua_setfield(L, -2, "port");
+    set_string(L, "host", u->host);
+    set_uint(L, "port", u->port);
     set_string(L, "database", u->database);
     set_string(L, "unix_socket", u->unix_socket);
-    set_string(L, "charset", u->charset ? u->charset : "utf8mb4");
+    set_string(L, "charset", u->charset);
     set_string(L, "collation", u->collation);
     set_uint(L, "connect_timeout", u->connect_timeout);
     set_uint(L, "read_timeout", u->read_timeout);
@@ -79,12 +81,45 @@ void fsdb_luri_push_uri(lua_State *L, const fsdb_uri *u)
         for (i = 0; i < fsdb_uri_host_count(u); i++) {
             lua_createtable(L, 0, 2);
             set_string(L, "host", fsdb_uri_host_at(u, i, &port));
-            lua_pushinteger(L, (lua_Integer)port);
-            lua_setfield(L, -2, "port");
+            set_uint(L, "port", port);
             lua_rawseti(L, -2, (int)i + 1);
         }
         lua_setfield(L, -2, "hosts");
     }
+}
+
+/* Field name of t (at idx): a whole number in [min, max]. */
+static unsigned default_uint(lua_State *L, int idx, const char *name, unsigned min, unsigned max)
+{
+    lua_Number v;
+
+    lua_getfield(L, idx, name);
+    v = lua_tonumber(L, -1);
+    if (lua_type(L, -1) != LUA_TNUMBER || v != v || v < (lua_Number)min || v > (lua_Number)max
+        || v != (lua_Number)(unsigned)v)
+        luaL_error(L, "fsdb: URL default '%s' missing or bad (fsdb.options states it)", name);
+    lua_pop(L, 1);
+    return (unsigned)v;
+}
+
+/* Field name of t (at idx): a string, left on the stack as its anchor. */
+static const char *default_string(lua_State *L, int idx, const char *name)
+{
+    lua_getfield(L, idx, name);
+    if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "fsdb: URL default '%s' missing or bad (fsdb.options states it)", name);
+    return lua_tostring(L, -1);
+}
+
+void fsdb_luri_check_defaults(lua_State *L, int idx, fsdb_uri_defaults *d)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    d->port = default_uint(L, idx, "port", 1, 65535);
+    d->connect_timeout = default_uint(L, idx, "connect_timeout", 1, 31536000);
+    d->read_timeout = default_uint(L, idx, "read_timeout", 1, 31536000);
+    d->write_timeout = default_uint(L, idx, "write_timeout", 1, 31536000);
+    d->host = default_string(L, idx, "host");
+    d->charset = default_string(L, idx, "charset");
 }
 
 static int holder_gc(lua_State *L)
@@ -103,6 +138,7 @@ static fsdb_uri *check_and_parse(lua_State *L, fsdb_error *err)
     size_t len;
     fsdb_uri *u;
 
+    lua_settop(L, 2); /* the holder goes to 3, after the optional defaults */
     if (lua_type(L, 1) != LUA_TSTRING)
         luaL_argerror(L, 1, lua_pushfstring(L, "string expected, got %s",
                                             luaL_typename(L, 1)));
@@ -121,7 +157,20 @@ static fsdb_uri *check_and_parse(lua_State *L, fsdb_error *err)
     return u;
 }
 
-/* syntax: t, err, errno, sqlstate = core.parse_url(url) */
+/* Fills *u from the defaults table at index 2, if one is given. */
+static void fill_from_arg(lua_State *L, fsdb_uri *u)
+{
+    fsdb_uri_defaults d;
+
+    if (lua_isnoneornil(L, 2))
+        return;
+    fsdb_luri_check_defaults(L, 2, &d);
+    if (fsdb_uri_fill(u, &d) != 0)
+        luaL_error(L, "fsdb: out of memory");
+    lua_pop(L, 2);
+}
+
+/* syntax: t, err, errno, sqlstate = core.parse_url(url [, defaults]) */
 static int l_parse_url(lua_State *L)
 {
     fsdb_error err;
@@ -129,28 +178,35 @@ static int l_parse_url(lua_State *L)
 
     if (u == NULL)
         return fsdb_luri_push_error(L, &err);
+    fill_from_arg(L, u);
     fsdb_luri_push_uri(L, u);
     fsdb_uri_free(u);
     return 1;
 }
 
-/* syntax: s, err, errno, sqlstate = core.render_url(url) */
+/* syntax: s, err, errno, sqlstate = core.render_url(url [, defaults])
+ * With defaults, the canonical form (uri.h); without, what the URL says. */
 static int l_render_url(lua_State *L)
 {
     fsdb_error err;
     fsdb_uri *u = check_and_parse(L, &err);
+    fsdb_uri_defaults d, *dp = NULL;
     char small[256];
     size_t n;
 
     if (u == NULL)
         return fsdb_luri_push_error(L, &err);
-    n = fsdb_uri_render(u, small, sizeof small);
+    if (!lua_isnoneornil(L, 2)) {
+        fsdb_luri_check_defaults(L, 2, &d); /* its strings stay anchored */
+        dp = &d;
+    }
+    n = fsdb_uri_render(u, dp, small, sizeof small);
     if (n < sizeof small) {
         lua_pushlstring(L, small, n);
     } else {
         char *big = (char *)lua_newuserdata(L, n + 1);
 
-        fsdb_uri_render(u, big, n + 1);
+        fsdb_uri_render(u, dp, big, n + 1);
         lua_pushlstring(L, big, n);
     }
     fsdb_uri_free(u);

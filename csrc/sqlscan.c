@@ -311,3 +311,86 @@ int fsdb_sqlscan_values_group(const char *sql, size_t len, int no_backslash,
     }
     return state == 2 && outside == 0 && inside > 0;
 }
+
+/* Words that make a SELECT more than a read of shared data. */
+static const char *const NOT_PLAIN[] = {
+    "INTO", "UPDATE", "SHARE", "NEXTVAL", "SETVAL", "LASTVAL", "GET_LOCK", "RELEASE_LOCK",
+    "RELEASE_ALL_LOCKS", "IS_FREE_LOCK", "IS_USED_LOCK", "LAST_INSERT_ID", "FOUND_ROWS",
+    "ROW_COUNT", "SQL_CALC_FOUND_ROWS", "CONNECTION_ID", "SLEEP", "BENCHMARK",
+    "MASTER_GTID_WAIT", "MASTER_POS_WAIT", "SOURCE_POS_WAIT", "LOAD_FILE", NULL,
+};
+
+static int plain_word(const char *w, size_t n, const char *prev, size_t prev_n)
+{
+    size_t k;
+    for (k = 0; NOT_PLAIN[k]; k++)
+        if (word_is(w, n, NOT_PLAIN[k]))
+            return 0;
+    /* LOCK IN SHARE MODE; NEXT/PREVIOUS VALUE FOR a sequence. */
+    if (word_is(w, n, "IN") && prev && word_is(prev, prev_n, "LOCK"))
+        return 0;
+    if (word_is(w, n, "VALUE") && prev &&
+        (word_is(prev, prev_n, "NEXT") || word_is(prev, prev_n, "PREVIOUS")))
+        return 0;
+    return 1;
+}
+
+static int plain_select(const char *sql, size_t len, int no_backslash)
+{
+    size_t i = 0, w, prev_n = 0;
+    const char *prev = NULL;
+    for (;;) {
+        i = skip_blank(sql, len, i);
+        if (i < len && sql[i] == '(')
+            i++;
+        else
+            break;
+    }
+    w = word_end(sql, len, i);
+    if (!word_is(sql + i, w - i, "SELECT"))
+        return 0;
+    i = w;
+    while (i < len) {
+        unsigned char c = (unsigned char)sql[i];
+        size_t next;
+        if (c == '\'' || c == '"' || c == '`') {
+            i = skip_quoted(sql, len, i, no_backslash);
+            continue;
+        }
+        if (c == '/' && i + 2 < len && sql[i + 1] == '*' &&
+            (sql[i + 2] == '!' || sql[i + 2] == 'M'))
+            return 0; /* executable comment: the server runs its text */
+        if ((next = skip_comment(sql, len, i)) != i) {
+            i = next;
+            continue;
+        }
+        if (c == '@')
+            return 0;
+        if (c == ';') {
+            do
+                i = skip_blank(sql, len, i + 1);
+            while (i < len && sql[i] == ';');
+            return i >= len; /* anything after is a second statement */
+        }
+        if (is_word(c)) {
+            w = word_end(sql, len, i);
+            if (!plain_word(sql + i, w - i, prev, prev_n))
+                return 0;
+            prev = sql + i;
+            prev_n = w - i;
+            i = w;
+            continue;
+        }
+        i++;
+    }
+    return 1;
+}
+
+int fsdb_sqlscan_plain_select(const char *sql, size_t len, int no_backslash)
+{
+    /* The scan depends on NO_BACKSLASH_ESCAPES; a caller that does not
+     * know the mode gets 1 only when both readings agree (pass -1). */
+    if (no_backslash < 0)
+        return plain_select(sql, len, 0) && plain_select(sql, len, 1);
+    return plain_select(sql, len, no_backslash);
+}

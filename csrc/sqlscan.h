@@ -50,4 +50,15 @@ void fsdb_sqlscan_free(fsdb_sqlscan *s);
 int fsdb_sqlscan_values_group(const char *sql, size_t len, int no_backslash_escapes,
                               size_t *start, size_t *end);
 
+/* Whether sql is a plain SELECT: one statement that starts with SELECT
+ * (after any opening parentheses), takes no locks (FOR UPDATE, FOR SHARE,
+ * LOCK IN SHARE MODE), writes nothing (INTO, NEXT VALUE FOR, NEXTVAL,
+ * SETVAL), touches no per-connection or per-server state (@variables,
+ * GET_LOCK and the other lock functions, LAST_INSERT_ID, FOUND_ROWS,
+ * ROW_COUNT, SQL_CALC_FOUND_ROWS, CONNECTION_ID, SLEEP, BENCHMARK, the
+ * replication waits) and holds no executable comment. Such a statement may
+ * run on a replica, and again after a lost connection. Conservative: any
+ * doubt answers 0. A stored function it calls is not seen. */
+int fsdb_sqlscan_plain_select(const char *sql, size_t len, int no_backslash_escapes);
+
 #endif

@@ -17,12 +17,12 @@
  */
 #include "uri.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_PORT 3306u
-#define DEFAULT_CHARSET "utf8mb4"
-#define DEFAULT_HOST "localhost"
+/* Not a default: the one host name Connector/C lets a socket go with. */
+#define LOCALHOST "localhost"
 #define MAX_TIMEOUT 31536000u /* one year, in seconds */
 #define ECHO_MAX 60           /* longest piece of a URL quoted in a message */
 
@@ -133,8 +133,8 @@ const char *fsdb_uri_host_at(const fsdb_uri *u, unsigned i, unsigned *port)
     unsigned pt = i == 0 ? u->port : u->more_port[i - 1];
 
     if (port != NULL)
-        *port = pt ? pt : DEFAULT_PORT;
-    return h ? h : DEFAULT_HOST;
+        *port = pt;
+    return h;
 }
 
 /* ------------------------------------------------------------------ */
@@ -493,7 +493,7 @@ static int parse_hosts(parser *p, const char *s, size_t n)
             first_port = u->port;
         } else {
             u->more_host[k - 1] = u->host;
-            u->more_port[k - 1] = u->port ? u->port : DEFAULT_PORT;
+            u->more_port[k - 1] = u->port;
         }
         u->host = NULL;
         k++;
@@ -914,7 +914,7 @@ static int parse(parser *p, const char *text)
     /* Connector/C uses the socket only for "localhost": a socket next to
      * another host would be silently ignored. */
     if (p->u->unix_socket != NULL && p->host_given
-        && !equal_nocase(p->u->host, strlen(p->u->host), DEFAULT_HOST)) {
+        && !equal_nocase(p->u->host, strlen(p->u->host), LOCALHOST)) {
         char shown[ECHO_MAX + 4];
 
         if (p->guard)
@@ -931,14 +931,7 @@ static int parse(parser *p, const char *text)
                        "or no host, not '%s'", shown);
         return -1;
     }
-
-    if (p->u->host == NULL && (p->u->host = dup_n(DEFAULT_HOST, strlen(DEFAULT_HOST))) == NULL)
-        return fail_nomem(p);
-    if (p->u->charset == NULL
-        && (p->u->charset = dup_n(DEFAULT_CHARSET, strlen(DEFAULT_CHARSET))) == NULL)
-        return fail_nomem(p);
-    if (p->u->port == 0)
-        p->u->port = DEFAULT_PORT;
+    /* What the URL leaves out stays out: fsdb.options owns the defaults. */
     return 0;
 }
 
@@ -996,6 +989,29 @@ static int copy_str(char **dst, const char *src)
     }
     *dst = dup_n(src, strlen(src));
     return *dst == NULL ? -1 : 0;
+}
+
+int fsdb_uri_fill(fsdb_uri *u, const fsdb_uri_defaults *d)
+{
+    unsigned i;
+
+    if (u->host == NULL && d->host != NULL && (u->host = dup_n(d->host, strlen(d->host))) == NULL)
+        return -1;
+    if (u->charset == NULL && d->charset != NULL
+        && (u->charset = dup_n(d->charset, strlen(d->charset))) == NULL)
+        return -1;
+    if (u->port == 0)
+        u->port = d->port;
+    for (i = 1; i < fsdb_uri_host_count(u); i++)
+        if (u->more_port[i - 1] == 0)
+            u->more_port[i - 1] = d->port;
+    if (u->connect_timeout == 0)
+        u->connect_timeout = d->connect_timeout;
+    if (u->read_timeout == 0)
+        u->read_timeout = d->read_timeout;
+    if (u->write_timeout == 0)
+        u->write_timeout = d->write_timeout;
+    return 0;
 }
 
 int fsdb_uri_copy(fsdb_uri *dst, const fsdb_uri *src)
@@ -1100,7 +1116,19 @@ static void put_option(writer *w, int *first, const char *name, const char *valu
     put_encoded(w, value, KEEP_QUERY);
 }
 
-size_t fsdb_uri_render(const fsdb_uri *u, char *buf, size_t cap)
+/* d's value for a timeout field (0 without d). */
+static unsigned timeout_default(const fsdb_uri_defaults *d, size_t offset)
+{
+    if (d == NULL)
+        return 0;
+    if (offset == offsetof(fsdb_uri, connect_timeout))
+        return d->connect_timeout;
+    if (offset == offsetof(fsdb_uri, read_timeout))
+        return d->read_timeout;
+    return d->write_timeout;
+}
+
+size_t fsdb_uri_render(const fsdb_uri *u, const fsdb_uri_defaults *d, char *buf, size_t cap)
 {
     writer w;
     int first = 1;
@@ -1120,7 +1148,8 @@ size_t fsdb_uri_render(const fsdb_uri *u, char *buf, size_t cap)
         put(&w, "@", 1);
     }
     if (u->unix_socket != NULL) {
-        put_str(&w, DEFAULT_HOST);
+        if (u->host != NULL || d != NULL)
+            put_str(&w, LOCALHOST);
     } else {
         unsigned h;
 
@@ -1129,15 +1158,23 @@ size_t fsdb_uri_render(const fsdb_uri *u, char *buf, size_t cap)
             const char *host = fsdb_uri_host_at(u, h, &port);
             char *e = num + sizeof num; /* at most 10 digits plus ':' */
 
+            if (host == NULL && d != NULL)
+                host = d->host;
+            if (port == 0 && d != NULL)
+                port = d->port;
             if (h > 0)
                 put(&w, ",", 1);
-            if (strchr(host, ':') != NULL) {
+            if (host == NULL) {
+                /* "mysql://:3307/db" */
+            } else if (strchr(host, ':') != NULL) {
                 put(&w, "[", 1);
                 put_encoded(&w, host, KEEP_HOST);
                 put(&w, "]", 1);
             } else {
                 put_encoded(&w, host, KEEP_HOST);
             }
+            if (port == 0)
+                continue;
             *--e = '\0';
             do {
                 *--e = (char)('0' + port % 10);
@@ -1155,52 +1192,53 @@ size_t fsdb_uri_render(const fsdb_uri *u, char *buf, size_t cap)
     if (u->unix_socket != NULL)
         put_option(&w, &first, "unix_socket", u->unix_socket);
     for (i = 0; i < N_OPTIONS; i++) {
-        const option_def *d = &option_defs[i];
-        const void *field = (const char *)u + d->offset;
+        const option_def *od = &option_defs[i];
+        const void *field = (const char *)u + od->offset;
 
-        switch (d->kind) {
+        switch (od->kind) {
         case OPT_CHARSET: {
             const char *cs = *(char *const *)field;
 
-            if (cs != NULL && !equal_nocase(cs, strlen(cs), DEFAULT_CHARSET))
-                put_option(&w, &first, d->name, cs);
+            if (cs != NULL && !(d != NULL && d->charset != NULL
+                                && equal_nocase(cs, strlen(cs), d->charset)))
+                put_option(&w, &first, od->name, cs);
             break;
         }
         case OPT_COLLATION:
         case OPT_PATH:
         case OPT_PLUGINS:
             if (*(char *const *)field != NULL)
-                put_option(&w, &first, d->name, *(char *const *)field);
+                put_option(&w, &first, od->name, *(char *const *)field);
             break;
         case OPT_TIMEOUT: {
             unsigned v = *(const unsigned *)field;
             char *e = num + sizeof num;
 
-            if (v == 0)
+            if (v == 0 || v == timeout_default(d, od->offset))
                 break;
             *--e = '\0';
             do {
                 *--e = (char)('0' + v % 10);
                 v /= 10;
             } while (v > 0);
-            put_option(&w, &first, d->name, e);
+            put_option(&w, &first, od->name, e);
             break;
         }
         case OPT_SSL_MODE: {
             const char *name = fsdb_ssl_mode_name(*(const fsdb_ssl_mode *)field);
 
             if (name != NULL)
-                put_option(&w, &first, d->name, name);
+                put_option(&w, &first, od->name, name);
             break;
         }
         case OPT_BOOL:
             if (*(const int *)field)
-                put_option(&w, &first, d->name, "1");
+                put_option(&w, &first, od->name, "1");
             break;
         case OPT_TSA:
         case OPT_LB:
             if (*(const int *)field > 0)
-                put_option(&w, &first, d->name, enum_names(d->kind)[*(const int *)field - 1]);
+                put_option(&w, &first, od->name, enum_names(od->kind)[*(const int *)field - 1]);
             break;
         case OPT_SOCKET:
             break; /* rendered first, above */

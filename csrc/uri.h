@@ -11,6 +11,10 @@
  * A host in brackets is IPv6 ("[::1]"); a decoded host starting with '/'
  * is a unix socket path. Every option is validated; an unknown option is an
  * error that names it. The renderer never prints the password.
+ *
+ * The parser reports what the URL says: a part the URL leaves out stays
+ * NULL or 0. The values used instead (host, port, charset, timeouts) are
+ * fsdb.options' (lua/fsdb/options.lua), handed in as fsdb_uri_defaults.
  */
 #ifndef FSDB_URI_H
 #define FSDB_URI_H
@@ -49,11 +53,11 @@ typedef struct fsdb_uri {
     char *scheme;       /* as written, lowercased, e.g. "mysql+pymysql" */
     char *user;         /* decoded; NULL when absent */
     char *password;     /* decoded; NULL when absent ("" when "user:@") */
-    char *host;         /* decoded, brackets stripped; "localhost" when absent */
-    unsigned port;      /* 3306 when absent */
+    char *host;         /* decoded, brackets stripped; NULL when absent */
+    unsigned port;      /* 0 when absent */
     char *database;     /* decoded; NULL when absent or empty */
     char *unix_socket;  /* from ?unix_socket= or a '/' host; NULL otherwise */
-    char *charset;      /* "utf8mb4" when absent */
+    char *charset;      /* NULL when absent */
     char *collation;    /* NULL when absent: the character set's default */
     unsigned connect_timeout; /* seconds; 0 = not given */
     unsigned read_timeout;
@@ -64,7 +68,7 @@ typedef struct fsdb_uri {
     int local_infile;   /* 0 (default) or 1 */
     /* A multi-host URL (h1:p1,h2:p2,…): host and port above are the first
      * host, more_host/more_port the others in URL order. n_hosts counts
-     * them all (0 in a zeroed struct means 1). */
+     * them all (0 in a zeroed struct means 1). A port of 0: not given. */
     unsigned n_hosts;
     char *more_host[FSDB_URI_MAX_HOSTS - 1];
     unsigned more_port[FSDB_URI_MAX_HOSTS - 1];
@@ -72,6 +76,15 @@ typedef struct fsdb_uri {
     fsdb_lb load_balance_hosts;
     unsigned host_recheck_seconds; /* skip a failed host this long; 0 = not given */
 } fsdb_uri;
+
+/* What a URL leaves out, as fsdb.options states it (no field may be
+ * NULL or 0 where a URL is filled with it). */
+typedef struct fsdb_uri_defaults {
+    const char *host;
+    unsigned port;
+    const char *charset;
+    unsigned connect_timeout, read_timeout, write_timeout;
+} fsdb_uri_defaults;
 
 /* Parses text into *out (which it first zeroes). Returns 0, or -1 with err
  * set (code FSDB_ERR_URL) and *out left empty. Never echoes the password. */
@@ -81,20 +94,27 @@ int fsdb_uri_parse(const char *text, fsdb_uri *out, fsdb_error *err);
  * password is wiped before it is freed. */
 void fsdb_uri_free(fsdb_uri *u);
 
+/* Fills every part *u leaves out (host, each host's port, charset,
+ * timeouts) from *d. Returns 0, or -1 on allocation failure (*u unchanged
+ * but for the parts already filled). */
+int fsdb_uri_fill(fsdb_uri *u, const fsdb_uri_defaults *d);
+
 /* Deep copy; returns 0 or -1 on allocation failure (dst left empty). */
 int fsdb_uri_copy(fsdb_uri *dst, const fsdb_uri *src);
 
-/* Renders a canonical URL with the password as "***" into buf (always
- * NUL-terminated when cap > 0). Returns the length the full rendering
- * needs, like snprintf. */
-size_t fsdb_uri_render(const fsdb_uri *u, char *buf, size_t cap);
+/* Renders a URL with the password as "***" into buf (always NUL-terminated
+ * when cap > 0). Returns the length the full rendering needs, like
+ * snprintf. With d, the canonical form: every host with its port (d's when
+ * not given), and the charset and timeouts only when they differ from d's;
+ * with d NULL, only what *u holds. */
+size_t fsdb_uri_render(const fsdb_uri *u, const fsdb_uri_defaults *d, char *buf, size_t cap);
 
 const char *fsdb_ssl_mode_name(fsdb_ssl_mode m); /* NULL for UNSET */
 const char *fsdb_tsa_name(fsdb_tsa t);            /* NULL for UNSET */
 const char *fsdb_lb_name(fsdb_lb l);              /* NULL for UNSET */
 
 /* Number of hosts (at least 1) and host i of them (0 = u->host), with its
- * port (3306 when not given). */
+ * port; NULL and 0 for what the URL left out (fsdb_uri_fill fills them). */
 unsigned fsdb_uri_host_count(const fsdb_uri *u);
 const char *fsdb_uri_host_at(const fsdb_uri *u, unsigned i, unsigned *port);
 

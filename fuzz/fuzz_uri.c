@@ -11,6 +11,9 @@
  *     of the same URL without a password only by the mask ":***" (and the
  *     '@' when there is no user name either);
  *   - the rendering parses again, to the same fields (password "***");
+ *   - what the URL leaves out stays out (NULL, 0) until fsdb_uri_fill fills
+ *     it; the canonical rendering of a filled URL parses and fills back
+ *     to the same fields;
  *   - copy and free are exact (ASan's leak check sees the rest);
  *   - no error and no rendering shows the password (see check_secret).
  * A broken promise aborts, which libFuzzer reports as a crash.
@@ -21,6 +24,9 @@
 #include <string.h>
 
 #include "uri.h"
+
+/* fsdb.options' values (lua/fsdb/options.lua). */
+static const fsdb_uri_defaults D = { "localhost", 3306, "utf8mb4", 10, 300, 60 };
 
 #define CHECK(cond)                                                              \
     do {                                                                         \
@@ -47,18 +53,24 @@ static void check_error(const fsdb_error *err, const fsdb_uri *u)
     CHECK(memcmp(u, &empty, sizeof *u) == 0);
 }
 
-static char *render(const fsdb_uri *u)
+static char *render_with(const fsdb_uri *u, const fsdb_uri_defaults *d)
 {
-    size_t need = fsdb_uri_render(u, NULL, 0), cut;
+    size_t need = fsdb_uri_render(u, d, NULL, 0), cut;
     char *buf = malloc(need + 1), small[8];
     CHECK(buf != NULL);
-    CHECK(fsdb_uri_render(u, buf, need + 1) == need);
+    CHECK(fsdb_uri_render(u, d, buf, need + 1) == need);
     CHECK(strlen(buf) == need);
     /* A short buffer: a terminated prefix, the same length reported. */
     cut = need < sizeof small ? need : sizeof small - 1;
-    CHECK(fsdb_uri_render(u, small, sizeof small) == need);
+    CHECK(fsdb_uri_render(u, d, small, sizeof small) == need);
     CHECK(strlen(small) == cut && memcmp(small, buf, cut) == 0);
     return buf;
+}
+
+/* What the URL says, nothing more. */
+static char *render(const fsdb_uri *u)
+{
+    return render_with(u, NULL);
 }
 
 static int hex_digit(char c)
@@ -76,6 +88,35 @@ static int bare_name(const char *s)
     return n >= 1 && n <= 64 && strspn(s, word) == n;
 }
 
+/* Filled with D, every part is there; its canonical rendering parses and
+ * fills back to the same. */
+static void check_filled(const fsdb_uri *u)
+{
+    fsdb_uri f, again;
+    fsdb_error err;
+    unsigned i, pf, pa;
+    char *canon;
+
+    CHECK(fsdb_uri_copy(&f, u) == 0);
+    CHECK(fsdb_uri_fill(&f, &D) == 0);
+    CHECK(f.host != NULL && f.charset != NULL && f.port >= 1);
+    CHECK(f.connect_timeout && f.read_timeout && f.write_timeout);
+    canon = render_with(&f, &D);
+    CHECK(fsdb_uri_parse(canon, &again, &err) == 0);
+    CHECK(fsdb_uri_fill(&again, &D) == 0);
+    CHECK(fsdb_uri_host_count(&again) == fsdb_uri_host_count(&f));
+    for (i = 0; u->unix_socket == NULL && i < fsdb_uri_host_count(&f); i++) {
+        CHECK(same_str(fsdb_uri_host_at(&again, i, &pa), fsdb_uri_host_at(&f, i, &pf)));
+        CHECK(pa == pf && pf >= 1);
+    }
+    CHECK(again.connect_timeout == f.connect_timeout);
+    CHECK(again.read_timeout == f.read_timeout);
+    CHECK(again.write_timeout == f.write_timeout);
+    free(canon);
+    fsdb_uri_free(&again);
+    fsdb_uri_free(&f);
+}
+
 static void check_parsed(const fsdb_uri *u)
 {
     fsdb_uri copy, bare, again;
@@ -83,10 +124,10 @@ static void check_parsed(const fsdb_uri *u)
     char *full, *plain, *mask;
     size_t skip;
 
-    CHECK(u->scheme != NULL && u->host != NULL && u->charset != NULL);
-    CHECK(u->port >= 1 && u->port <= 65535);
+    CHECK(u->scheme != NULL);
+    CHECK(u->port <= 65535);
     /* Both go into SET NAMES as they are: bare words only. */
-    CHECK(bare_name(u->charset));
+    CHECK(u->charset == NULL || bare_name(u->charset));
     CHECK(u->collation == NULL || bare_name(u->collation));
 
     full = render(u);
@@ -128,6 +169,7 @@ static void check_parsed(const fsdb_uri *u)
     CHECK(same_str(again.ssl_cipher, u->ssl_cipher));
     CHECK(again.local_infile == u->local_infile);
     fsdb_uri_free(&again);
+    check_filled(u);
 
     /* A deep copy renders the same. */
     CHECK(fsdb_uri_copy(&copy, u) == 0);
@@ -197,7 +239,8 @@ static char blur(char c)
 }
 
 /* Everything the parser says about text, as one string: the error, or the
- * rendering. Caller frees. */
+ * rendering users see (canonical, with fsdb.options' defaults). Caller
+ * frees. */
 static char *outcome(const char *text)
 {
     fsdb_uri u;
@@ -206,7 +249,7 @@ static char *outcome(const char *text)
 
     memset(&err, 0, sizeof err);
     if (fsdb_uri_parse(text, &u, &err) == 0) {
-        out = render(&u);
+        out = render_with(&u, &D);
         fsdb_uri_free(&u);
         return out;
     }

@@ -71,6 +71,7 @@ build = {
     ["fsdb.engine"] = "lua/fsdb/engine.lua",
     ["fsdb.events"] = "lua/fsdb/events.lua",
     ["fsdb.markers"] = "lua/fsdb/markers.lua",
+    ["fsdb.replicas"] = "lua/fsdb/replicas.lua",
     ["fsdb.migrate"] = "lua/fsdb/migrate.lua",
     ["fsdb.migrate.autogen"] = "lua/fsdb/migrate/autogen.lua",
     ["fsdb.migrate.compare"] = "lua/fsdb/migrate/compare.lua",

@@ -197,7 +197,7 @@ function _M.url_from_vars(vars)
   end
   local host = vars.DB_HOST
   if not host or host == "" then
-    host = "localhost"
+    host = require("fsdb.options").url_defaults().host
   end
   local port = vars.DB_PORT ~= "" and not vars.DB_SOCKET and vars.DB_PORT or nil
   if not host:find(",", 1, true) then
@@ -252,6 +252,25 @@ function _M.bind_url(bind, getenv, dotenv_path)
       :format(bind, var)
   end
   return v, var
+end
+
+--- The read replicas' URLs from the environment: DATABASE_REPLICA_URLS for
+--- the default engine, DATABASE_REPLICA_URLS_<NAME> for a bind (named as
+--- bind_var names it); URLs separated by white space (a multi-host URL
+--- holds commas). The real environment first, then .env; nil when unset.
+-- syntax: urls, var = config.replica_urls(bind_or_nil, getenv, dotenv_path)
+function _M.replica_urls(bind, getenv, dotenv_path)
+  getenv = getenv or os.getenv
+  local var = "DATABASE_REPLICA_URLS"
+  if bind ~= nil then var = var .. _M.bind_var(bind):sub(#"DATABASE_URL" + 1) end
+  local v = getenv(var)
+  if v == nil then
+    v = (_M.read_dotenv(dotenv_path, getenv) or {})[var]
+  end
+  local urls = {}
+  for u in tostring(v or ""):gmatch("%S+") do urls[#urls + 1] = u end
+  if #urls == 0 then return nil, var end
+  return urls, var
 end
 
 --- The URL from the environment: real variables first, then .env.

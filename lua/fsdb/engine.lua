@@ -9,6 +9,7 @@ local core = require("fsdb.core")
 local config = require("fsdb.config")
 local events = require("fsdb.events")
 local optlist = require("fsdb.options")
+local replicas = require("fsdb.replicas")
 
 local _M = {}
 
@@ -23,6 +24,13 @@ function _M.check_options(options)
   return optlist.check_engine(options, 2)
 end
 
+-- The URL's read_timeout (seconds): a lost connection that came sooner than
+-- half of it was a server closing it, not a server that stopped answering.
+local function read_timeout(url)
+  local ok, t = pcall(core.parse_url, url)
+  return ok and type(t) == "table" and tonumber(t.read_timeout) or 300
+end
+
 --- Creates an engine. No connection is made until first use.
 -- syntax: engine = fsdb.engine.new(url_or_nil, options)
 -- url nil means "from the environment" (DATABASE_URL, DB_*, .env).
@@ -35,6 +43,7 @@ function _M.new(url, options)
     local err
     url, err = config.url_from_env()
     if not url then error(err, 2) end
+    if opts.replicas == nil then opts.replicas = config.replica_urls() end
   end
   -- The codec transports (lua/fsdb/transport/) answer the same calls as
   -- the C engine handle.
@@ -42,9 +51,23 @@ function _M.new(url, options)
   if opts.transport and opts.transport ~= "libmariadb" then
     make = require("fsdb.transport.pool").new
   end
-  local ok, handle = pcall(make, url, opts)
+  -- What the URL leaves out (host, port, charset, timeouts) comes from
+  -- fsdb.options, the only place that states it.
+  local ok, handle = pcall(make, url, opts, optlist.url_defaults())
   if not ok then error(handle, 2) end
-  local engine = setmetatable({ _core = handle, _on_connect = opts.on_connect, options = opts }, Engine)
+  local engine = setmetatable({ _core = handle, _on_connect = opts.on_connect, options = opts,
+                                _read_timeout = read_timeout(url) }, Engine)
+  if opts.replicas then
+    local made, set = pcall(replicas.new, opts, function(u, o, i)
+      local fine, e = pcall(_M.new, u, o)
+      if not fine then
+        error(("fsdb: replica #%d: %s"):format(i, (tostring(e):gsub("^.-:%d+: ", ""):gsub("^fsdb: ", ""))), 0)
+      end
+      return e
+    end)
+    if not made then error(set, 2) end
+    engine._replicas = set
+  end
   if opts.echo then engine:_observer() end
   return engine
 end
@@ -136,28 +159,102 @@ end
 -- the primary component; the refusal put it in back-off, so the checkout
 -- goes to another node), 1053 (server shutdown in progress) and 1927 (the
 -- connection was killed) — an interrupted statement is rolled back, so
--- nothing runs twice. A lost connection (2013) is not retried: a write may
--- have committed.
+-- nothing runs twice. Not 1180 ("Got error 6 during COMMIT" from a Galera
+-- node leaving the primary component): in the Galera drill an autocommit
+-- INSERT that got it had been applied (running it again hit 1062). A
+-- lost connection (2013, 2006, 2055) is retried once only for a plain
+-- SELECT (core.plain_select: no locks, no writes, no per-connection
+-- state; the option retry_reads) and only when it came
+-- sooner than half the read_timeout — a server that closed the connection
+-- (a restart), not one that stopped answering (that wait is not doubled).
+-- Any other statement may have run: a write may have committed.
 local REFUSED = { [1047] = true, [1053] = true, [1927] = true }
 local REFUSED_TRIES = 3
+local LOST = { [2013] = true, [2006] = true, [2055] = true }
 
-local function run(self, method, ...)
-  local res, err, errno, sqlstate = self._core:run(self._on_connect, method, ...)
+-- A lost connection while a statement ran, not a connect that failed (a
+-- checkout has already retried those until pool_timeout).
+local function lost_in_statement(errno, err)
+  if not LOST[errno] then return false end
+  err = tostring(err)
+  return not (err:find("handshake", 1, true) or err:find("communication packet", 1, true)
+              or err:find("authorization packet", 1, true) or err:find("unreachable for", 1, true)
+              or err:find("hosts tried", 1, true))
+end
+
+local function run(self, method, sql, ...)
+  local t0 = core.monotime()
+  local res, err, errno, sqlstate = self._core:run(self._on_connect, method, sql, ...)
   local tries = 1
   while res == nil and REFUSED[errno] and tries < REFUSED_TRIES do
     tries = tries + 1
-    res, err, errno, sqlstate = self._core:run(self._on_connect, method, ...)
+    res, err, errno, sqlstate = self._core:run(self._on_connect, method, sql, ...)
+  end
+  if res == nil and lost_in_statement(errno, err) and self.options.retry_reads and method ~= "executemany"
+      and type(sql) == "string" and core.monotime() - t0 < self._read_timeout / 2
+      and core.plain_select(sql) then
+    res, err, errno, sqlstate = self._core:run(self._on_connect, method, sql, ...)
   end
   return res, err, errno, sqlstate
 end
 
+-- Whether a statement may go to a replica: the engine has replicas, the
+-- route is not "primary", and the statement is a plain SELECT (or the
+-- route says "replica").
+local function to_replica(self, route, sql)
+  if not self._replicas or route == "primary" then return false end
+  return route == "replica" or (type(sql) == "string" and core.plain_select(sql))
+end
+
+-- The route of a query's options, and the options without it (conn:query
+-- knows no route). Anything but nil, "primary" and "replica" raises.
+local function split_route(opts, level)
+  if type(opts) ~= "table" or opts.route == nil then return nil, opts end
+  local route = opts.route
+  if route ~= "primary" and route ~= "replica" then
+    error(("fsdb: bad value for query option 'route' (expected \"primary\" or \"replica\", got %s)")
+      :format(tostring(route)), level + 1)
+  end
+  local rest, any = {}, false
+  for k, v in pairs(opts) do
+    if k ~= "route" then rest[k], any = v, true end
+  end
+  return route, any and rest or nil
+end
+_M.split_route = split_route
+
+-- Runs a read that may go to a replica (fresh: the session's
+-- read-your-writes record) there, or — no replica usable, or the session's
+-- last write not there in time — on the primary, outside any transaction
+-- as well. false when it may not go to a replica at all.
+function Engine:_replica_read(route, fresh, method, sql, ...)
+  if not to_replica(self, route, sql) then return false end
+  local res, err, errno, sqlstate = self._replicas:read(fresh, method, sql, ...)
+  if res ~= false then return res, err, errno, sqlstate end
+  return run(self, method, sql, ...)
+end
+
+--- A plain SELECT on an engine with replicas goes to a replica (see
+--- "Replicas" in the README); everything else to the primary.
 function Engine:execute(sql, ...)
+  if self._replicas then
+    local res, err, errno, sqlstate = self:_replica_read(nil, nil, "execute", sql, ...)
+    if res ~= false then return res, err, errno, sqlstate end
+  end
   return run(self, "execute", sql, ...)
 end
 
 --- Same as conn:query, on a pooled connection (one C call, as execute).
+--- opts.route = "primary" keeps a read on the primary, "replica" sends a
+--- statement the scanner cannot classify to a replica (with replicas).
 -- syntax: res, err, errno, sqlstate = engine:query(sql, params, opts)
 function Engine:query(sql, params, opts)
+  local route
+  route, opts = split_route(opts, 2)
+  if self._replicas then
+    local res, err, errno, sqlstate = self:_replica_read(route, nil, "query", sql, params, opts)
+    if res ~= false then return res, err, errno, sqlstate end
+  end
   return run(self, "query", sql, params, opts)
 end
 
@@ -174,12 +271,15 @@ end
 --- held_too_long.
 -- syntax: t = engine:status()
 function Engine:status()
-  return self._core:status()
+  local t = self._core:status()
+  if self._replicas then self._replicas:status(t) end
+  return t
 end
 
 --- Closes idle connections; checked-out ones are closed when returned.
 -- syntax: engine:dispose()
 function Engine:dispose()
+  if self._replicas then self._replicas:dispose() end
   return self._core:dispose()
 end
 

@@ -5,11 +5,12 @@
 --
 -- The C core calls one observer per engine (csrc/lobserve.c) before and
 -- after each statement, at checkout and at check-in, always outside the
--- guarded region of a call: handlers may use the connection. This module
--- turns those calls into the named events and the echo lines. A handler
--- that raises is reported through the logger and the call goes on: it can
--- neither skip a check-in nor change a result. An engine without echo and
--- without handlers has no observer at all.
+-- guarded region of a call: handlers may use the connection; the codec
+-- transports (transport/pool.lua, transport/conn.lua) call it the same
+-- way. This module turns those calls into the named events and the echo
+-- lines. A handler that raises is reported through the logger and the call
+-- goes on: it can neither skip a check-in nor change a result. An engine
+-- without echo and without handlers has no observer at all.
 
 local _M = {}
 

@@ -77,8 +77,10 @@ end
 --- DATABASE_URL_<NAME> too). A bind never silently goes missing: an unset
 --- variable raises naming it, and so does a nil URL. No connection is
 --- made until a session (or engine) uses one. The default engine is
---- db.engine, also db.engines.default; "default" is therefore not a bind
---- name of its own. db.engines[name] raises for an unknown name.
+--- db.engine, also db.engines.default; binds.default, when given, is its
+--- URL (without url) or a table of its options laid over engine_options
+--- ({url = primary, replicas = {…}}; its url only without url).
+--- db.engines[name] raises for an unknown name.
 -- syntax: db = fsdb.new{ url = url_or_nil, binds = { name = url | true | {url = …, options…} }, engine_options = {…} }
 function _M.new(config)
   if config == nil then config = {} end
@@ -99,21 +101,36 @@ function _M.new(config)
     error("fsdb: engine_options must be a table, got " .. type(base), 2)
   end
 
-  local ok, default = pcall(engine_mod.new, config.url, base)
+  -- binds.default: the default engine's own URL and options (replicas…),
+  -- when the top-level url does not give the URL already.
+  local main_url, main_opts = config.url, base
+  local dspec = binds and binds.default
+  if dspec ~= nil then
+    if type(dspec) == "table" and not (config.url ~= nil and dspec.url ~= nil) then
+      if dspec.url ~= nil and type(dspec.url) ~= "string" then
+        error(("fsdb: bind 'default': url must be a string, got %s"):format(type(dspec.url)), 2)
+      end
+      main_url, main_opts = config.url or dspec.url, bind_options(base, dspec)
+    elseif type(dspec) == "string" and config.url == nil then
+      main_url = dspec
+    else
+      error("fsdb: bind name 'default' is reserved for the main url", 2)
+    end
+  end
+  local ok, default = pcall(engine_mod.new, main_url, main_opts)
   if not ok then
     error((tostring(default):gsub("^.-:%d+: (fsdb:)", "%1")), 2)
   end
   local engines = { default = default }
   local names = {}
-  for name in pairs(binds or {}) do names[#names + 1] = name end
+  for name in pairs(binds or {}) do
+    if name ~= "default" then names[#names + 1] = name end
+  end
   table.sort(names, function(a, b) return tostring(a) < tostring(b) end)
   for _, name in ipairs(names) do
     local spec = binds[name]
     if type(name) ~= "string" or name == "" then
       error("fsdb: bind names must be non-empty strings, got " .. tostring(name), 2)
-    end
-    if name == "default" then
-      error("fsdb: bind name 'default' is reserved for the main url", 2)
     end
     local url, opts
     if type(spec) == "string" then
@@ -133,6 +150,13 @@ function _M.new(config)
       local err
       url, err = _M.config.bind_url(name)
       if not url then error(err, 2) end
+      if not (opts and opts.replicas) then
+        local urls = _M.config.replica_urls(name)
+        if urls then
+          opts = bind_options(opts, {})
+          opts.replicas = urls
+        end
+      end
     end
     local made, engine = pcall(engine_mod.new, url, opts)
     if not made then

@@ -3,8 +3,9 @@
 --
 -- fsdb.engine validates with it and hands C a complete table (csrc/lengine.c
 -- applies no default of its own); `fsdb options` prints it. URL options are
--- read by the URL parser (csrc/uri.c, which checks their grammar); they are
--- listed here with the value used when the URL does not set them.
+-- read by the URL parser (csrc/uri.c, which checks their grammar and reports
+-- only what the URL says); they are listed here with the value used when the
+-- URL does not set them, the only place those values are stated.
 
 local _M = {}
 
@@ -82,6 +83,24 @@ _M.engine = {
   { name = "commit_markers", default = false, check = boolean,
     doc = "write a marker row (table fsdb_commit_markers) in each transaction, so a COMMIT"
       .. " whose connection was lost is known as committed or not" },
+  { name = "retry_reads", default = true, check = boolean,
+    doc = "run a plain SELECT (engine:execute/query) once more when its connection was lost (a restart)" },
+  { name = "replicas", check = function(v)
+      if type(v) ~= "table" or #v == 0 then return "a non-empty list of replica URLs" end
+      local n = 0
+      for _ in pairs(v) do n = n + 1 end
+      if n ~= #v then return "a non-empty list of replica URLs" end
+      for _, u in ipairs(v) do
+        if type(u) ~= "string" then return "a non-empty list of replica URLs" end
+      end
+    end, doc = "URLs of read replicas: plain SELECTs outside a transaction go to them (unset: none)" },
+  { name = "replica_max_lag", default = 10, check = function(v)
+      if type(v) ~= "number" or (v < 0 and v ~= -1) then return "a number of seconds >= 0, or -1 (no check)" end
+    end, doc = "seconds of replication lag that take a replica out of rotation (-1: lag not checked)" },
+  { name = "replica_check_interval", default = 1, check = number_at_least(0, "a number of seconds >= 0"),
+    doc = "seconds between two lag checks of one replica" },
+  { name = "replica_wait_timeout", default = 1, check = number_at_least(0, "a number of seconds >= 0"),
+    doc = "seconds a session's replica read waits for its last write (MASTER_GTID_WAIT) before going to the primary" },
   { name = "transport", default = "libmariadb", check = function(v)
       if v ~= "libmariadb" and v ~= "cosocket" and v ~= "cqueues" then
         return '"libmariadb", "cosocket" or "cqueues"'
@@ -109,9 +128,9 @@ _M.url = {
   { name = "unix_socket", doc = "path of the server's socket (instead of host and port)" },
   { name = "charset", default = "utf8mb4", doc = "connection character set (checked when parsed)" },
   { name = "collation", doc = "connection collation (unset: the charset's default)" },
-  { name = "connect_timeout", doc = "seconds to connect (unset: Connector/C's default)" },
-  { name = "read_timeout", doc = "seconds to wait for a reply (unset: no limit)" },
-  { name = "write_timeout", doc = "seconds to wait to send (unset: no limit)" },
+  { name = "connect_timeout", default = 10, doc = "seconds to connect" },
+  { name = "read_timeout", default = 300, doc = "seconds to wait for a reply" },
+  { name = "write_timeout", default = 60, doc = "seconds to wait to send" },
   { name = "ssl_mode", doc = "DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY" },
   { name = "ssl_ca", doc = "CA file for VERIFY_CA/VERIFY_IDENTITY" },
   { name = "ssl_capath", doc = "directory of CA files" },
@@ -124,6 +143,20 @@ _M.url = {
 
 local BY_NAME = {}
 for _, o in ipairs(_M.engine) do BY_NAME[o.name] = o end
+
+local URL_FILLED = { host = true, port = true, charset = true, connect_timeout = true,
+                     read_timeout = true, write_timeout = true }
+
+--- The URL defaults the C core fills in what a URL leaves out (host,
+--- port, charset, timeouts), as a new table.
+-- syntax: t = options.url_defaults()
+function _M.url_defaults()
+  local t = {}
+  for _, o in ipairs(_M.url) do
+    if URL_FILLED[o.name] then t[o.name] = o.default end
+  end
+  return t
+end
 
 --- The engine option names, sorted, as one string.
 -- syntax: s = options.known()

@@ -11,7 +11,9 @@
 --     it until commit, rollback or close, which return it to the pool.
 --   * Autobegin: the first statement on a bind's connection runs
 --     START TRANSACTION first (again after a statement that commits
---     implicitly, such as DDL).
+--     implicitly, such as DDL). On a bind with replicas, a plain SELECT
+--     while no transaction is open there goes to a replica instead (after
+--     waiting for the session's last committed GTID) and begins nothing.
 --   * commit/rollback apply to every bind used, in the order first used.
 --   * If the server rolls a transaction back by itself (deadlock, lost
 --     connection), the session refuses further statements with that error
@@ -35,6 +37,8 @@
 
 local sqlb = require("fsdb.sql")
 local markers = require("fsdb.markers")
+local core = require("fsdb.core")
+local engine_mod = require("fsdb.engine")
 
 local unpack = table.unpack or unpack
 
@@ -48,11 +52,20 @@ local DEFAULT = "default"
 -- transaction dies with it), a Galera node that is not ready (1047), a
 -- server that became read-only under a switch-over (1290), a shutdown
 -- (1053), no host in the wanted role (9021). Galera's certification
--- failures are 1213. A lost connection during COMMIT is not among them: it
--- is 9020, outcome unknown.
+-- failures are 1213. A lost connection during COMMIT and a Galera 1180 at
+-- COMMIT are not among them: they are 9020, outcome unknown — unless
+-- commit markers found the transaction not committed (then the original
+-- errno, 1180 included, is retried).
 local RETRYABLE = { [1213] = true, [1205] = true, [2013] = true, [2006] = true, [2055] = true,
                     [1927] = true, [4031] = true, [1047] = true, [1290] = true, [1053] = true,
-                    [2002] = true, [2003] = true, [9021] = true }
+                    [2002] = true, [2003] = true, [9021] = true, [1180] = true }
+
+-- Conflicts (a deadlock, a certification failure) come back when the same
+-- transactions run again at once: before the next attempt, a random pause
+-- ("full jitter") under a cap that doubles from 5 ms up to the backoff
+-- option (default 0.5 s) spreads them apart.
+local CONFLICT = { [1213] = true }
+local BACKOFF_FIRST, BACKOFF_DEFAULT = 0.005, 0.5
 
 -- The connection is gone (gone away, lost, lost at reading, malformed
 -- packet, killed, server shutdown, idle disconnect, lost during TLS): the
@@ -61,6 +74,11 @@ local RETRYABLE = { [1213] = true, [1205] = true, [2013] = true, [2006] = true, 
 local LOST = { [2006] = true, [2013] = true, [2055] = true, [2027] = true, [1927] = true,
                [1053] = true, [4031] = true, [5013] = true }
 local COMMIT_UNKNOWN = 9020
+-- "Got error 6 during COMMIT" from a Galera node leaving the primary
+-- component: the write set may have reached the others. The Galera drill
+-- saw an autocommit INSERT that got it applied all the same, so it is an
+-- unknown outcome like a lost connection, never retried blindly.
+local GALERA_COMMIT_FAILED = 1180
 
 local Session = {}
 Session.__index = Session
@@ -194,6 +212,28 @@ local function ensure(s, bind)
   return conn
 end
 
+-- After a COMMIT on a bind with replicas: the session's read-your-writes
+-- record, the GTID its last write got (false when it could not be read:
+-- replica reads then go to the primary until a later commit records one).
+local function last_gtid(conn)
+  local ok, res = pcall(conn.query, conn, "SELECT @@last_gtid AS g")
+  local g = ok and res and res[1] and res[1].g
+  return { gtid = type(g) == "string" and g or false, done = {} }
+end
+
+-- A read that may go to a replica: the bind has replicas, the session has
+-- no transaction open on it (no connection held, no transaction()/begin()
+-- frame) or the route forces one, and the statement is a plain SELECT (or
+-- the route is "replica"). Returns false when the read goes the usual way.
+local function replica_read(s, bind, route, method, ...)
+  local engine = s._engines[bind]
+  if not engine._replicas or route == "primary" then return false end
+  if route ~= "replica" and (s._conns[bind] or #s._frames > 0 or s._aborted) then return false end
+  local res, err, errno, sqlstate = engine:_replica_read(route, s._fresh[bind], method, ...)
+  if res == nil then s.last_errno = errno end
+  return res, err, errno, sqlstate
+end
+
 -- One statement through the bind's connection; conn:<method>(...).
 local function run(s, bind, method, ...)
   local conn, err, errno, sqlstate = ensure(s, bind)
@@ -264,19 +304,23 @@ local function finish(s, verb)
         failure = failure or { bind = bind, err = res }
       elseif not res then
         local outcome
-        if want == "COMMIT" and LOST[errno] and marker then
+        local unknown = want == "COMMIT" and (LOST[errno] or errno == GALERA_COMMIT_FAILED)
+        local what = errno == GALERA_COMMIT_FAILED
+          and "the Galera node could not replicate the COMMIT (it left the primary component)"
+          or "the connection was lost during COMMIT"
+        if unknown and marker then
           outcome = markers.resolve(engine, marker)
         end
         if outcome == true then
           res = true -- committed: the marker is there
         elseif outcome == false then
           failure = failure or { bind = bind, errno = errno, sqlstate = sqlstate,
-                                 err = ("not committed (the connection was lost during COMMIT and the commit"
-                                   .. " marker is absent): %s"):format(bare(err)) }
-        elseif want == "COMMIT" and LOST[errno] and not failure then
+                                 err = ("not committed (%s and the commit marker is absent): %s")
+                                   :format(what, bare(err)) }
+        elseif unknown and not failure then
           failure = { bind = bind, errno = COMMIT_UNKNOWN, sqlstate = "08007",
-                      err = ("commit outcome unknown: the connection was lost during COMMIT, so the server"
-                        .. " may or may not have committed (%s [%d])"):format(bare(err), errno) }
+                      err = ("commit outcome unknown: %s, so the server may or may not have committed"
+                        .. " (%s [%d])"):format(what, bare(err), errno) }
         end
         if not res then
           failure = failure or { bind = bind, err = err, errno = errno, sqlstate = sqlstate }
@@ -284,6 +328,7 @@ local function finish(s, verb)
       end
       if ok and res and want == "COMMIT" then
         if marker then markers.maybe_clean(engine) end
+        if engine._replicas then s._fresh[bind] = last_gtid(conn) end
         committed[#committed + 1] = bind
       end
       pcall(conn.close, conn)
@@ -477,6 +522,7 @@ function _M.new(engine_or_db)
     _frames = {},      -- open transaction(fn) / begin() frames, outermost first
     _sp = 0,           -- savepoint counter
     _aborted = nil,    -- set when the server rolled the transaction back
+    _fresh = {},       -- bind → read-your-writes record (binds with replicas)
     _cursors = weak_keys(),
     _views = {},
     _closed = false,
@@ -499,12 +545,18 @@ local HELPERS = {}
 --- Runs one statement in the session transaction.
 -- syntax: res, err, errno, sqlstate = s:execute(sql, ...)
 function HELPERS.execute(s, bind, sql, ...)
+  local res, err, errno, sqlstate = replica_read(s, bind, nil, "execute", sql, ...)
+  if res ~= false then return res, err, errno, sqlstate end
   return run(s, bind, "execute", sql, ...)
 end
 
 --- Like conn:query, in the session transaction.
 -- syntax: res, err, errno, sqlstate = s:query(sql, params, opts)
 function HELPERS.query(s, bind, sql, params, opts)
+  local route
+  route, opts = engine_mod.split_route(opts, 3)
+  local res, err, errno, sqlstate = replica_read(s, bind, route, "query", sql, params, opts)
+  if res ~= false then return res, err, errno, sqlstate end
   return run(s, bind, "query", sql, params, opts)
 end
 
@@ -597,6 +649,8 @@ end
 -- syntax: rows, err, errno, sqlstate = s:select(tbl, {columns, where, order_by, limit, offset, for_update})
 function HELPERS.select(s, bind, tbl, opts)
   local sql, params = build("select", tbl, opts)
+  local res, err, errno, sqlstate = replica_read(s, bind, nil, "execute", sql, params)
+  if res ~= false then return res, err, errno, sqlstate end
   return run(s, bind, "execute", sql, params)
 end
 
@@ -664,6 +718,79 @@ function View:__tostring()
   return ("fsdb.session view of bind '%s'"):format(self._bind)
 end
 
+-- Reads with a forced route: s:using_replica(name), s:using_primary(name).
+local RoutedView = {}
+RoutedView.__index = RoutedView
+
+local ROUTED = {
+  execute = function(s, bind, route, sql, ...)
+    local res, err, errno, sqlstate = replica_read(s, bind, route, "execute", sql, ...)
+    if res ~= false then return res, err, errno, sqlstate end
+    return run(s, bind, "execute", sql, ...)
+  end,
+  query = function(s, bind, route, sql, params, opts)
+    local r
+    r, opts = engine_mod.split_route(opts, 3)
+    if r ~= nil and r ~= route then
+      error(("fsdb: query option route = \"%s\" on a session:using_%s() view"):format(r, route), 3)
+    end
+    local res, err, errno, sqlstate = replica_read(s, bind, route, "query", sql, params, opts)
+    if res ~= false then return res, err, errno, sqlstate end
+    return run(s, bind, "query", sql, params, opts)
+  end,
+  select = function(s, bind, route, tbl, opts)
+    local sql, params = build("select", tbl, opts)
+    local res, err, errno, sqlstate = replica_read(s, bind, route, "execute", sql, params)
+    if res ~= false then return res, err, errno, sqlstate end
+    return run(s, bind, "execute", sql, params)
+  end,
+}
+for name, fn in pairs(ROUTED) do
+  RoutedView[name] = guard(function(self, ...)
+    check_open(self._s)
+    reap(self._s)
+    local a, b, c, d = fn(self._s, self._bind, self._route, ...)
+    return results(a, b, c, d)
+  end)
+end
+
+function RoutedView:__tostring()
+  return ("fsdb.session %s reads of bind '%s'"):format(self._route, self._bind)
+end
+
+local function routed_view(s, name, route)
+  if name == nil then name = DEFAULT end
+  if rawget(s._engines, name) == nil then
+    error(_M.unknown_bind(name, s._engines), 3)
+  end
+  local key = route .. "\0" .. name
+  local view = s._views[key]
+  if not view then
+    view = setmetatable({ _s = s, _bind = name, _route = route, bind = name }, RoutedView)
+    s._views[key] = view
+  end
+  return view
+end
+
+--- Reads (execute, query, select) of a bind sent to one of its replicas,
+--- whatever the statement and whether a transaction is open (outside it:
+--- autocommit on the replica, after waiting for the session's last
+--- committed write). With no replica usable, or none configured, they go
+--- to the primary as any session read would.
+-- syntax: view = s:using_replica(name)
+function Session:using_replica(name)
+  check_open(self)
+  return routed_view(self, name, "replica")
+end
+
+--- Reads (execute, query, select) of a bind kept on the primary, in the
+--- session transaction (they begin one, as any session statement).
+-- syntax: view = s:using_primary(name)
+function Session:using_primary(name)
+  check_open(self)
+  return routed_view(self, name, "primary")
+end
+
 local function no_open_frames(s, what)
   if #s._frames > 0 then
     error(("fsdb: session:%s() inside transaction() or begin(); return from the function, "
@@ -723,28 +850,55 @@ function Session:__tostring()
   return "fsdb.session (in transaction on " .. table.concat(self._order, ", ") .. ")"
 end
 
--- opts of transaction(): {retries = n, on_retry = function(attempt, errno, err)}
-local TX_OPTIONS = { retries = true, on_retry = true }
+-- opts of transaction(): {retries = n, on_retry = function(attempt, errno, err), backoff = s}
+local TX_OPTIONS = { retries = true, on_retry = true, backoff = true }
+
+-- A pause that lets an event loop run meanwhile where one is driving this
+-- code (OpenResty's yieldable phases, a cqueues coroutine); else a sleep.
+local YIELDABLE = { rewrite = true, access = true, content = true, timer = true, ssl_cert = true,
+                    ssl_session_fetch = true }
+local function pause(seconds)
+  local ngx = rawget(_G, "ngx")
+  if type(ngx) == "table" and type(ngx.get_phase) == "function" and YIELDABLE[ngx.get_phase()] then
+    return ngx.sleep(seconds)
+  end
+  local cq = package.loaded.cqueues
+  if type(cq) == "table" and cq.running and cq.running() then
+    return cq.sleep(seconds)
+  end
+  core.sleep(seconds)
+end
+
+local function backoff_option(opts)
+  local b = opts.backoff
+  if b == nil then return BACKOFF_DEFAULT end
+  if b == false then return 0 end
+  if type(b) ~= "number" or b ~= b or b < 0 or b > 60 then
+    error("fsdb: bad value for transaction option 'backoff' (expected seconds 0-60 or false)", 4)
+  end
+  return b
+end
 
 local function tx_options(opts)
-  if opts == nil then return 0 end
+  if opts == nil then return 0, nil, BACKOFF_DEFAULT end
   if type(opts) ~= "table" then
     error("fsdb: bad argument #2 to 'transaction' (table expected, got " .. type(opts) .. ")", 3)
   end
   for k in pairs(opts) do
     if not TX_OPTIONS[k] then
-      error(("fsdb: unknown transaction option '%s' (known: on_retry, retries)"):format(tostring(k)), 3)
+      error(("fsdb: unknown transaction option '%s' (known: backoff, on_retry, retries)"):format(tostring(k)), 3)
     end
   end
   if opts.on_retry ~= nil and type(opts.on_retry) ~= "function" then
     error("fsdb: bad value for transaction option 'on_retry' (expected a function(attempt, errno, err))", 3)
   end
+  local backoff = backoff_option(opts)
   local n = opts.retries
-  if n == nil then return 0, opts.on_retry end
+  if n == nil then return 0, opts.on_retry, backoff end
   if type(n) ~= "number" or n ~= math.floor(n) or n < 0 or n == math.huge then
     error("fsdb: bad value for transaction option 'retries' (expected a whole number >= 0)", 3)
   end
-  return n, opts.on_retry
+  return n, opts.on_retry, backoff
 end
 
 local function callable(fn)
@@ -793,15 +947,18 @@ end
 --- Runs fn(s) in a transaction: commit when it returns, roll back when it
 --- raises (re-raised) or returns nil, err, … (returned). Nested calls use a
 --- SAVEPOINT. opts.retries = n runs fn again, up to n more times, after a
---- deadlock (1213) or lock-wait timeout (1205); opts.on_retry(attempt,
---- errno, err) is called before each new attempt.
--- syntax: ... = s:transaction(fn, {retries = n, on_retry = function(attempt, errno, err) end})
+--- deadlock (1213) or lock-wait timeout (1205) and the other failures that
+--- certainly rolled back (RETRYABLE); opts.on_retry(attempt, errno, err)
+--- is called before each new attempt. After a conflict (1213) the
+--- next attempt waits a random time below min(opts.backoff (0.5 s),
+--- 5 ms × 2^(attempt-1)); backoff = false for none.
+-- syntax: ... = s:transaction(fn, {retries = n, on_retry = function(attempt, errno, err) end, backoff = s})
 local function transaction(self, fn, opts)
   check_open(self)
   if not callable(fn) then
     error("fsdb: bad argument #1 to 'transaction' (function expected, got " .. type(fn) .. ")", 2)
   end
-  local retries, on_retry = tx_options(opts)
+  local retries, on_retry, backoff = tx_options(opts)
   reap(self)
   if #self._frames > 0 then
     -- Retries belong to the outermost transaction: a deadlock has already
@@ -853,6 +1010,9 @@ local function transaction(self, fn, opts)
     end
     -- The attempt was rolled back and will run again: say why, if asked.
     if on_retry then on_retry(attempt, errno, failure) end
+    if CONFLICT[errno] and backoff > 0 then
+      pause(math.random() * math.min(backoff, BACKOFF_FIRST * 2 ^ (attempt - 1)))
+    end
     retries = retries - 1
   end
 end

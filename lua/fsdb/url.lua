@@ -17,10 +17,12 @@
 local _M = {}
 
 local core -- loaded on first use: redact() works without the C module
+local defaults -- fsdb.options' URL defaults, on first use
 
 local function get_core()
   if core == nil then
     core = require("fsdb.core")
+    defaults = require("fsdb.options").url_defaults()
   end
   return core
 end
@@ -30,17 +32,24 @@ end
 -- t has scheme, user, password, host, port, database, unix_socket, charset,
 -- collation, connect_timeout, read_timeout, write_timeout, ssl_mode, ssl_ca, ssl_cert,
 -- ssl_key, ssl_capath, ssl_cipher, auth_plugins, local_infile. Unset fields are nil,
--- except host ("localhost"), port (3306), charset ("utf8mb4") and
--- local_infile (false). On failure: nil, "fsdb: …", 9001, "HY000"; the
--- message never contains the password.
-function _M.parse(s)
-  return get_core().parse_url(s)
+-- except host, port (every host's, for a host list), charset and the three
+-- timeouts, which take fsdb.options' URL defaults (localhost, 3306, utf8mb4,
+-- 10/300/60 s), and local_infile (false). `raw` true: no defaults, only what
+-- the URL says. On failure: nil, "fsdb: …", 9001, "HY000"; the message never
+-- contains the password.
+-- syntax: t, err, errno, sqlstate = url.parse(s, raw)
+function _M.parse(s, raw)
+  local c = get_core()
+  if raw then return c.parse_url(s) end
+  return c.parse_url(s, defaults)
 end
 
---- Renders a URL in canonical form with the password as "***".
+--- Renders a URL in canonical form with the password as "***": every
+--- host with its port, charset and timeouts only when not the default.
 -- syntax: s, err, errno, sqlstate = url.render(s)
 function _M.render(s)
-  return get_core().render_url(s)
+  local c = get_core()
+  return c.render_url(s, defaults)
 end
 
 -- A scheme and its separator: "mysql://" (or "mysql:///"). The malformed

@@ -21,30 +21,9 @@ local db = require("helpers.db")
 -- Without the sanitizer preload of `make asan`: Python is not under test.
 local PYTHON = "env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS /usr/bin/python3"
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function checkout_root()
-  local src = debug.getinfo(1, "S").source
-  local dir = src:match("^@(.*)/spec/integration/[^/]*$")
-  if dir == nil and src:match("^@spec/") then dir = "." end
-  return dir or "."
-end
+local files = require("helpers.files")
+local shell_quote, write, read = files.shell_quote, files.write, files.read_or_empty
+local checkout_root = files.checkout_root
 
 local function have_alembic()
   return os.execute(PYTHON .. " -c 'import alembic, pymysql' >/dev/null 2>&1") == true

@@ -14,22 +14,8 @@ local db = require("helpers.db")
 
 local CHARSETS = { "gbk", "big5", "sjis", "cp932" }
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local files = require("helpers.files")
+local shell_quote, read, write = files.shell_quote, files.read, files.write
 
 local counter = 0
 local function unique_db()

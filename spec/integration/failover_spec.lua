@@ -6,6 +6,7 @@
 local fsdb = require("fsdb")
 local cluster = require("helpers.cluster")
 local th = require("fsdb_testhelper")
+local workers = require("helpers.workers")
 
 local NO_HOST = 9021
 
@@ -169,50 +170,28 @@ describe("multi-host URLs on a replication cluster #mariadb #cluster", function(
     admin:dispose()
     local url = url_of(c, { 1, 2, 3 }, { "target_session_attrs=read-write", "connect_timeout=2",
                                         "read_timeout=5", "write_timeout=5", "host_recheck_seconds=2" })
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("env -u LD_PRELOAD mkdir " .. dir))
-    local pids = {}
-    for w = 1, WORKERS do
-      local pid = assert(th.fork())
-      if pid == 0 then
-        local ok, err = pcall(function()
-          math.randomseed(th.getpid())
-          local e = fsdb.engine.new(url, { pool_size = 1, pool_timeout = 15 })
-          local out = assert(io.open(dir .. "/w" .. w, "w"))
-          local n, t_end = 0, th.now() + RUN
-          while th.now() < t_end do
-            n = n + 1
-            local id = ("%d-%d"):format(w, n)
-            local a, b = math.random(ACCOUNTS), math.random(ACCOUNTS)
-            local s = fsdb.session.new(e)
-            -- A failure inside fn raises (assert); transaction() retries
-            -- what is safe and raises the rest, which is counted here.
-            local okc, r, err, errno = pcall(s.transaction, s, function(tx)
-              assert(tx:execute("UPDATE accounts SET balance = balance - 1 WHERE id = ?", a))
-              assert(tx:execute("UPDATE accounts SET balance = balance + 1 WHERE id = ?", b))
-              assert(tx:execute("INSERT INTO transfers VALUES (?, 1)", id))
-              return true
-            end, { retries = 3 })
-            if not okc then r, err = nil, r end
-            s:close()
-            if r then
-              out:write("ok ", id, "\n")
-            else
-              out:write("err ", id, " ", tostring(errno or s.last_errno), " ", (tostring(err):gsub("\n", " ")), "\n")
-            end
-            out:flush()
-          end
-          out:close()
-        end)
-        if not ok then
-          local f = io.open(dir .. "/fatal" .. w, "w")
-          if f then f:write(tostring(err)) f:close() end
+    local run = workers.start({ count = WORKERS, seconds = RUN,
+      init = function() return fsdb.engine.new(url, { pool_size = 1, pool_timeout = 15 }) end,
+      step = function(e, w, n, out)
+        local id = ("%d-%d"):format(w, n)
+        local a, b = math.random(ACCOUNTS), math.random(ACCOUNTS)
+        local s = fsdb.session.new(e)
+        -- A failure inside fn raises (assert); transaction() retries
+        -- what is safe and raises the rest, which is counted here.
+        local okc, r, err, errno = pcall(s.transaction, s, function(tx)
+          assert(tx:execute("UPDATE accounts SET balance = balance - 1 WHERE id = ?", a))
+          assert(tx:execute("UPDATE accounts SET balance = balance + 1 WHERE id = ?", b))
+          assert(tx:execute("INSERT INTO transfers VALUES (?, 1)", id))
+          return true
+        end, { retries = 3 })
+        if not okc then r, err = nil, r end
+        s:close()
+        if r then
+          out:write("ok ", id, "\n")
+        else
+          out:write("err ", id, " ", tostring(errno or s.last_errno), " ", (tostring(err):gsub("\n", " ")), "\n")
         end
-        th.exit(ok and 0 or 1)
-      end
-      pids[#pids + 1] = pid
-    end
+      end })
     th.sleep(2.0)
     -- Promote node2: the primary dies first, node2 applies what it has and
     -- becomes writable, node3 follows node2 from its GTID position.
@@ -226,29 +205,19 @@ describe("multi-host URLs on a replication cluster #mariadb #cluster", function(
     c:sql(2, "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0")
     c:sql(3, ("STOP SLAVE; CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = %d, "
       .. "MASTER_USE_GTID = slave_pos; START SLAVE"):format(c.nodes[2].port))
-    for w, pid in ipairs(pids) do
-      local f = io.open(dir .. "/fatal" .. w)
-      local status = th.waitpid(pid)
-      f = f or io.open(dir .. "/fatal" .. w)
-      assert.are.equal(0, status, f and f:read("*a") or "")
-      if f then f:close() os.remove(dir .. "/fatal" .. w) end
-    end
+    run:wait()
     local ok_ids, errors, by_errno, unknown = {}, 0, {}, 0
-    for w = 1, WORKERS do
-      for line in io.lines(dir .. "/w" .. w) do
-        local kind, id, errno = line:match("^(%a+) (%S+) ?(%S*)")
-        if kind == "ok" then
-          ok_ids[#ok_ids + 1] = id
-        else
-          if errors < 3 then print("  " .. line) end
-          errors = errors + 1
-          by_errno[errno] = (by_errno[errno] or 0) + 1
-          if errno == "9020" then unknown = unknown + 1 end
-        end
+    run:each(function(_, line)
+      local kind, id, errno = line:match("^(%a+) (%S+) ?(%S*)")
+      if kind == "ok" then
+        ok_ids[#ok_ids + 1] = id
+      else
+        if errors < 3 then print("  " .. line) end
+        errors = errors + 1
+        by_errno[errno] = (by_errno[errno] or 0) + 1
+        if errno == "9020" then unknown = unknown + 1 end
       end
-      os.remove(dir .. "/w" .. w)
-    end
-    os.remove(dir)
+    end)
     local e2 = fsdb.engine.new(c.nodes[2].url)
     local total = assert(e2:query("SELECT SUM(balance) AS s, COUNT(*) AS n FROM accounts"))[1]
     local logged = assert(e2:query("SELECT COUNT(*) AS n FROM transfers"))[1].n

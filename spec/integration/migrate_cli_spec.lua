@@ -8,34 +8,9 @@ local cli = require("fsdb.cli")
 local fsdb = require("fsdb")
 local db = require("helpers.db")
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local function exists(path)
-  return os.rename(path, path) and true or false
-end
-
--- The checkout: three levels above this file.
-local function checkout_root()
-  local src = debug.getinfo(1, "S").source
-  local dir = src:match("^@(.*)/spec/integration/[^/]*$")
-  if dir == nil and src:match("^@spec/") then dir = "." end
-  return dir or "."
-end
+local files = require("helpers.files")
+local shell_quote, read, write = files.shell_quote, files.read, files.write
+local exists, checkout_root = files.exists, files.checkout_root
 
 local function url_for(name)
   return (db.url:gsub("/[^/]*$", "/" .. name))

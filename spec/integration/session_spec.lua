@@ -409,7 +409,7 @@ describe("session #mariadb", function()
     it("checks its arguments", function()
       local s = session.new(engine)
       assert.matches("function expected, got nil", raised(s.transaction, s))
-      assert.are.equal("fsdb: unknown transaction option 'retry' (known: on_retry, retries)",
+      assert.are.equal("fsdb: unknown transaction option 'retry' (known: backoff, on_retry, retries)",
         raised(s.transaction, s, function() end, { retry = 1 }))
       assert.are.equal("fsdb: bad value for transaction option 'on_retry' (expected a function(attempt, errno, err))",
         raised(s.transaction, s, function() end, { on_retry = 1 }))

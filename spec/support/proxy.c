@@ -4,6 +4,9 @@
  *
  *   local tp = require("fsdb_testproxy")
  *   local p = tp.start("127.0.0.1", server_port)  -- listens on 127.0.0.1:p.port
+ *   tp.start("127.0.0.1", server_port, "127.9.8.7", 3306)  -- on that address
+ *                         and port instead (a 127.x.y.z one), e.g. to stand
+ *                         in for a server on the default port
  *   p:set("stall")        -- modes below; returns once the proxy applied it
  *   local accepted, open = p:stats()
  *   p:close()             -- also on __gc; a second close is harmless
@@ -27,9 +30,9 @@
  *
  * The proxy runs in a forked child that touches no Lua state and leaves
  * with _exit: as soon as its control socket reports EOF (the parent closed
- * it or died), so it never outlives the spec. It only ever listens on
- * 127.0.0.1 and only connects to the address it was given, which must be a
- * loopback one.
+ * it or died), so it never outlives the spec. It only ever listens on a
+ * loopback address (127.0.0.1 unless told another 127.x.y.z) and only
+ * connects to the address it was given, which must be a loopback one.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -405,11 +408,14 @@ static int fail(lua_State *L, const char *what)
     return 2;
 }
 
-/* start(host, port) -> proxy | nil, err */
+/* start(host, port [, listen_host [, listen_port]]) -> proxy | nil, err */
 static int l_start(lua_State *L)
 {
     const char *host = luaL_checkstring(L, 1);
     int port = (int)luaL_checkinteger(L, 2);
+    const char *lhost = luaL_optstring(L, 3, "127.0.0.1");
+    int lport = (int)luaL_optinteger(L, 4, 0); /* 0: the kernel picks a free port */
+    struct in_addr laddr;
     struct sockaddr_in addr;
     socklen_t alen = sizeof addr;
     int lfd, sv[2], one = 1;
@@ -421,6 +427,10 @@ static int l_start(lua_State *L)
     target.sin_port = htons((unsigned short)port);
     if (inet_pton(AF_INET, host, &target.sin_addr) != 1 || !is_loopback(&target.sin_addr))
         return luaL_argerror(L, 1, "a 127.x.y.z address");
+    if (inet_pton(AF_INET, lhost, &laddr) != 1 || !is_loopback(&laddr))
+        return luaL_argerror(L, 3, "a 127.x.y.z address");
+    if (lport < 0 || lport > 65535)
+        return luaL_argerror(L, 4, "a port number");
 
     p = lua_newuserdata(L, sizeof *p);
     p->pid = 0;
@@ -434,8 +444,8 @@ static int l_start(lua_State *L)
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0; /* the kernel picks a free port: no race */
+    addr.sin_addr = laddr;
+    addr.sin_port = htons((unsigned short)lport);
     if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(lfd, 64) < 0 ||
         getsockname(lfd, (struct sockaddr *)&addr, &alen) < 0) {
         close(lfd);

@@ -48,9 +48,7 @@ local function unhex(h)
   return (h:gsub("%x%x", function(x) return string.char(tonumber(x, 16)) end))
 end
 
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+local shell_quote = require("helpers.files").shell_quote
 
 -- python-dotenv's reading of text, as load_dotenv does it (the real
 -- environment wins over the file for ${VAR}): name → value, nil = no value.

@@ -24,6 +24,37 @@ describe("fsdb.options", function()
     assert.matches("engine option '.-' missing", err)
   end)
 
+  it("C states no URL default: an engine without fsdb.options' URL defaults is refused", function()
+    local core = require("fsdb.core")
+    local full = optlist.check_engine({})
+    local ok, err = pcall(core.engine, URL, full)
+    assert.is_false(ok)
+    assert.matches("bad argument #3", err, 1, true)
+    local d = optlist.url_defaults()
+    for name in pairs(d) do
+      local partial = optlist.url_defaults()
+      partial[name] = nil
+      ok, err = pcall(core.engine, URL, full, partial)
+      assert.is_false(ok, name)
+      assert.matches("URL default '" .. name .. "' missing or bad", err, 1, true)
+    end
+    local e = core.engine(URL, full, d)
+    e:close()
+  end)
+
+  it("states every URL default the C core fills in, and `fsdb options` shows them", function()
+    local d = optlist.url_defaults()
+    assert.are.same({ host = "localhost", port = 3306, charset = "utf8mb4", connect_timeout = 10,
+                      read_timeout = 300, write_timeout = 60 }, d)
+    local text = optlist.describe()
+    for name, v in pairs(d) do
+      assert.matches("\n  " .. name .. " +" .. (type(v) == "string" and '"' .. v .. '"' or tostring(v)) .. " ", text)
+    end
+    -- a fresh table each time: a caller changing one changes nothing else
+    d.port = 1
+    assert.are.equal(3306, optlist.url_defaults().port)
+  end)
+
   it("names the option and what it accepts; unknown names list the known ones", function()
     local ok, err = pcall(engine.new, URL, { pool_size = -1 })
     assert.is_false(ok)

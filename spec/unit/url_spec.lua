@@ -6,10 +6,11 @@
 
 local url = require("fsdb.url")
 
--- The parse result for the given fields; the fields that are always present
--- get their defaults unless given.
+-- The parse result for the given fields; the fields fsdb.options fills in
+-- get its defaults unless given.
 local function R(fields)
-  local t = { scheme = "mysql", host = "localhost", port = 3306, charset = "utf8mb4", local_infile = false }
+  local t = { scheme = "mysql", host = "localhost", port = 3306, charset = "utf8mb4", local_infile = false,
+              connect_timeout = 10, read_timeout = 300, write_timeout = 60 }
   for k, v in pairs(fields) do
     t[k] = v
   end
@@ -303,6 +304,42 @@ describe("fsdb.url", function()
         end)
       end
     end
+
+    it("reports only what the URL says when asked for the raw result (no default from C)", function()
+      assert.same({ scheme = "mysql", host = "h", database = "db", local_infile = false },
+        (url.parse("mysql://h/db", true)))
+      assert.same({ scheme = "mysql", database = "db", local_infile = false },
+        (url.parse("mysql:///db", true)))
+      assert.same({ scheme = "mysql", host = "h1", local_infile = false, hosts = { { host = "h1" }, { host = "h2", port = 3307 } } },
+        (url.parse("mysql://h1,h2:3307", true)))
+      -- the C core's own answer, without fsdb.url in between
+      local t = require("fsdb.core").parse_url("mysql://u@h/db")
+      assert.is_nil(t.port)
+      assert.is_nil(t.charset)
+      assert.is_nil(t.connect_timeout)
+    end)
+
+    it("fills what the URL leaves out with the values it is handed, and nothing else", function()
+      local core = require("fsdb.core")
+      local other = { host = "dflt.example", port = 4000, charset = "latin1", connect_timeout = 1,
+                      read_timeout = 2, write_timeout = 3 }
+      assert.same({ scheme = "mysql", host = "dflt.example", port = 4000, charset = "latin1", database = "db",
+                    connect_timeout = 1, read_timeout = 9, write_timeout = 3, local_infile = false },
+        (core.parse_url("mysql:///db?read_timeout=9", other)))
+      assert.same({ { host = "h1", port = 4000 }, { host = "h2", port = 3307 } },
+        core.parse_url("mysql://h1,h2:3307", other).hosts)
+      assert.equal("mysql://h1:4000,h2:3307?charset=utf8mb4", (core.render_url("mysql://h1,h2:3307?charset=utf8mb4", other)))
+      assert.equal("mysql://h1,h2:3307?charset=utf8mb4", (core.render_url("mysql://h1,h2:3307?charset=utf8mb4")))
+      -- what fsdb.url fills comes from fsdb.options
+      local d = require("fsdb.options").url_defaults()
+      local t = url.parse("mysql:///db")
+      for name, v in pairs(d) do assert.equal(v, t[name], name) end
+      -- a bad defaults table is a caller's bug: it raises
+      local bad = { host = "h", port = 0, charset = "utf8mb4", connect_timeout = 1, read_timeout = 1, write_timeout = 1 }
+      assert.has_error(function() core.parse_url("mysql://h", bad) end,
+        "fsdb: URL default 'port' missing or bad (fsdb.options states it)")
+      assert.has_error(function() core.render_url("mysql://h", { port = 1 }) end)
+    end)
 
     it("returns the four failure values for a NUL byte", function()
       assert.same({ nil, "fsdb: invalid URL: it contains a NUL byte", 9001, "HY000" },

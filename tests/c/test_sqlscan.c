@@ -118,6 +118,65 @@ static int run_values_cases(void)
     return failed;
 }
 
+/* Plain SELECTs (replica reads, the retry after a lost connection). */
+typedef struct pcase {
+    const char *sql;
+    int plain;
+    int no_backslash; /* -1: both readings must agree */
+} pcase;
+
+static const pcase pcases[] = {
+    {"SELECT id, name FROM t WHERE id = ?", 1, -1},
+    {"  /* c */ select * from t -- for update\n", 1, -1},
+    {"(SELECT a FROM t) UNION (SELECT a FROM u)", 1, -1},
+    {"SELECT 'FOR UPDATE', `into`, \"@x\" FROM t;", 1, -1},
+    {"SELECT a FROM t;  ;", 1, -1},
+    {"SELECT lock, value, next FROM t", 1, -1},
+    {"SELECT a FROM t FOR UPDATE", 0, -1},
+    {"SELECT a FROM t for update skip locked", 0, -1},
+    {"SELECT a FROM t LOCK IN SHARE MODE", 0, -1},
+    {"SELECT a FROM t FOR SHARE", 0, -1},
+    {"SELECT a INTO @x FROM t", 0, -1},
+    {"SELECT a FROM t INTO OUTFILE '/tmp/x'", 0, -1},
+    {"SELECT @@global.read_only", 0, -1},
+    {"SELECT @n := 1", 0, -1},
+    {"SELECT GET_LOCK('x', 1)", 0, -1},
+    {"SELECT SLEEP(1)", 0, -1},
+    {"SELECT LAST_INSERT_ID()", 0, -1},
+    {"SELECT NEXT VALUE FOR s", 0, -1},
+    {"SELECT nextval(s)", 0, -1},
+    {"SELECT a FROM t /*! FOR UPDATE */", 0, -1},
+    {"SELECT a FROM t /*M!100000 FOR UPDATE */", 0, -1},
+    {"SELECT 1; DELETE FROM t", 0, -1},
+    {"SELECT 1; -- done", 1, -1},
+    {"INSERT INTO t SELECT * FROM u", 0, -1},
+    {"UPDATE t SET a = 1", 0, -1},
+    {"WITH x AS (SELECT 1) SELECT * FROM x", 0, -1},
+    {"SHOW TABLES", 0, -1},
+    {"", 0, -1},
+    /* 'C:\' ends the string only without backslash escapes. */
+    {"SELECT 'C:\\', ' FOR UPDATE'", 1, 1},
+    {"SELECT 'C:\\', ' FOR UPDATE'", 0, 0},
+    {"SELECT 'C:\\', ' FOR UPDATE'", 0, -1},
+    {"SELECT 'C:\\' FOR UPDATE '", 0, 1},
+    {"SELECT 'C:\\' FOR UPDATE '", 0, -1},
+    {"SELECT 'C:\\' FOR UPDATE '", 1, 0},
+};
+
+static int run_plain_cases(void)
+{
+    int failed = 0;
+    size_t i;
+    for (i = 0; i < sizeof pcases / sizeof pcases[0]; i++) {
+        const pcase *c = &pcases[i];
+        if (fsdb_sqlscan_plain_select(c->sql, strlen(c->sql), c->no_backslash) != c->plain) {
+            failed++;
+            printf("FAIL plain case %zu: %s\n", i, c->sql);
+        }
+    }
+    return failed;
+}
+
 int main(void)
 {
     int passed = 0, failed = 0, vfailed;
@@ -159,6 +218,9 @@ int main(void)
     }
     vfailed = run_values_cases();
     passed += (int)(sizeof vcases / sizeof vcases[0]) - vfailed;
+    failed += vfailed;
+    vfailed = run_plain_cases();
+    passed += (int)(sizeof pcases / sizeof pcases[0]) - vfailed;
     failed += vfailed;
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

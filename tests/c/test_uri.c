@@ -18,6 +18,9 @@
 
 static int passed, failed;
 
+/* fsdb.options' values, as the Lua glue hands them in. */
+static const fsdb_uri_defaults D = { "localhost", 3306, "utf8mb4", 10, 300, 60 };
+
 static void check(int ok, const char *what, const char *input, const char *got,
                   const char *want)
 {
@@ -30,8 +33,9 @@ static void check(int ok, const char *what, const char *input, const char *got,
            got ? got : "(null)", want ? want : "(null)");
 }
 
-/* One line with every field: always scheme, host, port, charset; the rest
- * only when set. */
+/* One line with every field the URL set (the scheme always): no field
+ * appears that the URL left out, so a default creeping back into the parser
+ * shows up in every case. */
 static void describe(const fsdb_uri *u, char *buf, size_t cap)
 {
     size_t n = 0;
@@ -42,12 +46,16 @@ static void describe(const fsdb_uri *u, char *buf, size_t cap)
         ADD(" user=%s", u->user);
     if (u->password)
         ADD(" password=%s", u->password);
-    ADD(" host=%s port=%u", u->host, u->port);
+    if (u->host)
+        ADD(" host=%s", u->host);
+    if (u->port)
+        ADD(" port=%u", u->port);
     if (u->database)
         ADD(" db=%s", u->database);
     if (u->unix_socket)
         ADD(" socket=%s", u->unix_socket);
-    ADD(" charset=%s", u->charset);
+    if (u->charset)
+        ADD(" charset=%s", u->charset);
     if (u->collation)
         ADD(" collation=%s", u->collation);
     if (u->connect_timeout)
@@ -77,7 +85,9 @@ static void describe(const fsdb_uri *u, char *buf, size_t cap)
         for (i = 0; i < fsdb_uri_host_count(u); i++) {
             const char *h = fsdb_uri_host_at(u, i, &port);
 
-            ADD("%s%s:%u", i ? "," : "", h, port);
+            ADD("%s%s", i ? "," : "", h);
+            if (port)
+                ADD(":%u", port);
         }
     }
     if (u->target_session_attrs)
@@ -111,12 +121,12 @@ typedef struct parse_case {
 
 static const parse_case parse_cases[] = {
     /* schemes */
-    { "mysql://u:p@h/db", "mysql user=u password=p host=h port=3306 db=db charset=utf8mb4", NULL, NULL },
-    { "MySQL://h", "mysql host=h port=3306 charset=utf8mb4", NULL, NULL },
-    { "mariadb://h", "mariadb host=h port=3306 charset=utf8mb4", NULL, NULL },
-    { "mysql+pymysql://h", "mysql+pymysql host=h port=3306 charset=utf8mb4", NULL, NULL },
-    { "MYSQL+MySQLdb://h", "mysql+mysqldb host=h port=3306 charset=utf8mb4", NULL, NULL },
-    { "mariadb+mariadbconnector://h", "mariadb+mariadbconnector host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://u:p@h/db", "mysql user=u password=p host=h db=db", NULL, NULL },
+    { "MySQL://h", "mysql host=h", NULL, NULL },
+    { "mariadb://h", "mariadb host=h", NULL, NULL },
+    { "mysql+pymysql://h", "mysql+pymysql host=h", NULL, NULL },
+    { "MYSQL+MySQLdb://h", "mysql+mysqldb host=h", NULL, NULL },
+    { "mariadb+mariadbconnector://h", "mariadb+mariadbconnector host=h", NULL, NULL },
     { "postgresql://u:p@h/db", NULL, "fsdb: unsupported URL scheme 'postgresql' (use mysql:// or mariadb://)", "p@h" },
     { "mysqlx://h", NULL, "fsdb: unsupported URL scheme 'mysqlx' (use mysql:// or mariadb://)", NULL },
     { "mysql+://h", NULL, "fsdb: unsupported URL scheme 'mysql+' (use mysql:// or mariadb://)", NULL },
@@ -130,20 +140,20 @@ static const parse_case parse_cases[] = {
 
     /* host lists (libpq's multi-host form) */
     { "mysql://u:p@h1:3306,h2:3307,[::1]:3308/db",
-      "mysql user=u password=p host=h1 port=3306 db=db charset=utf8mb4 "
+      "mysql user=u password=p host=h1 port=3306 db=db "
       "hosts=h1:3306,h2:3307,::1:3308", NULL, NULL },
-    { "mysql://h1,h2", "mysql host=h1 port=3306 charset=utf8mb4 hosts=h1:3306,h2:3306", NULL, NULL },
-    { "mysql://[::1],[::2]:7", "mysql host=::1 port=3306 charset=utf8mb4 hosts=::1:3306,::2:7", NULL, NULL },
-    { "mysql://u:a,b@h1,h2", "mysql user=u password=a,b host=h1 port=3306 charset=utf8mb4 "
-      "hosts=h1:3306,h2:3306", NULL, NULL },
+    { "mysql://h1,h2", "mysql host=h1 hosts=h1,h2", NULL, NULL },
+    { "mysql://[::1],[::2]:7", "mysql host=::1 hosts=::1,::2:7", NULL, NULL },
+    { "mysql://u:a,b@h1,h2", "mysql user=u password=a,b host=h1 "
+      "hosts=h1,h2", NULL, NULL },
     { "mysql://h1,h2/db?target_session_attrs=read-write&load_balance_hosts=random&host_recheck_seconds=5",
-      "mysql host=h1 port=3306 db=db charset=utf8mb4 hosts=h1:3306,h2:3306 tsa=read-write lb=random "
+      "mysql host=h1 db=db hosts=h1,h2 tsa=read-write lb=random "
       "recheck=5", NULL, NULL },
-    { "mysql://h?target_session_attrs=READ-ONLY", "mysql host=h port=3306 charset=utf8mb4 tsa=read-only",
+    { "mysql://h?target_session_attrs=READ-ONLY", "mysql host=h tsa=read-only",
       NULL, NULL },
     { "mysql://h?target_session_attrs=prefer-standby&load_balance_hosts=disable",
-      "mysql host=h port=3306 charset=utf8mb4 tsa=prefer-standby lb=disable", NULL, NULL },
-    { "mysql://h?target_session_attrs=any", "mysql host=h port=3306 charset=utf8mb4 tsa=any", NULL, NULL },
+      "mysql host=h tsa=prefer-standby lb=disable", NULL, NULL },
+    { "mysql://h?target_session_attrs=any", "mysql host=h tsa=any", NULL, NULL },
     { "mysql://h?target_session_attrs=primary", NULL, "fsdb: invalid value 'primary' for option "
       "target_session_attrs (expected any, read-write, read-only or prefer-standby)", NULL },
     { "mysql://h?load_balance_hosts=round", NULL, "fsdb: invalid value 'round' for option "
@@ -164,19 +174,18 @@ static const parse_case parse_cases[] = {
     { "mysql://u:se/cret@h1,h2:x/db", NULL, E_GUARDED, "cret" },
     { "mysql://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", NULL, "fsdb: invalid URL: more than 16 hosts", NULL },
     { "mysql://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p",
-      "mysql host=a port=3306 charset=utf8mb4 hosts=a:3306,b:3306,c:3306,d:3306,e:3306,f:3306,"
-      "g:3306,h:3306,i:3306,j:3306,k:3306,l:3306,m:3306,n:3306,o:3306,p:3306", NULL, NULL },
+      "mysql host=a hosts=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p", NULL, NULL },
 
     /* userinfo */
-    { "mysql://u@h", "mysql user=u host=h port=3306 charset=utf8mb4", NULL, NULL },
-    { "mysql://u:@h", "mysql user=u password= host=h port=3306 charset=utf8mb4", NULL, NULL },
-    { "mysql://:pw@h", "mysql password=pw host=h port=3306 charset=utf8mb4", NULL, NULL },
-    { "mysql://@h", "mysql host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://u@h", "mysql user=u host=h", NULL, NULL },
+    { "mysql://u:@h", "mysql user=u password= host=h", NULL, NULL },
+    { "mysql://:pw@h", "mysql password=pw host=h", NULL, NULL },
+    { "mysql://@h", "mysql host=h", NULL, NULL },
     { "mysql://us%65r:p%40ss%3Aw%2Frd%2542@h/db",
-      "mysql user=user password=p@ss:w/rd%42 host=h port=3306 db=db charset=utf8mb4", NULL, NULL },
-    { "mysql://u:p@ss@h:3307/db", "mysql user=u password=p@ss host=h port=3307 db=db charset=utf8mb4", NULL, NULL },
-    { "mysql://u:a:b+c@h", "mysql user=u password=a:b+c host=h port=3306 charset=utf8mb4", NULL, NULL },
-    { "mysql://u:%E2%82%AC@h", "mysql user=u password=\xE2\x82\xAC host=h port=3306 charset=utf8mb4", NULL, NULL },
+      "mysql user=user password=p@ss:w/rd%42 host=h db=db", NULL, NULL },
+    { "mysql://u:p@ss@h:3307/db", "mysql user=u password=p@ss host=h port=3307 db=db", NULL, NULL },
+    { "mysql://u:a:b+c@h", "mysql user=u password=a:b+c host=h", NULL, NULL },
+    { "mysql://u:%E2%82%AC@h", "mysql user=u password=\xE2\x82\xAC host=h", NULL, NULL },
     { "mysql://u:se%ZZcret@h", NULL, E_PCT, "se" },
     { "mysql://u:secret%4@h", NULL, E_PCT, "secret" },
     { "mysql://u:secret%@h", NULL, E_PCT, "secret" },
@@ -184,28 +193,28 @@ static const parse_case parse_cases[] = {
     { "mysql://u%ZZ@h", NULL, E_PCT, NULL },
 
     /* hosts */
-    { "mysql://", "mysql host=localhost port=3306 charset=utf8mb4", NULL, NULL },
-    { "mysql://u:p@/db", "mysql user=u password=p host=localhost port=3306 db=db charset=utf8mb4", NULL, NULL },
-    { "mysql://:3307", "mysql host=localhost port=3307 charset=utf8mb4", NULL, NULL },
-    { "mysql://db-1.example.com", "mysql host=db-1.example.com port=3306 charset=utf8mb4", NULL, NULL },
-    { "mysql://[::1]", "mysql host=::1 port=3306 charset=utf8mb4", NULL, NULL },
-    { "mysql://u:p@[::1]:3307/db", "mysql user=u password=p host=::1 port=3307 db=db charset=utf8mb4", NULL, NULL },
-    { "mysql://[fe80::1%25eth0]:3307", "mysql host=fe80::1%eth0 port=3307 charset=utf8mb4", NULL, NULL },
-    { "mysql://[::ffff:10.0.0.1]/db", "mysql host=::ffff:10.0.0.1 port=3306 db=db charset=utf8mb4", NULL, NULL },
+    { "mysql://", "mysql", NULL, NULL },
+    { "mysql://u:p@/db", "mysql user=u password=p db=db", NULL, NULL },
+    { "mysql://:3307", "mysql port=3307", NULL, NULL },
+    { "mysql://db-1.example.com", "mysql host=db-1.example.com", NULL, NULL },
+    { "mysql://[::1]", "mysql host=::1", NULL, NULL },
+    { "mysql://u:p@[::1]:3307/db", "mysql user=u password=p host=::1 port=3307 db=db", NULL, NULL },
+    { "mysql://[fe80::1%25eth0]:3307", "mysql host=fe80::1%eth0 port=3307", NULL, NULL },
+    { "mysql://[::ffff:10.0.0.1]/db", "mysql host=::ffff:10.0.0.1 db=db", NULL, NULL },
     { "mysql://[::1/db", NULL, "fsdb: invalid IPv6 host in URL (missing ']')", NULL },
     { "mysql://[]/db", NULL, "fsdb: invalid IPv6 host '[]' in URL", NULL },
     { "mysql://[db.example]/db", NULL, "fsdb: invalid IPv6 host '[db.example]' in URL", NULL },
     { "mysql://[::1]x/db", NULL, "fsdb: invalid URL: expected ':' or '/' after the IPv6 host's ']'", NULL },
     { "mysql://bad host/db", NULL, "fsdb: invalid host 'bad host' in URL", NULL },
     { "mysql://u:p@%2Ftmp%2Fmy.sock/db",
-      "mysql user=u password=p host=localhost port=3306 db=db socket=/tmp/my.sock charset=utf8mb4", NULL, NULL },
+      "mysql user=u password=p db=db socket=/tmp/my.sock", NULL, NULL },
     { "mysql://%2fvar%2frun%2fmysqld%2fmysqld.sock",
-      "mysql host=localhost port=3306 socket=/var/run/mysqld/mysqld.sock charset=utf8mb4", NULL, NULL },
+      "mysql socket=/var/run/mysqld/mysqld.sock", NULL, NULL },
 
     /* ports */
-    { "mysql://h:1", "mysql host=h port=1 charset=utf8mb4", NULL, NULL },
-    { "mysql://h:65535", "mysql host=h port=65535 charset=utf8mb4", NULL, NULL },
-    { "mysql://h:03306", "mysql host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://h:1", "mysql host=h port=1", NULL, NULL },
+    { "mysql://h:65535", "mysql host=h port=65535", NULL, NULL },
+    { "mysql://h:03306", "mysql host=h port=3306", NULL, NULL },
     { "mysql://u@h:0", NULL, "fsdb: invalid port '0' in URL (expected 1-65535)", NULL },
     { "mysql://u@h:65536", NULL, "fsdb: invalid port '65536' in URL (expected 1-65535)", NULL },
     { "mysql://@h:-1", NULL, "fsdb: invalid port '-1' in URL (expected 1-65535)", NULL },
@@ -229,7 +238,7 @@ static const parse_case parse_cases[] = {
     { "mysql://us:secret?unix_socket=/s", NULL, E_HOSTLESS_PORT, "secret" },
     { "mysql://usr9:3306/db?unix_socket=/s", NULL,
       "fsdb: invalid URL: option unix_socket needs host localhost or no host" HINT_HOSTLESS, "usr9" },
-    { "mysql://user:3306/db", "mysql host=user port=3306 db=db charset=utf8mb4", NULL, NULL },
+    { "mysql://user:3306/db", "mysql host=user port=3306 db=db", NULL, NULL },
 
     /* a raw '/' or '?' in the password: nothing after it may be quoted */
     { "mysql://u:zq/wk@h/db", NULL, E_GUARDED, "zq" },
@@ -243,32 +252,32 @@ static const parse_case parse_cases[] = {
     { "mysql://u:3306?x@y", NULL, E_GUARDED, "3306?x" },
     { "mysql://u@h/x:pw@y", NULL, E_GUARDED, "pw" },
     { "mysql://h:3306/db@2", NULL, E_GUARDED, NULL },
-    { "mysql://h:3306/db%402", "mysql host=h port=3306 db=db@2 charset=utf8mb4", NULL, NULL },
+    { "mysql://h:3306/db%402", "mysql host=h port=3306 db=db@2", NULL, NULL },
     { "mysql://u:p@h:3306/db@2", NULL, E_GUARDED, NULL },
     { "mysql://u:@h:1/@x", NULL, E_GUARDED, NULL },
-    { "mysql://u:p@h:3306/db%402", "mysql user=u password=p host=h port=3306 db=db@2 charset=utf8mb4",
+    { "mysql://u:p@h:3306/db%402", "mysql user=u password=p host=h port=3306 db=db@2",
       NULL, NULL },
 
     /* database */
-    { "mysql://h/", "mysql host=h port=3306 charset=utf8mb4", NULL, NULL },
-    { "mysql://h/my%20db", "mysql host=h port=3306 db=my db charset=utf8mb4", NULL, NULL },
-    { "mysql://h/db@2", "mysql host=h port=3306 db=db@2 charset=utf8mb4", NULL, NULL },
+    { "mysql://h/", "mysql host=h", NULL, NULL },
+    { "mysql://h/my%20db", "mysql host=h db=my db", NULL, NULL },
+    { "mysql://h/db@2", "mysql host=h db=db@2", NULL, NULL },
     { "mysql://h/a/b", NULL, "fsdb: invalid URL: the database name must not contain '/'", NULL },
     { "mysql://h/a%2Fb", NULL, "fsdb: invalid URL: the database name must not contain '/'", NULL },
 
     /* options */
-    { "mysql://h/db?", "mysql host=h port=3306 db=db charset=utf8mb4", NULL, NULL },
-    { "mysql://h?charset=latin1", "mysql host=h port=3306 charset=latin1", NULL, NULL },
+    { "mysql://h/db?", "mysql host=h db=db", NULL, NULL },
+    { "mysql://h?charset=latin1", "mysql host=h charset=latin1", NULL, NULL },
     { "mysql://h/db?charset=utf8mb4&&connect_timeout=5&",
-      "mysql host=h port=3306 db=db charset=utf8mb4 connect_timeout=5", NULL, NULL },
+      "mysql host=h db=db charset=utf8mb4 connect_timeout=5", NULL, NULL },
     { "mysql://h?charset=", NULL,
       "fsdb: invalid value '' for option charset (expected a character set name such as utf8mb4)", NULL },
     { "mysql://h?charset=utf8;drop", NULL,
       "fsdb: invalid value 'utf8;drop' for option charset (expected a character set name such as utf8mb4)", NULL },
     { "mysql://h?collation=utf8mb4_unicode_ci",
-      "mysql host=h port=3306 charset=utf8mb4 collation=utf8mb4_unicode_ci", NULL, NULL },
+      "mysql host=h collation=utf8mb4_unicode_ci", NULL, NULL },
     { "mysql://h?charset=latin1&collation=latin1_bin",
-      "mysql host=h port=3306 charset=latin1 collation=latin1_bin", NULL, NULL },
+      "mysql host=h charset=latin1 collation=latin1_bin", NULL, NULL },
     { "mysql://h?collation=", NULL,
       "fsdb: invalid value '' for option collation (expected a collation name such as utf8mb4_unicode_ci)", NULL },
     { "mysql://h?collation=utf8mb4_bin%27%3B%20DROP", NULL,
@@ -278,12 +287,12 @@ static const parse_case parse_cases[] = {
       "fsdb: invalid value 'a12345678901234567890123456789012345678901234567890123456789...' for option collation "
       "(expected a collation name such as utf8mb4_unicode_ci)", NULL },
     { "mysql://h?collation=a123456789012345678901234567890123456789012345678901234567890123",
-      "mysql host=h port=3306 charset=utf8mb4 collation=a123456789012345678901234567890123456789012345678901234567890123",
+      "mysql host=h collation=a123456789012345678901234567890123456789012345678901234567890123",
       NULL, NULL },
     { "mysql://h?collation=utf8mb4_bin&collation=utf8mb4_bin", NULL,
       "fsdb: option 'collation' is given more than once in URL", NULL },
     { "mysql://h?connect_timeout=10&read_timeout=0&write_timeout=31536000",
-      "mysql host=h port=3306 charset=utf8mb4 connect_timeout=10 write_timeout=31536000", NULL, NULL },
+      "mysql host=h connect_timeout=10 write_timeout=31536000", NULL, NULL },
     { "mysql://h?read_timeout=x", NULL,
       "fsdb: invalid value 'x' for option read_timeout (expected whole seconds)", NULL },
     { "mysql://h?connect_timeout=1.5", NULL,
@@ -292,27 +301,27 @@ static const parse_case parse_cases[] = {
       "fsdb: invalid value '31536001' for option write_timeout (expected whole seconds)", NULL },
     { "mysql://h?read_timeout=-1", NULL,
       "fsdb: invalid value '-1' for option read_timeout (expected whole seconds)", NULL },
-    { "mysql://h?ssl_mode=verify_identity", "mysql host=h port=3306 charset=utf8mb4 ssl_mode=VERIFY_IDENTITY", NULL, NULL },
-    { "mysql://h?ssl_mode=DISABLED", "mysql host=h port=3306 charset=utf8mb4 ssl_mode=DISABLED", NULL, NULL },
-    { "mysql://h?ssl_mode=Preferred", "mysql host=h port=3306 charset=utf8mb4 ssl_mode=PREFERRED", NULL, NULL },
-    { "mysql://h?ssl_mode=required", "mysql host=h port=3306 charset=utf8mb4 ssl_mode=REQUIRED", NULL, NULL },
-    { "mysql://h?ssl_mode=VERIFY_CA", "mysql host=h port=3306 charset=utf8mb4 ssl_mode=VERIFY_CA", NULL, NULL },
+    { "mysql://h?ssl_mode=verify_identity", "mysql host=h ssl_mode=VERIFY_IDENTITY", NULL, NULL },
+    { "mysql://h?ssl_mode=DISABLED", "mysql host=h ssl_mode=DISABLED", NULL, NULL },
+    { "mysql://h?ssl_mode=Preferred", "mysql host=h ssl_mode=PREFERRED", NULL, NULL },
+    { "mysql://h?ssl_mode=required", "mysql host=h ssl_mode=REQUIRED", NULL, NULL },
+    { "mysql://h?ssl_mode=VERIFY_CA", "mysql host=h ssl_mode=VERIFY_CA", NULL, NULL },
     { "mysql://h?ssl_mode=on", NULL, "fsdb: invalid value 'on' for option ssl_mode " E_SSL, NULL },
     { "mysql://h?ssl_ca=/etc/ssl/ca.pem&ssl_cert=c%20d.pem&ssl_key=k.pem&ssl_capath=/etc/ssl/certs"
       "&ssl_cipher=ECDHE-RSA-AES128-GCM-SHA256:AES+256",
-      "mysql host=h port=3306 charset=utf8mb4 ssl_ca=/etc/ssl/ca.pem ssl_cert=c d.pem ssl_key=k.pem "
+      "mysql host=h ssl_ca=/etc/ssl/ca.pem ssl_cert=c d.pem ssl_key=k.pem "
       "ssl_capath=/etc/ssl/certs ssl_cipher=ECDHE-RSA-AES128-GCM-SHA256:AES+256", NULL, NULL },
     { "mysql://h?ssl_ca=", NULL, "fsdb: invalid value '' for option ssl_ca (expected a non-empty value)", NULL },
     { "mysql://h?ssl_cipher=", NULL, "fsdb: invalid value '' for option ssl_cipher (expected a non-empty value)", NULL },
     { "mysql://h?ssl_cert=%ZZ", NULL, E_PCT, NULL },
-    { "mysql://h?local_infile=1", "mysql host=h port=3306 charset=utf8mb4 local_infile=1", NULL, NULL },
-    { "mysql://h?local_infile=TRUE", "mysql host=h port=3306 charset=utf8mb4 local_infile=1", NULL, NULL },
-    { "mysql://h?local_infile=off", "mysql host=h port=3306 charset=utf8mb4", NULL, NULL },
+    { "mysql://h?local_infile=1", "mysql host=h local_infile=1", NULL, NULL },
+    { "mysql://h?local_infile=TRUE", "mysql host=h local_infile=1", NULL, NULL },
+    { "mysql://h?local_infile=off", "mysql host=h", NULL, NULL },
     { "mysql://h?local_infile=2", NULL, "fsdb: invalid value '2' for option local_infile " E_BOOL, NULL },
     { "mysql://u:p@localhost/db?unix_socket=/tmp/my%20.sock",
-      "mysql user=u password=p host=localhost port=3306 db=db socket=/tmp/my .sock charset=utf8mb4", NULL, NULL },
+      "mysql user=u password=p host=localhost db=db socket=/tmp/my .sock", NULL, NULL },
     { "mysql://u:p@/db?unix_socket=%2Ftmp%2Fmy.sock",
-      "mysql user=u password=p host=localhost port=3306 db=db socket=/tmp/my.sock charset=utf8mb4", NULL, NULL },
+      "mysql user=u password=p db=db socket=/tmp/my.sock", NULL, NULL },
     { "mysql://h?unix_socket=", NULL, "fsdb: invalid value '' for option unix_socket (expected a non-empty value)", NULL },
     { "mysql://%2Ftmp%2Fa.sock?unix_socket=/tmp/b.sock", NULL,
       "fsdb: invalid URL: a socket path is given both as host and as option unix_socket; give it once", NULL },
@@ -329,14 +338,14 @@ static const parse_case parse_cases[] = {
       "fsdb: option 'local_infile' in URL has no value (expected local_infile=value)", NULL },
     { "mysql://u:secret@h?charset", NULL,
       "fsdb: option 'charset' in URL has no value (expected charset=value)", "secret" },
-    { "mysql://h?ssl_ca=/etc/a@b/ca.pem", "mysql host=h port=3306 charset=utf8mb4 ssl_ca=/etc/a@b/ca.pem", NULL, NULL },
+    { "mysql://h?ssl_ca=/etc/a@b/ca.pem", "mysql host=h ssl_ca=/etc/a@b/ca.pem", NULL, NULL },
     { "mysql://h?ssl_ca=/etc/a@b/ca.pem&bogus=1", NULL, E_GUARDED, NULL },
     { "mysql://u:secret@h?charset=utf9", NULL,
       "fsdb: unknown charset 'utf9' in URL (use utf8mb4; SHOW CHARACTER SET lists the others)", "secret" },
     { "mysql://h?charset=ucs2", NULL,
       "fsdb: charset ucs2 cannot be a connection charset; use charset=utf8mb4 (the default)", NULL },
     { "mysql://u:pa/ss@h?charset=utf9", NULL, E_GUARDED, "pa/ss" },
-    { "mysql://h?charset=Latin2", "mysql host=h port=3306 charset=Latin2", NULL, NULL },
+    { "mysql://h?charset=Latin2", "mysql host=h charset=Latin2", NULL, NULL },
 };
 
 typedef struct render_case {
@@ -429,18 +438,85 @@ static void run_render_cases(void)
             check(0, "render (parse)", c->in, err.message, c->want);
             continue;
         }
-        n = fsdb_uri_render(&u, got, sizeof got);
+        n = fsdb_uri_render(&u, &D, got, sizeof got);
         check(strcmp(got, c->want) == 0 && n == strlen(c->want), "render", c->in, got, c->want);
         /* The rendering parses back to the same URL (password aside). */
         if (fsdb_uri_parse(got, &again, &err) != 0) {
             check(0, "render parses back", got, err.message, "success");
         } else {
-            fsdb_uri_render(&again, twice, sizeof twice);
+            fsdb_uri_render(&again, &D, twice, sizeof twice);
             check(strcmp(twice, got) == 0, "render is stable", c->in, twice, got);
             fsdb_uri_free(&again);
         }
         fsdb_uri_free(&u);
     }
+}
+
+/* Without defaults the rendering shows what the URL says, nothing more. */
+static const render_case raw_render_cases[] = {
+    { "mysql://u:p@h/db", "mysql://u:***@h/db" },
+    { "mysql://h1,h2:3307", "mysql://h1,h2:3307" },
+    { "mysql://:3307/db", "mysql://:3307/db" },
+    { "mysql://u@/db?unix_socket=%2Ftmp%2Fs", "mysql://u@/db?unix_socket=/tmp/s" },
+    { "mysql://h?charset=utf8mb4&read_timeout=300", "mysql://h?charset=utf8mb4&read_timeout=300" },
+};
+
+static void run_raw_render_cases(void)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof raw_render_cases / sizeof raw_render_cases[0]; i++) {
+        const render_case *c = &raw_render_cases[i];
+        fsdb_uri u;
+        fsdb_error err;
+        char got[256];
+
+        if (fsdb_uri_parse(c->in, &u, &err) != 0) {
+            check(0, "raw render (parse)", c->in, err.message, c->want);
+            continue;
+        }
+        fsdb_uri_render(&u, NULL, got, sizeof got);
+        check(strcmp(got, c->want) == 0, "raw render", c->in, got, c->want);
+        fsdb_uri_free(&u);
+    }
+}
+
+/* fsdb_uri_fill takes every value from its argument (none of them 3306,
+ * localhost or utf8mb4 here) and only for what the URL left out. */
+static void run_fill(void)
+{
+    static const fsdb_uri_defaults other = { "dflt.example", 4000, "latin1", 1, 2, 3 };
+    fsdb_uri u;
+    fsdb_error err;
+    unsigned port = 0;
+    char got[256];
+    const char *in = "mysql://h1,h2:3307/db";
+
+    if (fsdb_uri_parse(in, &u, &err) != 0 || fsdb_uri_fill(&u, &other) != 0) {
+        check(0, "fill", in, err.message, "filled");
+        return;
+    }
+    describe(&u, got, sizeof got);
+    check(strcmp(got, "mysql host=h1 port=4000 db=db charset=latin1 connect_timeout=1 "
+                      "read_timeout=2 write_timeout=3 hosts=h1:4000,h2:3307") == 0,
+          "fill", in, got, "the other defaults");
+    fsdb_uri_render(&u, &other, got, sizeof got);
+    check(strcmp(got, "mysql://h1:4000,h2:3307/db") == 0, "render filled", in, got,
+          "mysql://h1:4000,h2:3307/db");
+    fsdb_uri_free(&u);
+
+    in = "mysql://:5/d?charset=ascii&read_timeout=9";
+    if (fsdb_uri_parse(in, &u, &err) != 0 || fsdb_uri_fill(&u, &other) != 0) {
+        check(0, "fill", in, err.message, "filled");
+        return;
+    }
+    describe(&u, got, sizeof got);
+    check(strcmp(got, "mysql host=dflt.example port=5 db=d charset=ascii connect_timeout=1 "
+                      "read_timeout=9 write_timeout=3") == 0,
+          "fill keeps what the URL says", in, got, "port 5, ascii, read_timeout 9");
+    check(strcmp(fsdb_uri_host_at(&u, 0, &port), "dflt.example") == 0 && port == 5,
+          "host_at after fill", in, "", "dflt.example:5");
+    fsdb_uri_free(&u);
 }
 
 static void run_misc(void)
@@ -459,14 +535,14 @@ static void run_misc(void)
 
     /* Truncation works like snprintf. */
     memset(small, 'x', sizeof small);
-    n = fsdb_uri_render(&u, small, sizeof small);
+    n = fsdb_uri_render(&u, &D, small, sizeof small);
     check(n == full && strcmp(small, "mysql:/") == 0, "render truncates", in, small, "mysql:/");
-    n = fsdb_uri_render(&u, NULL, 0);
+    n = fsdb_uri_render(&u, &D, NULL, 0);
     snprintf(tmp, sizeof tmp, "%lu", (unsigned long)n);
     check(n == full, "render with cap 0 returns the length", in, tmp, "length");
-    n = fsdb_uri_render(&u, got, full + 1);
+    n = fsdb_uri_render(&u, &D, got, full + 1);
     check(n == full && strcmp(got, want) == 0, "render exact fit", in, got, want);
-    n = fsdb_uri_render(&u, got, full);
+    n = fsdb_uri_render(&u, &D, got, full);
     check(n == full && strlen(got) == full - 1, "render one short", in, got, "cut by one");
 
     /* Deep copy. */
@@ -519,6 +595,8 @@ int main(void)
 {
     run_parse_cases();
     run_render_cases();
+    run_raw_render_cases();
+    run_fill();
     run_misc();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

@@ -12,7 +12,6 @@ local core = require("fsdb.core")
 
 local _M = {}
 
-local HUGE_MS = 86400000 -- "no timeout": a day
 local READ_CHUNK = 65536
 
 local IN_TRANS = 0x0001
@@ -189,7 +188,7 @@ function Link:login(cfg)
   self.server_version = hs.server_version:gsub("^5%.5%.5%-", "")
   self.thread_id = hs.thread_id
   self.bulk = hs.bulk
-  local charset_id = CHARSET_IDS[(u.charset or "utf8mb4"):lower()] or 45
+  local charset_id = CHARSET_IDS[u.charset:lower()] or 45
   local want_tls = not self.unix and tls_wanted(u)
   local secure = self.unix -- a unix socket is local: secure, like the server says
   if want_tls and hs.ssl then
@@ -289,7 +288,7 @@ end
 -- apply_session_settings): the collation and the isolation level.
 function Link:session_settings(cfg)
   local u = cfg.url
-  local cs = (u.charset or "utf8mb4")
+  local cs = u.charset
   if u.collation then
     local ok, err, errno, state = setup(self, ("SET NAMES %s COLLATE %s"):format(cs, u.collation))
     if not ok then return nil, err, errno, state end
@@ -313,9 +312,8 @@ function _M.open(cfg, sched, pool_name)
   local sock = sched.tcp()
   local opts = pool_name and { pool = pool_name } or nil
   link.sock = sock
-  sock:settimeouts((u.connect_timeout or 0) > 0 and u.connect_timeout * 1000 or 30000,
-    (u.write_timeout or 0) > 0 and u.write_timeout * 1000 or HUGE_MS,
-    (u.read_timeout or 0) > 0 and u.read_timeout * 1000 or HUGE_MS)
+  -- The URL's timeouts, fsdb.options' when it gives none (filled at parse).
+  sock:settimeouts(u.connect_timeout * 1000, u.write_timeout * 1000, u.read_timeout * 1000)
   local ok, err
   if u.unix_socket then
     link.unix = true
@@ -346,9 +344,7 @@ function _M.start(link, cfg)
   end
   -- reading the handshake used the connect timeout; now the read timeout
   local u = cfg.url
-  link.sock:settimeouts((u.connect_timeout or 0) > 0 and u.connect_timeout * 1000 or 30000,
-    (u.write_timeout or 0) > 0 and u.write_timeout * 1000 or HUGE_MS,
-    (u.read_timeout or 0) > 0 and u.read_timeout * 1000 or HUGE_MS)
+  link.sock:settimeouts(u.connect_timeout * 1000, u.write_timeout * 1000, u.read_timeout * 1000)
   if cfg.init_command then
     ok, err, errno, state = setup(link, cfg.init_command)
     if not ok then link:quit(); return nil, err, errno, state end
@@ -700,7 +696,7 @@ function Conn:info()
     thread_id = link.thread_id,
     server_version = link.server_version,
     host_info = link.unix and "Localhost via UNIX socket" or (u.host .. " via TCP/IP"),
-    charset = u.charset or "utf8mb4",
+    charset = u.charset,
     tls_cipher = link.tls and (link.sock.cipher and link.sock:cipher() or "TLS") or nil,
     wait_timeout = link.idle_limit,
     age = link.sched.now() - link.created,
@@ -710,9 +706,18 @@ end
 
 --- Returns the connection to its pool (rolled back per
 --- pool_reset_on_return, or discarded when it cannot be made clean).
+--- The engine's observer hears "checkin" first, while the connection is
+--- still usable (a handler that closes it ends the close here).
 function Conn:close()
   local link = self._link
   if not link then return end
+  local obs = self._pool.observer
+  if obs and not self._closing then
+    self._closing = true
+    pcall(obs, "checkin", self)
+    self._closing = nil
+    if self._link ~= link then return end
+  end
   self._link = nil
   if self._cursor then self._cursor:_detach() end
   local pool = self._pool
@@ -725,6 +730,40 @@ function Conn:_discard()
   if not link then return end
   self._link = nil
   self._pool:checkin(link, true, self._out_at)
+end
+
+-- The statement methods under the engine's observer (csrc/lobserve.c's
+-- observed_call, in Lua): ctx = observer("before", conn, method, args…);
+-- the call, protected and timed; observer("after", conn, ctx, elapsed,
+-- invalidated, ok, results… or the error), then the error raised again.
+-- Without an observer the method is called as it is (a tail call).
+local unpack = table.unpack or unpack
+
+local function pack(ok, ...)
+  return ok, select("#", ...), { ... }
+end
+
+local function observed(name)
+  local body = Conn[name]
+  Conn[name] = function(self, ...)
+    local pool, link = self._pool, self._link
+    local obs = pool and pool.observer
+    if not obs or not link then return body(self, ...) end
+    local got, ctx = pcall(obs, "before", self, name, ...)
+    if not got then ctx = nil end
+    local was_dead = link.dead
+    local now = link.sched.now
+    local t0 = now()
+    local ok, n, r = pack(pcall(body, self, ...))
+    local elapsed = now() - t0
+    pcall(obs, "after", self, ctx, elapsed, link.dead and not was_dead or false, ok, unpack(r, 1, n))
+    if not ok then error(r[1], 0) end
+    return unpack(r, 1, n)
+  end
+end
+
+for _, name in ipairs({ "execute", "query", "rows", "query_rows", "executemany" }) do
+  observed(name)
 end
 
 function Conn:__tostring()

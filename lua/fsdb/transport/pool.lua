@@ -7,8 +7,8 @@
 -- cqueues, or one nginx worker. Waiting for a connection yields to the
 -- scheduler (cqueues condition, ngx.semaphore) instead of blocking. The
 -- object answers the calls fsdb.engine makes on its C handle (checkout,
--- status, dispose, url), so engine:connect/execute/query, sessions and
--- the store helpers run unchanged on top.
+-- status, dispose, url, observe), so engine:connect/execute/query, sessions,
+-- the store helpers, echo and engine events run unchanged on top.
 
 local core = require("fsdb.core")
 local transport = require("fsdb.transport.conn")
@@ -29,9 +29,10 @@ local function scheduler(name)
   error("fsdb: unknown transport '" .. tostring(name) .. "'", 3)
 end
 
---- pool.new(url, options) with options.transport "cosocket" or "cqueues".
-function _M.new(url, opts)
-  local u, err = core.parse_url(url)
+--- pool.new(url, options, url_defaults) with options.transport "cosocket"
+--- or "cqueues"; url_defaults (fsdb.options) fill what the URL leaves out.
+function _M.new(url, opts, url_defaults)
+  local u, err = core.parse_url(url, url_defaults)
   if not u then error(err, 2) end
   local sched = scheduler(opts.transport)
   engines = engines + 1
@@ -47,6 +48,7 @@ function _M.new(url, opts)
     },
     reset = reset,
     url_text = url,
+    url_defaults = url_defaults,
     size = opts.pool_size or 5,
     max_overflow = opts.max_overflow or 10,
     timeout = opts.pool_timeout or 30,
@@ -118,7 +120,20 @@ function Pool:checkout(on_connect, holder, key)
     end
   end
   if holder then holder[key] = conn end
+  -- As the C engine: after on_connect and after the holder knows it.
+  local obs = self.observer
+  if obs then pcall(obs, "checkout", conn, is_new) end
   return conn, is_new
+end
+
+--- observe(fn_or_nil): the engine's observer (fsdb.events), called at
+--- checkout, at check-in and around each statement, as the C core calls
+--- it (csrc/lobserve.c); nil removes it.
+function Pool:observe(fn)
+  if fn ~= nil and type(fn) ~= "function" then
+    error("fsdb: bad argument #1 to 'observe' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  self.observer = fn
 end
 
 --- run(on_connect, method, ...): checkout, conn[method](conn, ...), check-in;
@@ -300,7 +315,7 @@ function Pool:close()
 end
 
 function Pool:url()
-  return (core.render_url(self.url_text))
+  return (core.render_url(self.url_text, self.url_defaults))
 end
 
 function Pool:__tostring()

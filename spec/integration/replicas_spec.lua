@@ -1,0 +1,226 @@
+-- Read replicas of an engine on a real loopback cluster (scripts/testdb
+-- replication: a primary and two GTID replicas, semi-synchronous): plain
+-- SELECTs outside a transaction go to the replicas round robin; writes,
+-- locking reads and everything inside a transaction go to the primary; a
+-- session reads its own writes (MASTER_GTID_WAIT) even while a replica's
+-- SQL thread is stopped; a lagging replica leaves the rotation and comes
+-- back; with no replica usable, reads go to the primary (counted).
+local fsdb = require("fsdb")
+local cluster = require("helpers.cluster")
+local th = require("fsdb_testhelper")
+
+describe("read replicas #mariadb #cluster", function()
+  local c, engines
+
+  setup(function()
+    c = cluster.start("replication")
+    print(("\n  replication cluster (3 nodes) up in %.1f s"):format(c.start_seconds))
+    engines = {}
+    c:sql(1, "CREATE TABLE fsdb_test.ryw (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)")
+    c:sql(1, "INSERT INTO fsdb_test.ryw VALUES (0, 'zero')")
+    for i = 2, 3 do
+      for _ = 1, 100 do
+        if c:sql(i, "SELECT COUNT(*) FROM fsdb_test.ryw"):match("(%d+)%s*$") == "1" then break end
+        th.sleep(0.05)
+      end
+    end
+  end)
+
+  teardown(function()
+    for _, e in ipairs(engines) do pcall(e.dispose, e) end
+    if c then c:stop() end
+  end)
+
+  local function engine(options)
+    local opts = { pool_size = 2, replicas = { c.nodes[2].url, c.nodes[3].url } }
+    for k, v in pairs(options or {}) do opts[k] = v end
+    local e = fsdb.engine.new(c.nodes[1].url, opts)
+    engines[#engines + 1] = e
+    return e
+  end
+
+  local function com_select(i)
+    return tonumber(c:sql(i, "SHOW GLOBAL STATUS LIKE 'Com_select'"):match("(%d+)%s*$"))
+  end
+
+  local function server_id(res)
+    return tonumber(assert(res)[1].id)
+  end
+
+  it("plain SELECTs outside a transaction go to the replicas; writes and locking reads to the primary", function()
+    local e = engine()
+    local before = { com_select(1), com_select(2), com_select(3) }
+    for i = 1, 50 do
+      assert.are.equal("zero", assert(e:query("SELECT v FROM fsdb_test.ryw WHERE id = ?", { 0 }))[1].v)
+      assert.are.equal(1, #assert(e:execute("SELECT v FROM fsdb_test.ryw WHERE id = ?", i - i)))
+    end
+    local after = { com_select(1), com_select(2), com_select(3) }
+    local st = e:status()
+    print(("\n  100 reads: Com_select +%d on the primary, +%d / +%d on the replicas; replica_reads %d")
+      :format(after[1] - before[1], after[2] - before[2], after[3] - before[3], st.replica_reads))
+    assert.are.equal(100, st.replica_reads)
+    assert.are.equal(0, st.replica_fallbacks)
+    -- Round robin: each replica served half.
+    assert.are.equal(50, st.replicas[1].reads)
+    assert.are.equal(50, st.replicas[2].reads)
+    assert.is_true(after[2] - before[2] >= 50 and after[3] - before[3] >= 50)
+    assert.are.equal("up", st.replicas[1].state)
+    assert.are.equal(0, st.replicas[1].lag)
+    assert.is_nil(st.replicas[1].url:find(c.password, 1, true))
+    -- What the scanner cannot call a plain SELECT stays on the primary.
+    assert.are.equal(1, server_id(e:query("SELECT @@server_id AS id")))
+    assert.are.equal(1, server_id(e:query("SELECT @@server_id AS id FROM fsdb_test.ryw FOR UPDATE")))
+    -- route = "replica" forces one, route = "primary" keeps a plain read home.
+    assert.are_not.equal(1, server_id(e:query("SELECT @@server_id AS id", nil, { route = "replica" })))
+    local reads = e:status().replica_reads
+    assert(e:query("SELECT v FROM fsdb_test.ryw", nil, { route = "primary" }))
+    assert.are.equal(reads, e:status().replica_reads)
+    assert.has_error(function() e:query("SELECT 1", nil, { route = "replicas" }) end,
+      'fsdb: bad value for query option \'route\' (expected "primary" or "replica", got replicas)')
+    -- Writes go to the primary (a replica is read-only: 1290 otherwise).
+    assert(e:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", 100000, "w"))
+    assert(e:executemany("INSERT INTO fsdb_test.ryw VALUES (?, ?)", { { 100001, "w" }, { 100002, "w" } }))
+  end)
+
+  it("inside a session transaction every read goes to the primary and sees the transaction", function()
+    local e = engine()
+    local s = fsdb.session.new(e)
+    local reads = e:status().replica_reads
+    assert(s:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", 200000, "tx"))
+    assert.are.equal(1, #assert(s:query("SELECT v FROM fsdb_test.ryw WHERE id = ?", { 200000 })))
+    assert.are.equal(1, server_id(s:query("SELECT @@server_id AS id")))
+    assert.are.equal(reads, e:status().replica_reads)
+    -- using_replica() sends a read to a replica even now (outside the
+    -- transaction: the uncommitted row is not there).
+    assert.are.equal(0, #assert(s:using_replica():query("SELECT v FROM fsdb_test.ryw WHERE id = ?", { 200000 })))
+    assert(s:commit())
+    assert.are.equal(1, #assert(s:query("SELECT v FROM fsdb_test.ryw WHERE id = ?", { 200000 })))
+    assert.are.equal(reads + 2, e:status().replica_reads)
+    assert.is_false(s:in_transaction()) -- the read after commit began nothing
+    assert.are.equal(1, server_id(s:using_primary():query("SELECT @@server_id AS id")))
+    assert.is_true(s:in_transaction()) -- a primary read joins the session transaction
+    s:close()
+    s = fsdb.session.new(e)
+    assert(s:transaction(function(tx)
+      assert.are.equal(1, server_id(tx:query("SELECT @@server_id AS id")))
+      assert.are.equal(1, #assert(tx:select("fsdb_test.ryw", { where = { id = 200000 } })))
+      return true
+    end))
+    assert.are.equal(reads + 2, e:status().replica_reads)
+    assert.has_error(function() s:using_replica("nope") end)
+    s:close()
+  end)
+
+  it("read-your-writes: 1,000 insert-then-read iterations, a replica's SQL thread stopped midway", function()
+    local e = engine({ replica_wait_timeout = 0.3, replica_check_interval = 0.2, replica_max_lag = 2 })
+    local N, STOP_AT, START_AT = 1000, 200, 600
+    local missing, lagging_seen, stopped = 0, false, false
+    local reads_at_start
+    local t0 = th.now()
+    for i = 1, N do
+      if i == STOP_AT then
+        c:sql(2, "STOP SLAVE SQL_THREAD")
+        stopped = true
+      elseif i == START_AT then
+        reads_at_start = e:status().replicas[1].reads
+        c:sql(2, "START SLAVE SQL_THREAD")
+        stopped = false
+      end
+      local s = fsdb.session.new(e)
+      assert(s:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", i, "row" .. i))
+      assert(s:commit())
+      local rows = assert(s:query("SELECT v FROM fsdb_test.ryw WHERE id = ?", { i }))
+      if not (rows[1] and rows[1].v == "row" .. i) then missing = missing + 1 end
+      assert.is_false(s:in_transaction())
+      s:close()
+      if stopped and e:status().replicas[1].state == "lagging" then lagging_seen = true end
+    end
+    local took = th.now() - t0
+    -- The stopped replica comes back once it has caught up.
+    for _ = 1, 100 do
+      assert(e:query("SELECT 1 AS one FROM fsdb_test.ryw LIMIT 1"))
+      if e:status().replicas[1].state == "up" then break end
+      th.sleep(0.05)
+    end
+    for _ = 1, 10 do assert(e:query("SELECT 1 AS one FROM fsdb_test.ryw LIMIT 1")) end
+    local st = e:status()
+    print(("\n  read-your-writes: %d iterations in %.1f s, %d rows missing; replica reads %d / %d"
+      .. " (MASTER_GTID_WAITs %d / %d), %d to the primary (%s)")
+      :format(N, took, missing, st.replicas[1].reads, st.replicas[2].reads, st.replicas[1].gtid_waits,
+        st.replicas[2].gtid_waits, st.replica_fallbacks, (function()
+          local parts = {}
+          for k, v in pairs(st.replica_fallback_reasons) do parts[#parts + 1] = k .. " " .. v end
+          table.sort(parts)
+          return table.concat(parts, ", ")
+        end)()))
+    assert.are.equal(0, missing)
+    assert.is_true(lagging_seen, "the stopped replica was never taken out of rotation")
+    assert.are.equal("up", st.replicas[1].state)
+    assert.is_true(st.replicas[1].reads > reads_at_start, "the restarted replica did not come back")
+    assert.is_true(st.replicas[2].reads > N / 2)
+  end)
+
+  it("no replica usable: reads go to the primary, counted, never an error", function()
+    -- Lag not checked: the replicas stay in rotation and the GTID wait times out.
+    local e = engine({ replica_wait_timeout = 0.2, replica_max_lag = -1 })
+    local checked = engine({ replica_check_interval = 0 })
+    c:sql(2, "STOP SLAVE SQL_THREAD")
+    c:sql(3, "STOP SLAVE SQL_THREAD")
+    local ok, err = pcall(function()
+      local s = fsdb.session.new(e)
+      assert(s:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", 300000, "late"))
+      assert(s:commit())
+      local t0 = th.now()
+      assert.are.equal("late", assert(s:query("SELECT v FROM fsdb_test.ryw WHERE id = ?", { 300000 }))[1].v)
+      assert.is_true(th.now() - t0 < 1.5)
+      s:close()
+      -- A read with no freshness to wait for (the engine's) sees the stale
+      -- replica: the session's GTID wait is what found the row above.
+      assert.are.equal(0, #assert(e:query("SELECT v FROM fsdb_test.ryw WHERE id = ?", { 300000 })))
+      assert.are.equal(1, e:status().replica_fallback_reasons.gtid_wait)
+      -- With the lag checked, both replicas are out (replication stopped).
+      assert.are.equal("zero", assert(checked:query("SELECT v FROM fsdb_test.ryw WHERE id = 0"))[1].v)
+      local st = checked:status()
+      assert.are.equal(1, st.replica_fallback_reasons.no_replica)
+      assert.are.equal("lagging", st.replicas[1].state)
+      assert.matches("replication stopped", st.replicas[2].why)
+    end)
+    c:sql(2, "START SLAVE SQL_THREAD")
+    c:sql(3, "START SLAVE SQL_THREAD")
+    assert(ok, err)
+  end)
+
+  it("fsdb.new: binds.default with replicas, and DATABASE_REPLICA_URLS[_<NAME>]", function()
+    local db = fsdb.new({ binds = { default = { url = c.nodes[1].url, pool_size = 2,
+                                                replicas = { c.nodes[2].url, c.nodes[3].url } } } })
+    local s = db:session()
+    assert.are_not.equal(1, server_id(s:using_replica():query("SELECT @@server_id AS id")))
+    assert.are.equal(1, #assert(s:query("SELECT v FROM fsdb_test.ryw WHERE id = 0")))
+    assert.are.equal(2, db.engine:status().replica_reads)
+    s:close()
+    db:dispose()
+    assert.has_error(function() fsdb.new({ url = c.nodes[1].url, binds = { default = { url = c.nodes[1].url } } }) end,
+      "fsdb: bind name 'default' is reserved for the main url")
+    local env = { DATABASE_REPLICA_URLS = " " .. c.nodes[2].url .. "\n " .. c.nodes[3].url .. " ",
+                  DATABASE_REPLICA_URLS_READ_SIDE = c.nodes[3].url }
+    local function getenv(k) return env[k] end
+    local urls, var = fsdb.config.replica_urls(nil, getenv, "/nonexistent/.env")
+    assert.are.same({ c.nodes[2].url, c.nodes[3].url }, urls)
+    assert.are.equal("DATABASE_REPLICA_URLS", var)
+    assert.are.same({ c.nodes[3].url }, (fsdb.config.replica_urls("read-side", getenv, "/nonexistent/.env")))
+    assert.are.same({ nil, "DATABASE_REPLICA_URLS_X" }, { fsdb.config.replica_urls("x", getenv, "/nonexistent/.env") })
+  end)
+
+  it("a replica that cannot be reached is skipped", function()
+    local e = fsdb.engine.new(c.nodes[1].url, { pool_size = 2,
+      replicas = { (c.nodes[2].url:gsub(":%d+/", ":1/")), c.nodes[3].url } })
+    engines[#engines + 1] = e
+    for _ = 1, 6 do
+      assert.are.equal("zero", assert(e:query("SELECT v FROM fsdb_test.ryw WHERE id = 0"))[1].v)
+    end
+    local st = e:status()
+    assert.are.equal("down", st.replicas[1].state)
+    assert.are.equal(6, st.replicas[2].reads + (st.replica_fallback_reasons.unavailable or 0))
+    assert.is_true(st.replicas[2].reads >= 5)
+  end)
+end)
