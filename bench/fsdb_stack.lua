@@ -1,6 +1,6 @@
 -- fsdb_stack.lua — the benchmark workloads on fsdb (Lua 5.4 or LuaJIT).
 --   usage: lua5.4 bench/fsdb_stack.lua WORKLOAD [N]     (bench/run sets the paths)
--- WORKLOAD: w1 w2 w3 w3a w3s w4 w5 w6q_on w6q_off w6q_ping w6c_on w6c_off
+-- WORKLOAD: w1 w2 w3 w3a w3s w3r w4 w5 w6q_on w6q_off w6q_ping w6c_on w6c_off
 -- w6c_ping start; see bench/README.md.
 local B = require("benchlib")
 local workload = assert(arg and arg[1], "usage: fsdb_stack.lua WORKLOAD [N]")
@@ -90,6 +90,20 @@ function W.w3s(conn)
   local check, n, item_check = 0, 0, B.item_check
   local stop = B.timer()
   for r in conn:rows(B.SEL_ROW) do
+    check = check + item_check(r.id, r.name, r.price, r.qty, r.created, r.note)
+    n = n + 1
+  end
+  local t, cpu = stop()
+  B.report(n, t, check, cpu)
+end
+
+-- W3s with one row table refilled for every row (query_rows' opts.reuse:
+-- the caller copies what it keeps).
+function W.w3r(conn)
+  local check, n, item_check = 0, 0, B.item_check
+  local opts = { reuse = true }
+  local stop = B.timer()
+  for r in conn:query_rows(B.SEL_ROW, nil, opts) do
     check = check + item_check(r.id, r.name, r.price, r.qty, r.created, r.note)
     n = n + 1
   end

@@ -56,6 +56,7 @@ local WORKLOADS = {
   { id = "w3", label = "W3 fetch " .. thousands(n_rows) .. " rows", unit = "µs/row" },
   { id = "w3a", label = "W3a fetch " .. thousands(n_rows) .. " rows as arrays", unit = "µs/row" },
   { id = "w3s", label = "W3s stream " .. thousands(n_rows) .. " rows", unit = "µs/row" },
+  { id = "w3r", label = "W3r stream " .. thousands(n_rows) .. " rows, one row table reused", unit = "µs/row" },
   { id = "w4", label = "W4 " .. thousands(n_w4) .. " single-row INSERTs, 1 tx", unit = "µs/row" },
   { id = "w5", label = "W5 bulk insert " .. thousands(n_rows) .. " rows", unit = "µs/row" },
   { id = "w6q_on", label = "W6 checkout + `SELECT 1` + return, pre-ping on", unit = "µs/op" },
@@ -203,7 +204,7 @@ p("## Stacks")
 p("")
 p("| stack | runs on | how each workload is done |")
 p("|---|---|---|")
-p("| fsdb Lua 5.4 | lua5.4, build/lua5.4 | `conn:execute` (no parameters: text protocol; parameters: prepared, cached); W3 buffered rows keyed by column name; W3s `conn:rows()`; W5 `conn:executemany` (MariaDB array binding); W6 `engine:connect()` / `conn:close()` |")
+p("| fsdb Lua 5.4 | lua5.4, build/lua5.4 | `conn:execute` (no parameters: text protocol; parameters: prepared, cached); W3 buffered rows keyed by column name; W3s `conn:rows()`; W3r `conn:query_rows(sql, nil, {reuse = true})`; W5 `conn:executemany` (MariaDB array binding); W6 `engine:connect()` / `conn:close()` |")
 p("| fsdb LuaJIT | luajit, build/luajit | the same script (bench/fsdb_stack.lua) |")
 p("| raw C text | bench/raw.c | `mysql_real_query` + `mysql_use_result`/`mysql_store_result`, values escaped with `mysql_real_escape_string`; W5 multi-row INSERTs of ~1 MiB |")
 p("| raw C prepared | bench/raw.c | `mysql_stmt_*`, bound once, W5 array binding in batches of 20,000 rows (as fsdb) |")
@@ -224,18 +225,28 @@ if #skipped > 0 then
 end
 p("")
 
+-- A table's header and rule lines: the fixed first columns, then one
+-- right-aligned column per stack and per extra label.
+local function table_head(first, first_rule, stacks, extra)
+  local head, rule = { first }, { first_rule }
+  for _, s in ipairs(stacks) do
+    head[#head + 1] = " " .. s.label .. " |"
+    rule[#rule + 1] = "---:|"
+  end
+  for _, label in ipairs(extra or {}) do
+    head[#head + 1] = " " .. label .. " |"
+    rule[#rule + 1] = "---:|"
+  end
+  p(table.concat(head))
+  p(table.concat(rule))
+end
+
 -- --------------------------------------------------------------- results --
 p("## Results: time per operation")
 p("")
 p("Median [min–max] of ", reps, " repetitions, in µs per operation (per row for W3–W5).")
 p("")
-local head, rule = { "| workload | unit |" }, { "|---|---|" }
-for _, s in ipairs(present) do
-  head[#head + 1] = " " .. s.label .. " |"
-  rule[#rule + 1] = "---:|"
-end
-p(table.concat(head))
-p(table.concat(rule))
+table_head("| workload | unit |", "|---|---|", present)
 for _, w in ipairs(WORKLOADS) do
   local row = { "| ", w.label, " | ", w.unit, " |" }
   local any = false
@@ -256,13 +267,7 @@ do
 end
 p("Peak resident set size of the process (VmHWM, MiB, median) for the row-heavy workloads:")
 p("")
-head, rule = { "| workload |" }, { "|---|" }
-for _, s in ipairs(present) do
-  head[#head + 1] = " " .. s.label .. " |"
-  rule[#rule + 1] = "---:|"
-end
-p(table.concat(head))
-p(table.concat(rule))
+table_head("| workload |", "|---|", present)
 for _, wid in ipairs({ "w3", "w3s", "w5" }) do
   local row = { "| ", wid == "w3" and "W3 fetch all" or wid == "w3s" and "W3s stream" or "W5 bulk insert", " |" }
   for _, s in ipairs(present) do
@@ -281,18 +286,10 @@ p("`time.process_time()`) during the timed section, per operation, median [min�
 p("the server is not in it, and it moves much less with the machine's load than the wall clock: it")
 p("is what each client adds to the round trip.")
 p("")
-head, rule = { "| workload |" }, { "|---|" }
-for _, s in ipairs(present) do
-  head[#head + 1] = " " .. s.label .. " |"
-  rule[#rule + 1] = "---:|"
-end
-head[#head + 1] = " fsdb 5.4 − raw C (same protocol) |"
-rule[#rule + 1] = "---:|"
-p(table.concat(head))
-p(table.concat(rule))
-local SAME_CPU = { w1 = "rawtext", w2 = "rawprep", w3 = "rawtext", w3a = "rawtext", w3s = "rawtext", w4 = "rawprep",
-  w5 = "rawprep", w6q_on = "rawtext", w6q_off = "rawtext", w6q_ping = "rawtext" }
-local SAME_CPU_W = { w3a = "w3", w6q_on = "w1", w6q_off = "w1", w6q_ping = "w1" }
+table_head("| workload |", "|---|", present, { "fsdb 5.4 − raw C (same protocol)" })
+local SAME_CPU = { w1 = "rawtext", w2 = "rawprep", w3 = "rawtext", w3a = "rawtext", w3s = "rawtext", w3r = "rawtext",
+  w4 = "rawprep", w5 = "rawprep", w6q_on = "rawtext", w6q_off = "rawtext", w6q_ping = "rawtext" }
+local SAME_CPU_W = { w3a = "w3", w3r = "w3s", w6q_on = "w1", w6q_off = "w1", w6q_ping = "w1" }
 for _, w in ipairs(WORKLOADS) do
   if w.id ~= "start" then
     local row = { "| ", w.label, " |" }
@@ -334,13 +331,7 @@ p("prepared for W2, W4, W5), LuaSQL and SQLAlchemy against raw C text, luadbi ag
 p("prepared. The ratio of the medians, in brackets the lowest and highest ratio within one")
 p("repetition. 1.00 is the cost of libmariadb itself; what is above it is the stack's own work.")
 p("")
-head, rule = { "| workload |" }, { "|---|" }
-for _, s in ipairs(ratio_stacks) do
-  head[#head + 1] = " " .. s.label .. " |"
-  rule[#rule + 1] = "---:|"
-end
-p(table.concat(head))
-p(table.concat(rule))
+table_head("| workload |", "|---|", ratio_stacks)
 for _, w in ipairs(WORKLOADS) do
   if w.id ~= "start" then
     local row, any = { "| ", w.label, " |" }, false
@@ -362,9 +353,9 @@ p("Below 1 fsdb is faster (0.25 = four times as fast). The ratio of the medians,
 p("the lowest and highest ratio of two runs of the same repetition. \"raw C\" is the same protocol")
 p("as fsdb uses: text for W1, W3, W3s and for W6 (against raw W1); prepared for W2, W4, W5.")
 p("")
-local SAME = { w1 = "rawtext", w2 = "rawprep", w3 = "rawtext", w3a = "rawtext", w3s = "rawtext", w4 = "rawprep",
-  w5 = "rawprep", w6q_on = "rawtext", w6q_off = "rawtext", w6q_ping = "rawtext", start = "rawtext" }
-local SAME_W = { w3a = "w3", w6q_on = "w1", w6q_off = "w1", w6q_ping = "w1" }
+local SAME = { w1 = "rawtext", w2 = "rawprep", w3 = "rawtext", w3a = "rawtext", w3s = "rawtext", w3r = "rawtext",
+  w4 = "rawprep", w5 = "rawprep", w6q_on = "rawtext", w6q_off = "rawtext", w6q_ping = "rawtext", start = "rawtext" }
+local SAME_W = { w3a = "w3", w3r = "w3s", w6q_on = "w1", w6q_off = "w1", w6q_ping = "w1" }
 -- Each peer against fsdb on the same runtime.
 local peers = {}
 for _, id in ipairs({ "luasql", "luadbi", "luasqljit", "luadbijit", "sqla_pymysql", "sqla_mysqldb" }) do
@@ -372,18 +363,12 @@ for _, id in ipairs({ "luasql", "luadbi", "luasqljit", "luadbijit", "sqla_pymysq
 end
 local function fsdb_for(peer) return peer:match("jit$") and "fsdbjit" or "fsdb54" end
 local function fsdb_label(peer) return peer:match("jit$") and "fsdb LuaJIT" or "fsdb 5.4" end
-head = { "| workload | fsdb 5.4 ÷ raw C |" }
-rule = { "|---|---:|" }
-if samples.fsdbjit then
-  head[#head + 1] = " fsdb LuaJIT ÷ raw C |"
-  rule[#rule + 1] = "---:|"
+do
+  local extra = {}
+  if samples.fsdbjit then extra[#extra + 1] = "fsdb LuaJIT ÷ raw C" end
+  for _, id in ipairs(peers) do extra[#extra + 1] = fsdb_label(id) .. " ÷ " .. LABEL[id] end
+  table_head("| workload | fsdb 5.4 ÷ raw C |", "|---|---:|", {}, extra)
 end
-for _, id in ipairs(peers) do
-  head[#head + 1] = " " .. fsdb_label(id) .. " ÷ " .. LABEL[id] .. " |"
-  rule[#rule + 1] = "---:|"
-end
-p(table.concat(head))
-p(table.concat(rule))
 for _, w in ipairs(WORKLOADS) do
   if samples.fsdb54 and samples.fsdb54[w.id] then
     local row = { "| ", w.label, " |" }
@@ -528,6 +513,8 @@ local PROFILED = {
   { name = "w2", raw = "raw_w2", label = "W2 primary-key lookup", per = "operation", rawlabel = "raw C prepared" },
   { name = "w3", raw = "raw_w3", label = "W3 fetch all rows", per = "row", rawlabel = "raw C text" },
   { name = "w3a", raw = "raw_w3", label = "W3a fetch all rows as arrays", per = "row", rawlabel = "raw C text" },
+  { name = "w3s", raw = "raw_w3s", label = "W3s stream all rows", per = "row", rawlabel = "raw C text" },
+  { name = "w3r", raw = "raw_w3s", label = "W3r stream all rows, one row table reused", per = "row", rawlabel = "raw C text" },
   { name = "w4", raw = "raw_w4", label = "W4 single-row INSERT", per = "row", rawlabel = "raw C prepared" },
   { name = "w5", raw = "raw_w5", label = "W5 executemany", per = "row", rawlabel = "raw C prepared" },
   { name = "w6q_on", raw = "raw_w1", label = "W6 checkout + `SELECT 1` + return (pre-ping on)", per = "operation",

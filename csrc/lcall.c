@@ -116,9 +116,13 @@ int fsdb_lcall(lua_State *L, lconn *lc, int cursor)
      * of arguments, and LuaJIT's stack is small. */
     luaL_checkstack(L, 2, "fsdb: arguments");
     lua_pushvalue(L, 1);
-    lua_insert(L, 1);
     lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 2);
+#if LUA_VERSION_NUM >= 503
+    lua_rotate(L, 1, 2); /* one pass over the arguments, not two */
+#else
+    lua_insert(L, 1);
+    lua_insert(L, 1);
+#endif
     if ((why = fsdb_conn_enter(c, cursor)) != NULL)
         return luaL_error(L, "%s", why);
     status = lua_pcall(L, n, LUA_MULTRET, 0);

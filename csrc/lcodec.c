@@ -11,9 +11,9 @@
  */
 #include "lcore.h"
 #include "codec.h"
+#include "param.h"
 #include "result.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -385,57 +385,19 @@ static int l_codec_command(lua_State *L)
     return push_frame(L, c, &w);
 }
 
-/* One Lua value into p, by the libmariadb path's rules (lconn.c). */
+/* One Lua value into p, by the libmariadb path's rules (param.c). */
 static void to_param(lua_State *L, int idx, fsdb_param *p, int pos, int names_idx)
 {
-    memset(p, 0, sizeof *p);
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL:
+    const char *why = fsdb_param_from_lua(L, idx, p);
+    if (why == NULL)
         return;
-    case LUA_TLIGHTUSERDATA:
-        if (lua_touserdata(L, idx) == NULL)
-            return;
-        break;
-    case LUA_TBOOLEAN:
-        p->type = FSDB_P_INT;
-        p->i = lua_toboolean(L, idx);
-        return;
-    case LUA_TNUMBER:
-#ifdef FSDB_HAS_INT64
-        if (lua_isinteger(L, idx)) {
-            p->type = FSDB_P_INT;
-            p->i = (long long)lua_tointeger(L, idx);
-            return;
-        }
-        p->type = FSDB_P_DOUBLE;
-        p->d = (double)lua_tonumber(L, idx);
-#else
-        p->d = (double)lua_tonumber(L, idx);
-        if (p->d == floor(p->d) && fabs(p->d) < 9223372036854775808.0) {
-            p->type = FSDB_P_INT;
-            p->i = (long long)p->d;
-        } else {
-            p->type = FSDB_P_DOUBLE;
-        }
-#endif
-        return;
-    case LUA_TSTRING: {
-        size_t len;
-        p->type = FSDB_P_STRING;
-        p->s = lua_tolstring(L, idx, &len);
-        p->len = (unsigned long)len;
-        return;
-    }
-    default:
-        break;
-    }
     if (names_idx) {
         lua_rawgeti(L, names_idx, pos);
-        luaL_error(L, "fsdb: bad parameter :%s (%s cannot be bound; use nil, fsdb.null, "
-                      "boolean, number or string)", lua_tostring(L, -1), luaL_typename(L, idx));
+        if (lua_type(L, -1) == LUA_TSTRING)
+            fsdb_param_refuse(L, idx, (unsigned)pos, lua_tostring(L, -1), why);
+        lua_pop(L, 1);
     }
-    luaL_error(L, "fsdb: bad parameter #%d (%s cannot be bound; use nil, fsdb.null, "
-                  "boolean, number or string)", pos, luaL_typename(L, idx));
+    fsdb_param_refuse(L, idx, (unsigned)pos, NULL, why);
 }
 
 /* codec:execute(stmt_id, values, n [, names]) -> bytes. values[1..n]

@@ -10,12 +10,12 @@
  * fresh string, and Lua code may drop it from the table meanwhile).
  */
 #include "lcore.h"
+#include "param.h"
 #include "result.h"
 #include "sqlscan.h"
 #include "stmt.h"
 #include "stmtcache.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,77 +27,19 @@ static lconn *self(lua_State *L)
 
 static const char *plural(unsigned n) { return n == 1 ? "" : "s"; }
 
-/* One Lua value at idx into p; raises on types SQL has no place for. A
- * string is stored at anchor[slot] (anchor 0: it stays on the stack); one
- * on top of the stack is moved there (callers reset the stack top). */
+/* One Lua value at idx into p (param.c's rules); raises on a value SQL
+ * has no place for. A string is stored at anchor[slot] (anchor 0: it
+ * stays on the stack); one on top of the stack is moved there (callers
+ * reset the stack top). */
 static void to_param(lua_State *L, int idx, fsdb_param *p, unsigned pos, const char *name,
                      int anchor, int slot)
 {
-    memset(p, 0, sizeof *p);
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL:
-        p->type = FSDB_P_NULL;
-        return;
-    case LUA_TLIGHTUSERDATA:
-        if (lua_touserdata(L, idx) == NULL) { /* fsdb.null, cjson.null, ngx.null */
-            p->type = FSDB_P_NULL;
-            return;
-        }
-        break;
-    case LUA_TBOOLEAN:
-        p->type = FSDB_P_INT;
-        p->i = lua_toboolean(L, idx);
-        return;
-    case LUA_TNUMBER:
-#ifdef FSDB_HAS_INT64
-        if (lua_isinteger(L, idx)) {
-            p->type = FSDB_P_INT;
-            p->i = (long long)lua_tointeger(L, idx);
-            return;
-        }
-#endif
-        p->d = (double)lua_tonumber(L, idx);
-        /* SQL has no NaN or infinity: the server would store something
-         * else, or refuse the statement with a confusing message. */
-        if (isnan(p->d) || isinf(p->d)) {
-            const char *what = isnan(p->d) ? "NaN" : p->d > 0 ? "inf" : "-inf";
-            if (name)
-                luaL_error(L, "fsdb: bad parameter :%s (%s cannot be stored in SQL)", name, what);
-            luaL_error(L, "fsdb: bad parameter #%d (%s cannot be stored in SQL)", (int)pos, what);
-        }
-#ifdef FSDB_HAS_INT64
-        p->type = FSDB_P_DOUBLE;
-#else
-        /* LuaJIT has no integer type: whole numbers travel as integers. */
-        if (p->d == floor(p->d) && fabs(p->d) < 9223372036854775808.0) {
-            p->type = FSDB_P_INT;
-            p->i = (long long)p->d;
-        } else {
-            p->type = FSDB_P_DOUBLE;
-        }
-#endif
-        return;
-    case LUA_TSTRING: {
-        size_t len;
-        p->type = FSDB_P_STRING;
-        p->s = lua_tolstring(L, idx, &len);
-        p->len = (unsigned long)len;
-        if (anchor) {
-            if (idx != lua_gettop(L))
-                lua_pushvalue(L, idx);
-            lua_rawseti(L, anchor, slot);
-        }
-        return;
+    fsdb_param_check(L, idx, p, pos, name);
+    if (anchor && p->type == FSDB_P_STRING) {
+        if (idx != lua_gettop(L))
+            lua_pushvalue(L, idx);
+        lua_rawseti(L, anchor, slot);
     }
-    default:
-        break;
-    }
-    if (name)
-        luaL_error(L, "fsdb: bad parameter :%s (%s cannot be bound; use nil, fsdb.null, "
-                      "boolean, number or string)", name, luaL_typename(L, idx));
-    else
-        luaL_error(L, "fsdb: bad parameter #%d (%s cannot be bound; use nil, fsdb.null, "
-                      "boolean, number or string)", (int)pos, luaL_typename(L, idx));
 }
 
 /* Collects s->nparams values from varargs (first..top) or from the table at
@@ -371,6 +313,58 @@ static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb
     }
 }
 
+#define PLAIN_CHUNK 16
+
+/* collect_set for a set without a metatable while no Lua code can run
+ * (the collector is stopped and nothing here calls a metamethod): its
+ * strings stay where they are, in the set the call's sets table holds, so
+ * none is stored in the anchor table. */
+static void collect_plain(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb_param *out,
+                          int nkey)
+{
+    unsigned i, np = s->nparams;
+    size_t count;
+    lua_pushvalue(L, nkey);
+    lua_rawget(L, idx);
+    count = lua_isnumber(L, -1) ? (size_t)lua_tonumber(L, -1) : fsdb_rawlen(L, idx);
+    lua_settop(L, idx);
+    if (count != np)
+        luaL_error(L, "fsdb: parameter set #%d has %d value%s, the statement has %d placeholder%s",
+                   (int)k, (int)count, plural((unsigned)count), (int)np, plural(np));
+    /* A few values at a time on the stack (room made by many_body), one
+     * settop for them all. */
+    for (i = 0; i < np;) {
+        unsigned j, chunk = np - i < PLAIN_CHUNK ? np - i : PLAIN_CHUNK;
+        for (j = 0; j < chunk; j++)
+            lua_rawgeti(L, idx, (int)(i + j) + 1);
+        for (j = 0; j < chunk; j++, i++) {
+            const char *why = fsdb_param_from_lua(L, idx + 1 + (int)j, &out[i]);
+            if (why)
+                fsdb_param_refuse(L, idx + 1 + (int)j, i + 1, NULL, why);
+        }
+        lua_settop(L, idx);
+    }
+}
+
+/* Lua code is about to run (a set's metatable) in the middle of a batch
+ * collected by collect_plain: the strings read so far go to the anchor
+ * table, read again from their sets, unchanged since no Lua code ran. */
+static void anchor_batch(lua_State *L, int sets, lua_Integer first, const fsdb_param *params,
+                         unsigned rows, unsigned np, int anchor)
+{
+    unsigned r, i;
+    for (r = 0; r < rows; r++) {
+        const fsdb_param *row = &params[r * np];
+        lua_rawgeti(L, sets, (int)(first + r));
+        for (i = 0; i < np; i++)
+            if (row[i].type == FSDB_P_STRING) {
+                lua_rawgeti(L, -1, (int)i + 1);
+                lua_rawseti(L, anchor, (int)(r * np + i) + 1);
+            }
+        lua_pop(L, 1);
+    }
+}
+
 #define BULK_MAX_ROWS 20000
 #define MAX_PLACEHOLDERS 65535 /* the server's limit per prepared statement */
 #define KEEP_SQL_MAX 4096      /* longer multi-row statements are not cached */
@@ -394,21 +388,24 @@ static const char *push_values_sql(lua_State *L, const char *text, size_t len, s
     return lua_tolstring(L, -1, out_len);
 }
 
-/* conn:executemany(sql, sets) — one statement for many parameter sets, in
- * batches under max_allowed_packet (one round trip per batch): MariaDB
- * array binding when the server takes it and every column keeps one type;
- * otherwise, for an INSERT/REPLACE … VALUES (…), one multi-row INSERT per
- * batch; otherwise one execute per set. The engine option
- * executemany_mode ("auto", "values", "each") narrows the choice. Returns
- * {affected_rows = total, insert_id = first id of the last batch,
- * warnings = n}. Not atomic on its own: run it in a transaction (a
- * session) for all-or-nothing. */
-static int l_conn_executemany(lua_State *L)
+/* What executemany's protected body tells its caller: whether the
+ * collector is stopped by this call right now. */
+typedef struct many_state {
+    int paused;
+} many_state;
+
+/* executemany's work: [self, sql, sets, many]. A batch of positional
+ * sets is read with the collector stopped (when it was running; restarted
+ * after the batch and, on a raise, by l_conn_executemany): no finalizer
+ * can then run, so a set's strings need no anchor until Lua code may run
+ * — a set's metatable — and the batch costs no collector steps. */
+static int many_body(lua_State *L)
 {
     lconn *lc = self(L);
+    many_state *m = lua_touserdata(L, 4);
     fsdb_conn *c = lc->c;
     size_t len, gstart = 0, gend = 0, text_len;
-    const char *sql = check_sql(L, &len), *text;
+    const char *sql = lua_tolstring(L, 2, &len), *text;
     lua_Integer nsets, next = 1;
     fsdb_error err;
     fsdb_stmt *s;
@@ -418,7 +415,6 @@ static int l_conn_executemany(lua_State *L)
     unsigned long long affected = 0, first_id = 0;
     unsigned long limit;
 
-    luaL_checktype(L, 3, LUA_TTABLE);
     nsets = (lua_Integer)fsdb_rawlen(L, 3);
     if ((s = fsdb_stmt_get(c, sql, len, &err)) == NULL) {
         if (err.code == FSDB_ERR_PARAMS)
@@ -461,9 +457,11 @@ static int l_conn_executemany(lua_State *L)
     }
     params = lua_newuserdata(L, (size_t)cap * np * sizeof *params);
     types = lua_newuserdata(L, np * sizeof *types);
-    /* The batch's strings, until it ran (overwritten by the next batch);
-     * sized once for a whole batch, so anchoring a string is a store. */
-    lua_createtable(L, (int)(cap * np), 0);
+    luaL_checkstack(L, PLAIN_CHUNK + 4, "fsdb: parameter sets");
+    /* The batch's strings when they need an anchor, until it ran
+     * (overwritten by the next batch); made when first needed, sized for
+     * a whole batch, so anchoring a string is a store. */
+    lua_pushnil(L);
     anchor = lua_gettop(L);
     lua_pushliteral(L, "n");
     nkey = anchor + 1;
@@ -471,18 +469,42 @@ static int l_conn_executemany(lua_State *L)
     while (next <= nsets) {
         unsigned rows = 0, i;
         unsigned long bytes = 0;
-        int mixed = 0, rc = 0;
+        int mixed = 0, rc = 0, plain;
 
         /* Found again each batch: the previous one may have evicted it. */
         if ((s = fsdb_stmt_get(c, sql, len, &err)) == NULL)
             return fsdb_lconn_fail(L, lc, &err);
+        plain = s->scan.style != FSDB_SCAN_NAMED;
+        if (plain && lua_gc(L, LUA_GCISRUNNING, 0)) {
+            lua_gc(L, LUA_GCSTOP, 0);
+            m->paused = 1;
+        }
         for (i = 0; i < np; i++)
             types[i] = FSDB_P_NULL;
         while (next + rows <= nsets && rows < cap) {
             fsdb_param *row = &params[rows * np];
             unsigned long row_bytes = 0;
             lua_rawgeti(L, 3, (int)(next + rows));
-            collect_set(L, s, lua_gettop(L), next + rows, row, anchor, (int)(rows * np), nkey);
+            if (plain && lua_istable(L, -1) && lua_getmetatable(L, -1)) {
+                /* Lua code may run from here on (__index): anchor the
+                 * strings read so far, and every one after them. */
+                lua_pop(L, 1);
+                if (lua_isnil(L, anchor)) {
+                    lua_createtable(L, (int)(cap * np), 0);
+                    lua_replace(L, anchor);
+                }
+                anchor_batch(L, 3, next, params, rows, np, anchor);
+                plain = 0;
+            }
+            if (plain && lua_istable(L, -1)) {
+                collect_plain(L, s, nkey + 1, next + rows, row, nkey);
+            } else {
+                if (lua_isnil(L, anchor)) {
+                    lua_createtable(L, (int)(cap * np), 0);
+                    lua_replace(L, anchor);
+                }
+                collect_set(L, s, nkey + 1, next + rows, row, anchor, (int)(rows * np), nkey);
+            }
             lua_settop(L, nkey);
             for (i = 0; i < np; i++)
                 row_bytes += 10 + (row[i].type == FSDB_P_STRING ? row[i].len : 0);
@@ -534,6 +556,10 @@ static int l_conn_executemany(lua_State *L)
             }
             first_id = batch_id;
         }
+        if (m->paused) {
+            lua_gc(L, LUA_GCRESTART, 0);
+            m->paused = 0;
+        }
         if (rc < 0)
             return fsdb_lconn_fail(L, lc, &err);
         fsdb_conn_ok(c);
@@ -543,16 +569,51 @@ static int l_conn_executemany(lua_State *L)
     return 1;
 }
 
+/* conn:executemany(sql, sets) — one statement for many parameter sets, in
+ * batches under max_allowed_packet (one round trip per batch): MariaDB
+ * array binding when the server takes it and every column keeps one type;
+ * otherwise, for an INSERT/REPLACE … VALUES (…), one multi-row INSERT per
+ * batch; otherwise one execute per set. The engine option
+ * executemany_mode ("auto", "values", "each") narrows the choice. Returns
+ * {affected_rows = total, insert_id = first id of the last batch,
+ * warnings = n}. Not atomic on its own: run it in a transaction (a
+ * session) for all-or-nothing. */
+static int l_conn_executemany(lua_State *L)
+{
+    many_state m = {0};
+    int status;
+    size_t len;
+
+    check_sql(L, &len);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+    lua_pushcfunction(L, many_body);
+    lua_insert(L, 1);
+    lua_pushlightuserdata(L, &m);
+    status = lua_pcall(L, 4, LUA_MULTRET, 0);
+    if (m.paused)
+        lua_gc(L, LUA_GCRESTART, 0);
+    if (status != 0)
+        return lua_error(L);
+    return lua_gettop(L);
+}
+
 /* Reads query()'s (params_or_nil, opts_or_nil) at 3 and 4. */
-static void query_args(lua_State *L, int *tidx, int *array_rows)
+static void query_args(lua_State *L, int *tidx, int *array_rows, int stream)
 {
     *tidx = 0;
     *array_rows = 0;
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
         lua_getfield(L, 4, "array");
-        *array_rows = lua_toboolean(L, -1);
+        *array_rows = lua_toboolean(L, -1) ? FSDB_ROWS_ARRAY : 0;
         lua_pop(L, 1);
+        if (stream) {
+            lua_getfield(L, 4, "reuse");
+            if (lua_toboolean(L, -1))
+                *array_rows |= FSDB_ROWS_REUSE;
+            lua_pop(L, 1);
+        }
         lua_getfield(L, 4, "max_statement_time");
         if (!lua_isnil(L, -1)) {
             /* A per-call limit: MariaDB's SET STATEMENT … FOR, in whole
@@ -585,7 +646,7 @@ static int l_conn_query(lua_State *L)
 {
     lconn *lc = self(L);
     int tidx, array_rows;
-    query_args(L, &tidx, &array_rows);
+    query_args(L, &tidx, &array_rows, 0);
     return run(L, lc, 3, 0, tidx, array_rows, 0);
 }
 
@@ -595,7 +656,7 @@ static int l_conn_query_rows(lua_State *L)
 {
     lconn *lc = self(L);
     int tidx, array_rows;
-    query_args(L, &tidx, &array_rows);
+    query_args(L, &tidx, &array_rows, 1);
     return for_loop(L, run(L, lc, 3, 0, tidx, array_rows, 1));
 }
 

@@ -88,8 +88,9 @@ int fsdb_lengine_observe(lua_State *L, fsdb_engine *e);
 
 /* lcursor.c: a streaming cursor over the result just started on the
  * connection whose userdata is at conn_idx: a text result (res) or a
- * prepared statement's (s); both NULL gives an empty cursor. Pushes it. */
+ * prepared statement's (s); both NULL gives an empty cursor. Pushes it.
+ * rows: FSDB_ROWS_ARRAY and/or FSDB_ROWS_REUSE (result.h). */
 void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, struct fsdb_stmt *s,
-                       int array_rows);
+                       int rows);
 
 #endif

@@ -30,14 +30,17 @@ typedef struct lcursor {
     int *kinds;       /* text: conversion kind per column (uservalue[3]) */
     unsigned ncols;
     int array_rows;
+    int reuse;           /* one row table, refilled (query_rows' opts.reuse) */
     unsigned long nrows; /* rows read so far */
     int head, count;     /* batch: rows head+1..count are still to hand out */
     int batch;           /* rows to read next time */
     int failed;          /* an error (uservalue[UV_ERROR]) follows the batch */
 } lcursor;
 
-/* The uservalue's slots; the batch's rows follow them (UV_ROWS + k). */
-enum { UV_CONN = 1, UV_COLUMNS, UV_KINDS, UV_ERROR, UV_ROWS = UV_ERROR };
+/* The uservalue's slots; the batch's rows follow them (UV_ROWS + k), or,
+ * for a cursor that refills one row table (UV_ROW), their values
+ * (UV_ROWS + (k - 1) * ncols + column). */
+enum { UV_CONN = 1, UV_COLUMNS, UV_KINDS, UV_ERROR, UV_ROW, UV_ROWS = UV_ROW };
 
 /* Rows per guarded call at most: the guard (a protected call) is paid
  * per batch, not per row, and memory stays bounded. */
@@ -47,6 +50,9 @@ enum { UV_CONN = 1, UV_COLUMNS, UV_KINDS, UV_ERROR, UV_ROWS = UV_ERROR };
  * small collection step every so many rows keeps the garbage of a long
  * stream from piling up (rows() promises bounded memory). */
 #define GC_STEP_EVERY 4096
+
+/* A refilling cursor's batch holds about this many values at most. */
+#define VALUES_MAX 1024
 
 /* Still attached to a live connection? */
 static int attached(const lcursor *cur)
@@ -89,7 +95,7 @@ static int finish(lcursor *cur, fsdb_error *err)
     return rc;
 }
 
-void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, fsdb_stmt *s, int array_rows)
+void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, fsdb_stmt *s, int rows)
 {
     lcursor *cur;
     lconn *owner = lua_touserdata(L, conn_idx);
@@ -102,7 +108,8 @@ void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, fsdb_stmt *s,
     cur->s = NULL;
     cur->kinds = NULL;
     cur->ncols = 0;
-    cur->array_rows = array_rows;
+    cur->array_rows = (rows & FSDB_ROWS_ARRAY) != 0;
+    cur->reuse = (rows & FSDB_ROWS_REUSE) != 0;
     cur->nrows = 0;
     cur->head = cur->count = cur->failed = 0;
     cur->batch = 1;
@@ -110,7 +117,7 @@ void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, fsdb_stmt *s,
     lua_setmetatable(L, -2);
 
     /* uservalue = {conn, columns, kinds, error, row…} */
-    lua_createtable(L, UV_ROWS + ROWS_MAX, 0);
+    lua_createtable(L, UV_ROWS + (cur->reuse ? VALUES_MAX : ROWS_MAX), 0);
     lua_pushvalue(L, conn_idx);
     lua_rawseti(L, -2, 1);
     if (res) {
@@ -127,6 +134,11 @@ void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, fsdb_stmt *s,
         int *kinds = fsdb_result_text_kinds(L, res);
         lua_rawseti(L, -2, UV_KINDS);
         cur->kinds = kinds;
+    }
+    if (cur->reuse) {
+        lua_createtable(L, cur->array_rows ? (int)cur->ncols : 0,
+                        cur->array_rows ? 0 : (int)cur->ncols);
+        lua_rawseti(L, -2, UV_ROW);
     }
     fsdb_setuservalue(L, -2);
 
@@ -172,11 +184,18 @@ static int cursor_fill(lua_State *L)
     lua_rawgeti(L, uv, UV_COLUMNS);
     names_idx = lua_gettop(L);
     cur->head = cur->count = 0;
+    if (cur->reuse && (unsigned)cur->batch * cur->ncols > VALUES_MAX)
+        cur->batch = cur->ncols < VALUES_MAX ? (int)(VALUES_MAX / cur->ncols) : 1;
     for (k = 0; k < cur->batch; k++) {
         if (++cur->nrows % GC_STEP_EVERY == 0)
             lua_gc(L, LUA_GCSTEP, 0);
         if (cur->res) {
             MYSQL_ROW row = mysql_fetch_row(cur->res);
+            if (row != NULL && cur->reuse) {
+                fsdb_result_text_store(L, row, mysql_fetch_lengths(cur->res), cur->kinds,
+                                       cur->ncols, uv, UV_ROWS + cur->count++ * (int)cur->ncols);
+                continue;
+            }
             if (row != NULL) {
                 fsdb_result_text_row(L, row, mysql_fetch_lengths(cur->res), cur->kinds,
                                      cur->ncols, names_idx, cur->array_rows);
@@ -185,6 +204,10 @@ static int cursor_fill(lua_State *L)
             }
         } else {
             int rc = fsdb_stmt_fetch(cur->c, cur->s, &err);
+            if (rc == 1 && cur->reuse) {
+                fsdb_result_stmt_store(L, cur->s, uv, UV_ROWS + cur->count++ * (int)cur->ncols);
+                continue;
+            }
             if (rc == 1) {
                 fsdb_result_stmt_row(L, cur->s, names_idx, cur->array_rows);
                 lua_rawseti(L, uv, UV_ROWS + ++cur->count);
@@ -207,11 +230,35 @@ static int cursor_fill(lua_State *L)
     return 0;
 }
 
-/* Hands out row head+1 of the batch. */
+/* Hands out row head+1 of the batch: its table, or the one row table
+ * refilled with its values. */
 static int next_in_batch(lua_State *L, lcursor *cur)
 {
+    int uv, row, base, i, n = (int)cur->ncols;
     fsdb_getuservalue(L, 1);
-    lua_rawgeti(L, -1, UV_ROWS + ++cur->head);
+    if (!cur->reuse) {
+        lua_rawgeti(L, -1, UV_ROWS + ++cur->head);
+        return 1;
+    }
+    uv = lua_gettop(L);
+    base = UV_ROWS + cur->head++ * n;
+    luaL_checkstack(L, 4, "fsdb: cursor");
+    lua_rawgeti(L, uv, UV_ROW);
+    row = uv + 1;
+    if (cur->array_rows) {
+        for (i = 1; i <= n; i++) {
+            lua_rawgeti(L, uv, base + i);
+            lua_rawseti(L, row, i);
+        }
+        return 1;
+    }
+    lua_rawgeti(L, uv, UV_COLUMNS);
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, row + 1, i);
+        lua_rawgeti(L, uv, base + i);
+        lua_rawset(L, row);
+    }
+    lua_settop(L, row);
     return 1;
 }
 

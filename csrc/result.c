@@ -267,6 +267,28 @@ void fsdb_result_stmt_row(lua_State *L, const fsdb_stmt *s, int names_idx, int a
     }
 }
 
+void fsdb_result_text_store(lua_State *L, MYSQL_ROW row, const unsigned long *lengths,
+                            const int *kinds, unsigned n, int t, int base)
+{
+    unsigned i;
+    for (i = 0; i < n; i++) {
+        if (row[i] == NULL)
+            push_null(L);
+        else
+            push_text_value(L, kinds[i], row[i], lengths[i]);
+        lua_rawseti(L, t, base + (int)i + 1);
+    }
+}
+
+void fsdb_result_stmt_store(lua_State *L, const fsdb_stmt *s, int t, int base)
+{
+    unsigned i;
+    for (i = 0; i < s->ncols; i++) {
+        push_bin_value(L, &s->cols[i]);
+        lua_rawseti(L, t, base + (int)i + 1);
+    }
+}
+
 int *fsdb_result_text_kinds(lua_State *L, MYSQL_RES *res)
 {
     unsigned n = mysql_num_fields(res), i;

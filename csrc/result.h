@@ -27,6 +27,11 @@ int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int sql_idx, 
 int fsdb_result_push_stmt(lua_State *L, fsdb_conn *c, fsdb_stmt *s, int array_rows,
                           fsdb_error *err);
 
+/* How rows come: arrays in column order instead of keyed by name; for a
+ * cursor, one table refilled for every row (query_rows' opts.reuse). */
+#define FSDB_ROWS_ARRAY 1
+#define FSDB_ROWS_REUSE 2
+
 /* Row by row, for streaming (lcursor.c). names_idx is the absolute stack
  * index of the columns list. Each pushes one row table. */
 void fsdb_result_push_columns(lua_State *L, const MYSQL_FIELD *fields, const fsdb_colbuf *cols,
@@ -34,6 +39,11 @@ void fsdb_result_push_columns(lua_State *L, const MYSQL_FIELD *fields, const fsd
 void fsdb_result_text_row(lua_State *L, MYSQL_ROW row, const unsigned long *lengths,
                           const int *kinds, unsigned n, int names_idx, int array_rows);
 void fsdb_result_stmt_row(lua_State *L, const fsdb_stmt *s, int names_idx, int array_rows);
+/* A row's values, not a table: into t[base + 1 .. base + n] (t an
+ * absolute index), for a cursor that refills one row table. */
+void fsdb_result_text_store(lua_State *L, MYSQL_ROW row, const unsigned long *lengths,
+                            const int *kinds, unsigned n, int t, int base);
+void fsdb_result_stmt_store(lua_State *L, const fsdb_stmt *s, int t, int base);
 /* The conversion kind of each column, in a userdata it pushes. */
 int *fsdb_result_text_kinds(lua_State *L, MYSQL_RES *res);
 

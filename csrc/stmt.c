@@ -69,6 +69,7 @@ void fsdb_stmt_free(fsdb_stmt *s)
     free(s->pbuf);
     free(s->pcap);
     free(s->pval);
+    free(s->bulk);
     fsdb_sqlscan_free(&s->scan);
     free(s->key);
     free(s);
@@ -372,14 +373,33 @@ int fsdb_stmt_run(fsdb_conn *c, fsdb_stmt *s, const fsdb_param *params, fsdb_err
     return 0;
 }
 
+/* The column arrays of a batch: kept with the statement and only grown,
+ * so batch after batch writes to memory already mapped and warm (a fresh
+ * multi-megabyte block each time is fresh pages from the kernel). */
+static char *bulk_block(fsdb_stmt *s, size_t need)
+{
+    if (need > s->bulk_cap) {
+        char *grown = realloc(s->bulk, need);
+        if (grown == NULL)
+            return NULL;
+        s->bulk = grown;
+        s->bulk_cap = need;
+    }
+    return s->bulk;
+}
+
 int fsdb_stmt_execute_bulk(fsdb_conn *c, fsdb_stmt *s, const fsdb_param *params,
                            unsigned nrows, const int *types, unsigned long long *affected,
                            unsigned long long *first_id, fsdb_error *err)
 {
+    /* One slice of the block per parameter: nrows values (8 bytes: an
+     * integer, a double or a pointer), nrows lengths, nrows indicators;
+     * rounded up so every slice stays 8-byte aligned. */
+    const size_t vsize = sizeof(long long), lsize = sizeof(unsigned long);
+    size_t per_col = (nrows * (vsize + lsize + 1) + 7) & ~(size_t)7;
     unsigned np = s->nparams, i, r, zero = 0;
-    /* Rounded up so every column's slice stays 8-byte aligned. */
-    size_t per_col = (nrows * (sizeof(long long) + sizeof(const char *) + sizeof(unsigned long) + 1) + 7) & ~(size_t)7;
-    char *block = malloc(np * per_col + 1);
+    char *block = bulk_block(s, np * per_col + 1);
+    const fsdb_param *p = params;
     int rc = 0;
 
     if (block == NULL) {
@@ -387,54 +407,54 @@ int fsdb_stmt_execute_bulk(fsdb_conn *c, fsdb_stmt *s, const fsdb_param *params,
         return -1;
     }
     s->bound = 0; /* the binds point at this batch's arrays from here on */
-    /* Column-wise arrays: values (8 bytes: integer, double or pointer),
-     * lengths and indicators, one slice of the block per parameter. */
     for (i = 0; i < np; i++) {
         char *base = block + i * per_col;
-        long long *ints = (long long *)base;
-        double *dbls = (double *)base;
-        const char **ptrs = (const char **)(base + nrows * sizeof(long long));
-        unsigned long *lens = (unsigned long *)(base + nrows * (sizeof(long long) + sizeof(const char *)));
-        char *ind = base + nrows * (sizeof(long long) + sizeof(const char *) + sizeof(unsigned long));
         MYSQL_BIND *b = &s->pbind[i];
-
         memset(b, 0, sizeof *b);
-        for (r = 0; r < nrows; r++) {
-            const fsdb_param *p = &params[r * np + i];
-            ind[r] = p->type == FSDB_P_NULL ? STMT_INDICATOR_NULL : STMT_INDICATOR_NONE;
-            switch (types[i]) {
-            case FSDB_P_INT:
-                ints[r] = p->i;
-                break;
-            case FSDB_P_DOUBLE:
-                dbls[r] = p->type == FSDB_P_INT ? (double)p->i : p->d;
-                break;
-            case FSDB_P_STRING:
-                ptrs[r] = p->type == FSDB_P_STRING ? p->s : "";
-                lens[r] = p->type == FSDB_P_STRING ? p->len : 0;
-                break;
-            default:
-                break;
-            }
-        }
-        b->u.indicator = ind;
+        b->buffer = base;
         switch (types[i]) {
         case FSDB_P_INT:
             b->buffer_type = MYSQL_TYPE_LONGLONG;
-            b->buffer = ints;
             break;
         case FSDB_P_DOUBLE:
             b->buffer_type = MYSQL_TYPE_DOUBLE;
-            b->buffer = dbls;
             break;
         case FSDB_P_STRING:
             b->buffer_type = MYSQL_TYPE_STRING;
-            b->buffer = (void *)ptrs;
-            b->length = lens;
+            b->length = (unsigned long *)(base + nrows * vsize);
             break;
-        default:
+        default: /* every value NULL */
             b->buffer_type = MYSQL_TYPE_NULL;
+            b->u.indicator = base + nrows * (vsize + lsize);
             break;
+        }
+    }
+    /* Row by row, as the sets lie in memory. A column gets indicators
+     * only once it has a NULL: without them libmariadb reads no byte per
+     * value (as raw C binds a column without NULLs). */
+    for (r = 0; r < nrows; r++) {
+        for (i = 0; i < np; i++, p++) {
+            char *base = block + i * per_col;
+            char *ind = base + nrows * (vsize + lsize);
+            int t = types[i];
+            if (p->type == FSDB_P_NULL) {
+                ind[r] = STMT_INDICATOR_NULL;
+                s->pbind[i].u.indicator = ind;
+                if (t == FSDB_P_STRING) {
+                    ((const char **)base)[r] = "";
+                    ((unsigned long *)(base + nrows * vsize))[r] = 0;
+                }
+                continue;
+            }
+            ind[r] = STMT_INDICATOR_NONE;
+            if (t == FSDB_P_INT) {
+                ((long long *)base)[r] = p->i;
+            } else if (t == FSDB_P_DOUBLE) {
+                ((double *)base)[r] = p->type == FSDB_P_INT ? (double)p->i : p->d;
+            } else if (t == FSDB_P_STRING) {
+                ((const char **)base)[r] = p->s;
+                ((unsigned long *)(base + nrows * vsize))[r] = p->len;
+            }
         }
     }
     if (mysql_stmt_attr_set(s->st, STMT_ATTR_ARRAY_SIZE, &nrows) != 0 ||
@@ -447,7 +467,6 @@ int fsdb_stmt_execute_bulk(fsdb_conn *c, fsdb_stmt *s, const fsdb_param *params,
     }
     /* Back to one set per execute for the cached statement's next use. */
     mysql_stmt_attr_set(s->st, STMT_ATTR_ARRAY_SIZE, &zero);
-    free(block);
     return rc;
 }
 

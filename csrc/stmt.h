@@ -18,9 +18,11 @@ enum { FSDB_P_NULL = 0, FSDB_P_INT, FSDB_P_DOUBLE, FSDB_P_STRING };
 
 typedef struct fsdb_param {
     int type;
-    long long i;
-    double d;
-    const char *s; /* not owned */
+    union {            /* by type: 32 bytes a value, executemany keeps many */
+        long long i;
+        double d;
+        const char *s; /* not owned */
+    };
     unsigned long len;
 } fsdb_param;
 
@@ -71,6 +73,8 @@ typedef struct fsdb_stmt {
     char **pbuf;            /* nparams: copies of short string parameters */
     unsigned long *pcap;    /* their capacities */
     int bound;              /* pbind is bound with pval's types and buffers */
+    char *bulk;             /* array binding's column arrays, kept and grown only */
+    size_t bulk_cap;
     unsigned ncols;         /* columns currently bound */
     MYSQL_FIELD *fields;    /* Connector/C's metadata the binds follow */
     MYSQL_BIND *rbind;

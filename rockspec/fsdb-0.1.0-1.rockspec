@@ -114,6 +114,7 @@ build = {
         "csrc/lengine.c",
         "csrc/lobserve.c",
         "csrc/luri.c",
+        "csrc/param.c",
         "csrc/pool.c",
         "csrc/result.c",
         "csrc/sqlscan.c",

@@ -46,6 +46,64 @@ describe("conn:rows() #mariadb", function()
     assert.are.same({ { 1, 2 } }, rows)
   end)
 
+  it("opts.reuse refills one row table: every row's values, keyed or arrays, both protocols", function()
+    for _, array in ipairs({ false, true }) do
+      for _, params in ipairs({ nil, { 0 } }) do
+        local sql = "SELECT seq AS n, CONCAT('row ', seq) AS s, IF(seq % 3 = 0, NULL, seq * 2) AS z "
+          .. "FROM seq_1_to_1000" .. (params and " WHERE seq > ?" or "")
+        local first, n = nil, 0
+        for row in c:query_rows(sql, params, { reuse = true, array = array }) do
+          n = n + 1
+          first = first or row
+          assert.are.equal(first, row) -- the same table every time
+          local want = n % 3 == 0 and fsdb.null or n * 2
+          if array then
+            assert.are.same({ n, "row " .. n, want }, row)
+          else
+            assert.are.same({ n = n, s = "row " .. n, z = want }, row)
+          end
+          row.extra = true -- callers may scribble on it; the next row rewrites the columns
+          row.n = nil
+        end
+        assert.are.equal(1000, n)
+      end
+    end
+    -- without reuse, every row is its own table
+    local seen = {}
+    for row in c:query_rows("SELECT seq FROM seq_1_to_100", nil, { reuse = false }) do
+      assert.is_nil(seen[row])
+      seen[row] = true
+    end
+  end)
+
+  it("opts.reuse: a wide row, an early break, an error midway still raises", function()
+    local cols = {}
+    for i = 1, 300 do cols[i] = ("seq + %d AS c%d"):format(i, i) end
+    local n = 0
+    for row in c:query_rows("SELECT " .. table.concat(cols, ", ") .. " FROM seq_1_to_50", nil, { reuse = true }) do
+      n = n + 1
+      assert.are.equal(n + 300, row.c300)
+      assert.are.equal(n + 1, row.c1)
+    end
+    assert.are.equal(50, n)
+    local cur = c:query_rows("SELECT seq FROM seq_1_to_1000", nil, { reuse = true })
+    for row in cur do
+      if row.seq == 70 then break end
+    end
+    assert.is_true(cur:close())
+    assert.are.equal(1, db.must(c, "SELECT 1 AS one")[1].one)
+    local got = 0
+    local ok, err = pcall(function()
+      for _ in c:query_rows("SELECT CAST(5 AS UNSIGNED) - seq AS v FROM seq_1_to_10", nil, { reuse = true }) do
+        got = got + 1
+      end
+    end)
+    assert.is_false(ok)
+    assert.matches("errno 1690, sqlstate 22003", err, 1, true)
+    assert.is_true(got < 10)
+    assert.are.equal(1, db.must(c, "SELECT 1 AS one")[1].one)
+  end)
+
   it("keeps memory bounded over 2,000,000 rows", function()
     collectgarbage(); collectgarbage()
     local before, peak, n, sum = rss_kb(), 0, 0, 0
@@ -270,6 +328,56 @@ describe("conn:executemany() (executemany_mode " .. mode .. ") #mariadb", functi
     assert.matches("^fsdb: Duplicate entry '1'", err)
     assert.are.same({ 1062, "23000" }, { errno, sqlstate })
     assert.are.equal(1, db.must(c, "SELECT 1 AS one")[1].one)
+  end)
+
+  it("NULLs that first appear in a later batch, a column of NULLs only, and none at all", function()
+    -- two batches of array binding (20,000 sets each); one execute per set is slow
+    local n, cut = 25000, 20000
+    if mode == "each" then n, cut = 3000, 2000 end
+    local sets = {}
+    for i = 1, n do
+      sets[i] = { "item " .. i, fsdb.null, i % 7, i > cut and i % 2 == 0 and fsdb.null or ("n" .. i) }
+    end
+    local r = assert(c:executemany("INSERT INTO " .. tbl .. " (name, price, qty, note) VALUES (?, ?, ?, ?)", sets))
+    assert.are.equal(n, r.affected_rows)
+    local got = db.must(c, "SELECT COUNT(*) AS n, SUM(price IS NULL) AS p, SUM(note IS NULL) AS nn, "
+      .. "SUM(note IS NULL AND CAST(SUBSTRING(name, 6) AS UNSIGNED) <= " .. cut .. ") AS early, SUM(qty) AS q, "
+      .. "SUM(CRC32(CONCAT_WS('|', name, qty, note))) AS crc FROM " .. tbl)[1]
+    local q = 0
+    for i = 1, n do q = q + i % 7 end
+    local want = db.must(c, "SELECT SUM(CRC32(CONCAT_WS('|', CONCAT('item ', seq), seq % 7, "
+      .. "IF(seq > " .. cut .. " AND seq % 2 = 0, NULL, CONCAT('n', seq))))) AS crc FROM seq_1_to_" .. n)[1]
+    assert.are.same({ n = n, p = n, nn = math.floor((n - cut) / 2), early = 0, q = q, crc = want.crc },
+      { n = got.n, p = tonumber(got.p), nn = tonumber(got.nn), early = tonumber(got.early),
+        q = tonumber(got.q), crc = got.crc })
+  end)
+
+  it("leaves the collector as it found it: after rows, a failing set and a raise", function()
+    local sql = "INSERT INTO " .. tbl .. " (id, qty, name) VALUES (?, ?, ?)"
+    local function sets(bad)
+      local t = {}
+      for i = 1, 3000 do t[i] = { i, i, "x" .. i } end
+      if bad == "raise" then t[2999] = { 2999, {}, "x" } end
+      if bad == "dup" then t[2999] = { 1, 1, "x" } end
+      return t
+    end
+    for _, stopped in ipairs({ false, true }) do
+      if stopped then collectgarbage("stop") end
+      assert(c:executemany(sql, sets()))
+      assert.are.equal(not stopped, collectgarbage("isrunning"))
+      db.must(c, "DELETE FROM " .. tbl)
+      local r, err = c:executemany(sql, sets("dup"))
+      assert.is_nil(r)
+      assert.matches("Duplicate entry", err)
+      assert.are.equal(not stopped, collectgarbage("isrunning"))
+      db.must(c, "DELETE FROM " .. tbl)
+      local ok, msg = pcall(c.executemany, c, sql, sets("raise"))
+      assert.is_false(ok)
+      assert.matches("bad parameter #2 (table cannot be bound", msg, 1, true)
+      assert.are.equal(not stopped, collectgarbage("isrunning"))
+      db.must(c, "DELETE FROM " .. tbl)
+      collectgarbage("restart")
+    end
   end)
 
   it("raises on misuse", function()

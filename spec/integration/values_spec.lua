@@ -715,6 +715,20 @@ for _, transport in ipairs({ "libmariadb", "cqueues" }) do
         raises("bad parameter :x", conn.execute, conn, "SELECT :a AS a, :x AS x", { a = 1, x = print })
       end)
 
+      it("NaN and the infinities are refused, naming the parameter", function()
+        local nan, inf = 0 / 0, math.huge
+        raises("bad parameter #1 (NaN cannot be stored in SQL)", conn.execute, conn, "SELECT ? AS a", nan)
+        raises("bad parameter #2 (inf cannot be stored in SQL)", conn.execute, conn, "SELECT ? AS a, ? AS b", 1, inf)
+        raises("bad parameter #1 (-inf cannot be stored in SQL)", conn.execute, conn, "SELECT ? AS a", { -inf })
+        raises("bad parameter :x (NaN cannot be stored in SQL)", conn.execute, conn, "SELECT :a AS a, :x AS x",
+          { a = 1, x = nan })
+        raises("bad parameter #1 (inf cannot be stored in SQL)", conn.executemany, conn, "DO ?", { { 1 }, { inf } })
+        -- finite doubles at the edges still travel
+        local r = assert(conn:execute("SELECT ? AS big, ? AS small", 1.7976931348623157e308, -5e-324))
+        assert.are.equal(1.7976931348623157e308, r[1].big)
+        assert.is_true(r[1].small < 0 and r[1].small > -1e-300)
+      end)
+
       it("a wrong number of parameters", function()
         raises("statement has 2 placeholders but 1 parameter was given",
           conn.execute, conn, "SELECT ? AS a, ? AS b", 1)
