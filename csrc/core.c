@@ -3,7 +3,7 @@
  *
  * Exports: null (light userdata NULL, equal to cjson.null and ngx.null),
  * engine(url, options), parse_url, render_url, placeholders, plain_select,
- * monotime, sleep, client_version, and the metatables "fsdb.engine" and "fsdb.conn".
+ * monotime, random, sleep, client_version, and the metatables "fsdb.engine" and "fsdb.conn".
  * Everything else is static.
  */
 #define _GNU_SOURCE 1 /* dladdr */
@@ -13,7 +13,10 @@
 
 #include <dlfcn.h>
 #include <mysql.h>
+#include <stdint.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Lua unloads C modules when a state closes. Connector/C keeps
  * process-wide state from mysql_library_init() and the pool registers a
@@ -94,6 +97,24 @@ static int l_monotime(lua_State *L)
     return 1;
 }
 
+/* random() -> a number in [0, 1) from the kernel. Not math.random: processes
+ * forked from one Lua state (nginx workers, a forked test's workers) share
+ * its state, and LuaJIT's starts from the same seed in every process, so
+ * their retry pauses would collide again and again. */
+static int l_random(lua_State *L)
+{
+    uint64_t x = 0;
+    struct timespec ts;
+
+    if (getrandom(&x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x) {
+        /* no entropy yet (early boot): the clock's nanoseconds and the pid */
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        x = ((uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u) ^ ((uint64_t)getpid() << 32);
+    }
+    lua_pushnumber(L, (lua_Number)(x >> 11) / 9007199254740992.0); /* 53 bits / 2^53 */
+    return 1;
+}
+
 /* sleep(seconds): the pause between two attempts of a transaction after a
  * conflict, when no event loop can pause instead (see session.lua). */
 static int l_sleep(lua_State *L)
@@ -133,6 +154,8 @@ int luaopen_fsdb_core(lua_State *L)
     lua_setfield(L, -2, "plain_select");
     lua_pushcfunction(L, l_monotime);
     lua_setfield(L, -2, "monotime");
+    lua_pushcfunction(L, l_random);
+    lua_setfield(L, -2, "random");
     lua_pushcfunction(L, l_sleep);
     lua_setfield(L, -2, "sleep");
     fsdb_luri_register(L);

@@ -63,7 +63,8 @@ local RETRYABLE = { [1213] = true, [1205] = true, [2013] = true, [2006] = true, 
 -- Conflicts (a deadlock, a certification failure) come back when the same
 -- transactions run again at once: before the next attempt, a random pause
 -- ("full jitter") under a cap that doubles from 5 ms up to the backoff
--- option (default 0.5 s) spreads them apart.
+-- option (default 0.5 s) spreads them apart. core.random, not math.random:
+-- forked workers share math.random's state and would pause alike.
 local CONFLICT = { [1213] = true }
 local BACKOFF_FIRST, BACKOFF_DEFAULT = 0.005, 0.5
 
@@ -1011,7 +1012,7 @@ local function transaction(self, fn, opts)
     -- The attempt was rolled back and will run again: say why, if asked.
     if on_retry then on_retry(attempt, errno, failure) end
     if CONFLICT[errno] and backoff > 0 then
-      pause(math.random() * math.min(backoff, BACKOFF_FIRST * 2 ^ (attempt - 1)))
+      pause(core.random() * math.min(backoff, BACKOFF_FIRST * 2 ^ (attempt - 1)))
     end
     retries = retries - 1
   end
