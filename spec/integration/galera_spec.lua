@@ -46,7 +46,7 @@ describe("Galera cluster #mariadb #cluster #galera", function()
           local okc, r, err, errno = pcall(s.transaction, s, function(tx)
             assert(tx:execute("UPDATE g_hot SET n = n + 1 WHERE id = 1"))
             return true
-          end, { retries = 20, on_retry = function() retries = retries + 1 end })
+          end, { retries = 40, on_retry = function() retries = retries + 1 end })
           if not okc then r, err = nil, r end
           s:close()
           out:write(r and "hot " or ("err " .. tostring(errno or s.last_errno) .. " "), id, " ",
