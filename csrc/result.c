@@ -219,11 +219,12 @@ static void push_bin_value(lua_State *L, const fsdb_colbuf *col)
     }
 }
 
-void fsdb_result_push_columns(lua_State *L, const MYSQL_FIELD *fields, const fsdb_colbuf *cols,
-                              unsigned n)
+/* The column names as a new array, with room for nrec more fields. */
+static void push_names(lua_State *L, const MYSQL_FIELD *fields, const fsdb_colbuf *cols,
+                       unsigned n, int nrec)
 {
     unsigned i;
-    lua_createtable(L, (int)n, 0);
+    lua_createtable(L, (int)n, nrec);
     for (i = 0; i < n; i++) {
         if (fields)
             lua_pushlstring(L, fields[i].name, fields[i].name_length);
@@ -231,6 +232,12 @@ void fsdb_result_push_columns(lua_State *L, const MYSQL_FIELD *fields, const fsd
             lua_pushlstring(L, cols[i].name, cols[i].name_len);
         lua_rawseti(L, -2, (int)i + 1);
     }
+}
+
+void fsdb_result_push_columns(lua_State *L, const MYSQL_FIELD *fields, const fsdb_colbuf *cols,
+                              unsigned n)
+{
+    push_names(L, fields, cols, n, 0);
 }
 
 void fsdb_result_text_row(lua_State *L, MYSQL_ROW row, const unsigned long *lengths,
@@ -334,15 +341,7 @@ static int result_index(lua_State *L)
 static void push_shape(lua_State *L, const MYSQL_FIELD *fields, const fsdb_colbuf *cols,
                        unsigned n)
 {
-    unsigned i;
-    lua_createtable(L, (int)n, 1);
-    for (i = 0; i < n; i++) {
-        if (fields)
-            lua_pushlstring(L, fields[i].name, fields[i].name_length);
-        else
-            lua_pushlstring(L, cols[i].name, cols[i].name_len);
-        lua_rawseti(L, -2, (int)i + 1);
-    }
+    push_names(L, fields, cols, n, 1);
     lua_createtable(L, 0, 1);
     lua_pushvalue(L, -2);
     lua_pushcclosure(L, result_index, 1);
