@@ -81,6 +81,15 @@ end
 
 --- sslhandshake(reused_session, server_name, verify, tls): tls carries what
 --- a cosocket takes from nginx.conf (CA, client certificate and key).
+-- The contents of a PEM file, or nil when it cannot be read.
+local function read_pem(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local pem = f:read("*a")
+  f:close()
+  return pem
+end
+
 function Sock:sslhandshake(_, server_name, verify, tls)
   local ctxmod = require("openssl.ssl.context")
   local ctx = ctxmod.new("TLS", false)
@@ -96,15 +105,13 @@ function Sock:sslhandshake(_, server_name, verify, tls)
     ctx:setVerify(ctxmod.VERIFY_NONE)
   end
   if tls.cert then
-    local f = io.open(tls.cert, "rb")
-    if not f then return nil, "cannot read ssl_cert" end
-    local pem = f:read("*a"); f:close()
+    local pem = read_pem(tls.cert)
+    if not pem then return nil, "cannot read ssl_cert" end
     ctx:setCertificate(require("openssl.x509").new(pem))
   end
   if tls.key then
-    local f = io.open(tls.key, "rb")
-    if not f then return nil, "cannot read ssl_key" end
-    local pem = f:read("*a"); f:close()
+    local pem = read_pem(tls.key)
+    if not pem then return nil, "cannot read ssl_key" end
     ctx:setPrivateKey(require("openssl.pkey").new(pem))
   end
   if tls.cipher then ctx:setCipherList(tls.cipher) end
