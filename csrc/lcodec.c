@@ -13,6 +13,7 @@
 #include "codec.h"
 #include "param.h"
 #include "result.h"
+#include "columnar.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -485,35 +486,45 @@ static void push_columns(lua_State *L, lcodec *c, int acc)
     lua_setfield(L, acc, "columns");
 }
 
+/* Decodes pkt into c->cols (binary) or c->cells (text); -1 with err set. */
+static int decode_row(lcodec *c, const fsdb_slice *pkt, fsdb_error *err)
+{
+    if (c->binary)
+        return fsdb_codec_binary_row(pkt->p, pkt->n, c->defs, c->ncols, c->cols, err);
+    return fsdb_codec_text_row(pkt->p, pkt->n, c->ncols, c->cells, err);
+}
+
+/* Pushes column i's value of the row decode_row read. */
+static void push_cell(lua_State *L, lcodec *c, unsigned i)
+{
+    if (c->binary) {
+        fsdb_result_push_bin_value(L, &c->cols[i]);
+    } else if (c->cells[i].p == NULL || c->kinds[i] == FSDB_K_BYTES ||
+               c->kinds[i] >= FSDB_K_DATE) {
+        fsdb_result_push_text_value(L, c->kinds[i], (const char *)c->cells[i].p,
+                                    (unsigned long)c->cells[i].n);
+    } else {
+        /* Numbers are parsed from a NUL-terminated copy. */
+        char num[72];
+        size_t len = c->cells[i].n < sizeof num - 1 ? c->cells[i].n : sizeof num - 1;
+        memcpy(num, c->cells[i].p, len);
+        num[len] = 0;
+        fsdb_result_push_text_value(L, c->kinds[i], num, (unsigned long)len);
+    }
+}
+
 /* Pushes one row table built from pkt, or returns -1 (err set). */
 static int push_row(lua_State *L, lcodec *c, const fsdb_slice *pkt, int names_idx,
                     int array_rows, fsdb_error *err)
 {
     unsigned i, n = c->ncols;
-    if (c->binary) {
-        if (fsdb_codec_binary_row(pkt->p, pkt->n, c->defs, n, c->cols, err) < 0)
-            return -1;
-    } else if (fsdb_codec_text_row(pkt->p, pkt->n, n, c->cells, err) < 0) {
+    if (decode_row(c, pkt, err) < 0)
         return -1;
-    }
     lua_createtable(L, array_rows ? (int)n : 0, array_rows ? 0 : (int)n);
     for (i = 0; i < n; i++) {
         if (!array_rows)
             lua_rawgeti(L, names_idx, (int)i + 1);
-        if (c->binary) {
-            fsdb_result_push_bin_value(L, &c->cols[i]);
-        } else if (c->cells[i].p == NULL || c->kinds[i] == FSDB_K_BYTES ||
-                   c->kinds[i] >= FSDB_K_DATE) {
-            fsdb_result_push_text_value(L, c->kinds[i], (const char *)c->cells[i].p,
-                                        (unsigned long)c->cells[i].n);
-        } else {
-            /* Numbers are parsed from a NUL-terminated copy. */
-            char num[72];
-            size_t len = c->cells[i].n < sizeof num - 1 ? c->cells[i].n : sizeof num - 1;
-            memcpy(num, c->cells[i].p, len);
-            num[len] = 0;
-            fsdb_result_push_text_value(L, c->kinds[i], num, (unsigned long)len);
-        }
+        push_cell(L, c, i);
         if (array_rows)
             lua_rawseti(L, -2, (int)i + 1);
         else
@@ -522,27 +533,67 @@ static int push_row(lua_State *L, lcodec *c, const fsdb_slice *pkt, int names_id
     return 0;
 }
 
+/* Appends pkt's values to the column arrays at cols_idx.. (columnar.h),
+ * or returns -1 (err set). */
+static int store_row(lua_State *L, lcodec *c, const fsdb_slice *pkt, int cols_idx,
+                     fsdb_error *err)
+{
+    unsigned i;
+    if (decode_row(c, pkt, err) < 0)
+        return -1;
+    c->nrows++;
+    for (i = 0; i < c->ncols; i++) {
+        push_cell(L, c, i);
+        lua_rawseti(L, cols_idx + (int)i, (int)c->nrows);
+    }
+    return 0;
+}
+
+/* The rows form of codec:read's third argument: false/true (rows keyed or
+ * as arrays) or "columnar". */
+static int rows_form(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        if (strcmp(lua_tostring(L, idx), "columnar") != 0)
+            luaL_error(L, "fsdb: codec: unknown rows form '%s'", lua_tostring(L, idx));
+        return FSDB_ROWS_COLUMNAR;
+    }
+    return lua_toboolean(L, idx) ? FSDB_ROWS_ARRAY : 0;
+}
+
 /* codec:read(acc, array_rows, stream) — the reply to query, execute, ping
  * or reset. Returns false (feed more), the OK table {affected_rows, …},
  * acc completed with its rows and columns, or nil, err, errno, sqlstate.
  * With stream: one row table per call, then true at the end of the rows
- * (acc.columns is set before the first row). */
+ * (acc.columns is set before the first row). array_rows = "columnar"
+ * (not with stream) completes acc as columnar.h's form instead. */
 static int l_codec_read(lua_State *L)
 {
     lcodec *c = check_codec(L);
-    int array_rows = lua_toboolean(L, 3), stream = lua_toboolean(L, 4), names_idx = 0, rc;
+    int form = rows_form(L, 3), stream = lua_toboolean(L, 4), names_idx = 0, cols_idx = 0, rc;
+    int array_rows = form == FSDB_ROWS_ARRAY, columnar = form == FSDB_ROWS_COLUMNAR;
     fsdb_slice pkt;
     fsdb_error err;
     fsdb_ok ok;
+    unsigned i;
 
     luaL_checktype(L, 2, LUA_TTABLE);
     luaL_checkstack(L, 10, "fsdb: result");
+    if (columnar && stream)
+        return luaL_error(L, "fsdb: codec: columnar results are not streamed");
     lua_settop(L, 4);
     if (c->state < S_FIRST || c->state > S_ROWS)
         return luaL_error(L, "fsdb: codec: no result to read");
     if (c->state == S_ROWS) {
         lua_getfield(L, 2, "columns");
         names_idx = lua_gettop(L);
+        if (columnar) {
+            /* acc's column arrays, on the stack for the rows to come */
+            luaL_checkstack(L, (int)c->ncols + 2, "fsdb: result");
+            cols_idx = lua_gettop(L) + 1;
+            for (i = 1; i <= c->ncols; i++)
+                lua_rawgeti(L, 2, (int)i);
+        }
     }
     c->busy = 1;
     for (;;) {
@@ -601,6 +652,10 @@ static int l_codec_read(lua_State *L)
             c->state = S_ROWS;
             push_columns(L, c, 2);
             names_idx = lua_gettop(L);
+            if (columnar) {
+                cols_idx = names_idx + 1;
+                fsdb_columnar_begin(L, 2, names_idx, c->ncols);
+            }
             break;
         default: /* S_ROWS */
             if (fsdb_codec_is_eof(pkt.p, pkt.n)) {
@@ -623,6 +678,11 @@ static int l_codec_read(lua_State *L)
             if (pkt.p[0] == FSDB_PKT_ERR) {
                 fsdb_codec_parse_err(pkt.p, pkt.n, &err);
                 return push_server_error(L, c, &err);
+            }
+            if (columnar) {
+                if (store_row(L, c, &pkt, cols_idx, &err) < 0)
+                    return push_broken(L, c, &err);
+                break;
             }
             if (push_row(L, c, &pkt, names_idx, array_rows, &err) < 0)
                 return push_broken(L, c, &err);

@@ -608,6 +608,18 @@ static void query_args(lua_State *L, int *tidx, int *array_rows, int stream)
         lua_getfield(L, 4, "array");
         *array_rows = lua_toboolean(L, -1) ? FSDB_ROWS_ARRAY : 0;
         lua_pop(L, 1);
+        lua_getfield(L, 4, "columnar");
+        if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+            luaL_error(L, "fsdb: bad value for query option 'columnar' (expected a boolean)");
+        if (lua_toboolean(L, -1)) {
+            if (stream)
+                luaL_error(L, "fsdb: query option 'columnar' is for buffered results "
+                              "(conn:query), not for streaming rows");
+            if (*array_rows)
+                luaL_error(L, "fsdb: query options 'columnar' and 'array' exclude each other");
+            *array_rows = FSDB_ROWS_COLUMNAR;
+        }
+        lua_pop(L, 1);
         if (stream) {
             lua_getfield(L, 4, "reuse");
             if (lua_toboolean(L, -1))
@@ -641,7 +653,8 @@ static void query_args(lua_State *L, int *tidx, int *array_rows, int stream)
 }
 
 /* conn:query(sql, params_or_nil, opts_or_nil); opts.array = true gives
- * rows as arrays in column order. */
+ * rows as arrays in column order, opts.columnar = true one array per
+ * column (columnar.h). */
 static int l_conn_query(lua_State *L)
 {
     lconn *lc = self(L);

@@ -2,6 +2,7 @@
  * result.c — rows to Lua values; see result.h for the rules.
  */
 #include "result.h"
+#include "columnar.h"
 
 #include <float.h>
 #include <locale.h>
@@ -492,33 +493,53 @@ static void fill_rows(lua_State *L, fill *f, int res_idx, int limit)
     }
 }
 
-static int fill_rest(lua_State *L) /* result, names, fill */
+typedef struct paused_fill {
+    fsdb_fill_step step;
+    void *ud;
+} paused_fill;
+
+static int fill_rest(lua_State *L) /* the tables from base, then a paused_fill */
 {
-    fill_rows(L, lua_touserdata(L, 3), 1, 0);
+    paused_fill *p = lua_touserdata(L, lua_gettop(L));
+    p->step(L, p->ud, 1, 0);
     return 0;
 }
 
-/* With the result and its names on top: fills it, pausing the collector
- * past PAUSE_AFTER rows. A raise passes through, the collector restarted. */
-static void fill_result(lua_State *L, fill *f)
+void fsdb_result_fill(lua_State *L, int base, fsdb_fill_step step, void *ud)
 {
-    int res_idx = lua_gettop(L) - 1, status;
-    fill_rows(L, f, res_idx, PAUSE_AFTER);
-    if (f->rc != 1)
+    int top = lua_gettop(L), status, i;
+    paused_fill p;
+    if (!step(L, ud, base, PAUSE_AFTER))
         return;
     if (!lua_gc(L, LUA_GCISRUNNING, 0)) {
-        fill_rows(L, f, res_idx, 0);
+        step(L, ud, base, 0);
         return;
     }
+    luaL_checkstack(L, top - base + 3, "fsdb: result");
+    p.step = step;
+    p.ud = ud;
     lua_pushcfunction(L, fill_rest);
-    lua_pushvalue(L, res_idx);
-    lua_pushvalue(L, res_idx + 1);
-    lua_pushlightuserdata(L, f);
+    for (i = base; i <= top; i++)
+        lua_pushvalue(L, i);
+    lua_pushlightuserdata(L, &p);
     lua_gc(L, LUA_GCSTOP, 0);
-    status = lua_pcall(L, 3, 0, 0);
+    status = lua_pcall(L, top - base + 2, 0, 0);
     lua_gc(L, LUA_GCRESTART, 0);
     if (status != 0)
         lua_error(L);
+}
+
+static int rows_step(lua_State *L, void *ud, int base, int limit)
+{
+    fill *f = ud;
+    fill_rows(L, f, base, limit);
+    return f->rc == 1;
+}
+
+/* With the result and its names on top: fills it. */
+static void fill_result(lua_State *L, fill *f)
+{
+    fsdb_result_fill(L, lua_gettop(L) - 1, rows_step, f);
 }
 
 int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int sql_idx, int array_rows,
@@ -526,6 +547,8 @@ int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int sql_idx, 
 {
     fill f;
 
+    if (array_rows & FSDB_ROWS_COLUMNAR)
+        return fsdb_columnar_push_text(L, my, res, err);
     luaL_checkstack(L, 8, "fsdb: result");
     memset(&f, 0, sizeof f);
     f.res = res;
@@ -550,6 +573,8 @@ int fsdb_result_push_stmt(lua_State *L, fsdb_conn *c, fsdb_stmt *s, int array_ro
 {
     fill f;
 
+    if (array_rows & FSDB_ROWS_COLUMNAR)
+        return fsdb_columnar_push_stmt(L, c, s, err);
     luaL_checkstack(L, 8, "fsdb: result");
     memset(&f, 0, sizeof f);
     f.c = c;

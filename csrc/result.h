@@ -21,7 +21,8 @@
  * SQL string, which keys its cached column names) and returns 0, or
  * pushes nothing and returns -1
  * with err set. A result past a thousand rows is built with the collector
- * paused; a raise restarts it. */
+ * paused; a raise restarts it. FSDB_ROWS_COLUMNAR in array_rows gives
+ * columnar.c's form instead. */
 int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int sql_idx, int array_rows,
                           fsdb_error *err);
 int fsdb_result_push_stmt(lua_State *L, fsdb_conn *c, fsdb_stmt *s, int array_rows,
@@ -31,6 +32,17 @@ int fsdb_result_push_stmt(lua_State *L, fsdb_conn *c, fsdb_stmt *s, int array_ro
  * cursor, one table refilled for every row (query_rows' opts.reuse). */
 #define FSDB_ROWS_ARRAY 1
 #define FSDB_ROWS_REUSE 2
+/* One array per column instead of rows (query's opts.columnar; columnar.c). */
+#define FSDB_ROWS_COLUMNAR 4
+
+/* Filling a buffered result (rows or column arrays): a step adds rows to
+ * the tables at base.. until limit rows are in (0: no limit) and returns
+ * 1 when it stopped at the limit, 0 at the end or on an error it records
+ * in ud. fsdb_result_fill runs it with the tables from base to the top of
+ * the stack, pausing the collector past a thousand rows (result.c says
+ * why); a raise passes through, the collector restarted. */
+typedef int (*fsdb_fill_step)(lua_State *L, void *ud, int base, int limit);
+void fsdb_result_fill(lua_State *L, int base, fsdb_fill_step step, void *ud);
 
 /* Row by row, for streaming (lcursor.c). names_idx is the absolute stack
  * index of the columns list. Each pushes one row table. */

@@ -589,13 +589,28 @@ function Conn:execute(sql, ...)
   return run(self, sql, nil, false, false, ...)
 end
 
-local function query_args(params, opts)
+-- The rows form of opts: false (keyed), true (arrays) or "columnar"
+-- (one array per column, buffered results only), as the codec reads it.
+local function rows_form(opts, stream)
+  local columnar = opts.columnar
+  if columnar ~= nil and type(columnar) ~= "boolean" then
+    error("fsdb: bad value for query option 'columnar' (expected a boolean)", 4)
+  end
+  if not columnar then return opts.array and true or false end
+  if stream then
+    error("fsdb: query option 'columnar' is for buffered results (conn:query), not for streaming rows", 4)
+  end
+  if opts.array then error("fsdb: query options 'columnar' and 'array' exclude each other", 4) end
+  return "columnar"
+end
+
+local function query_args(params, opts, stream)
   local array_rows = false
   if opts ~= nil then
     if type(opts) ~= "table" then
       error("fsdb: bad argument #3 to 'query' (table expected, got " .. type(opts) .. ")", 3)
     end
-    array_rows = opts.array and true or false
+    array_rows = rows_form(opts, stream)
   end
   if params ~= nil and type(params) ~= "table" then
     error("fsdb: bad argument #2 to 'query' (table expected, got " .. type(params) .. ")", 3)
@@ -603,9 +618,10 @@ local function query_args(params, opts)
   return params, array_rows
 end
 
---- conn:query(sql, params_or_nil, opts_or_nil)
+--- conn:query(sql, params_or_nil, opts_or_nil); opts.columnar = true: one
+--- array per column (res[j], res.by_name[name]) instead of rows.
 function Conn:query(sql, params, opts)
-  local tbl, array_rows = query_args(params, opts)
+  local tbl, array_rows = query_args(params, opts, false)
   return run(self, sql, tbl, array_rows, false)
 end
 
@@ -625,7 +641,7 @@ function Conn:rows(sql, ...)
 end
 
 function Conn:query_rows(sql, params, opts)
-  local tbl, array_rows = query_args(params, opts)
+  local tbl, array_rows = query_args(params, opts, true)
   return for_loop(run(self, sql, tbl, array_rows, true))
 end
 
