@@ -1,6 +1,6 @@
 -- fsdb_stack.lua — the benchmark workloads on fsdb (Lua 5.4 or LuaJIT).
 --   usage: lua5.4 bench/fsdb_stack.lua WORKLOAD [N]     (bench/run sets the paths)
--- WORKLOAD: w1 w2 w3 w3a w3s w3r w4 w5 w6q_on w6q_off w6q_ping w6c_on w6c_off
+-- WORKLOAD: w1 w2 w3 w3a w3c w3s w3r w4 w5 w6q_on w6q_off w6q_ping w6c_on w6c_off
 -- w6c_ping start; see bench/README.md.
 local B = require("benchlib")
 local workload = assert(arg and arg[1], "usage: fsdb_stack.lua WORKLOAD [N]")
@@ -83,6 +83,21 @@ function W.w3a(conn)
     check = check + B.item_check(r[1], r[2], r[3], r[4], r[5], r[6])
   end
   B.report(#rows, t, check, cpu)
+end
+
+-- W3 columnar: the same rows as one array per column (conn:query's
+-- columnar option), the check computed from the column arrays.
+function W.w3c(conn)
+  local stop = B.timer()
+  local res, err = conn:query(B.SEL_ROW, nil, { columnar = true })
+  local t, cpu = stop()
+  if not res then error(err) end
+  local id, name, price, qty, created, note = res[1], res[2], res[3], res[4], res[5], res[6]
+  local check, item_check = 0, B.item_check
+  for i = 1, #id do
+    check = check + item_check(id[i], name[i], price[i], qty[i], created[i], note[i])
+  end
+  B.report(#id, t, check, cpu)
 end
 
 -- W3 streaming: the same rows through conn:rows(), one at a time.

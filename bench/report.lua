@@ -55,6 +55,7 @@ local WORKLOADS = {
   { id = "w2", label = "W2 primary-key lookup ×" .. thousands(n_loop), unit = "µs/op" },
   { id = "w3", label = "W3 fetch " .. thousands(n_rows) .. " rows", unit = "µs/row" },
   { id = "w3a", label = "W3a fetch " .. thousands(n_rows) .. " rows as arrays", unit = "µs/row" },
+  { id = "w3c", label = "W3c fetch " .. thousands(n_rows) .. " rows as column arrays", unit = "µs/row" },
   { id = "w3s", label = "W3s stream " .. thousands(n_rows) .. " rows", unit = "µs/row" },
   { id = "w3r", label = "W3r stream " .. thousands(n_rows) .. " rows, one row table reused", unit = "µs/row" },
   { id = "w4", label = "W4 " .. thousands(n_w4) .. " single-row INSERTs, 1 tx", unit = "µs/row" },
@@ -287,9 +288,9 @@ p("the server is not in it, and it moves much less with the machine's load than 
 p("is what each client adds to the round trip.")
 p("")
 table_head("| workload |", "|---|", present, { "fsdb 5.4 − raw C (same protocol)" })
-local SAME_CPU = { w1 = "rawtext", w2 = "rawprep", w3 = "rawtext", w3a = "rawtext", w3s = "rawtext", w3r = "rawtext",
+local SAME_CPU = { w1 = "rawtext", w2 = "rawprep", w3 = "rawtext", w3a = "rawtext", w3c = "rawtext", w3s = "rawtext", w3r = "rawtext",
   w4 = "rawprep", w5 = "rawprep", w6q_on = "rawtext", w6q_off = "rawtext", w6q_ping = "rawtext" }
-local SAME_CPU_W = { w3a = "w3", w3r = "w3s", w6q_on = "w1", w6q_off = "w1", w6q_ping = "w1" }
+local SAME_CPU_W = { w3a = "w3", w3c = "w3", w3r = "w3s", w6q_on = "w1", w6q_off = "w1", w6q_ping = "w1" }
 for _, w in ipairs(WORKLOADS) do
   if w.id ~= "start" then
     local row = { "| ", w.label, " |" }
@@ -353,9 +354,9 @@ p("Below 1 fsdb is faster (0.25 = four times as fast). The ratio of the medians,
 p("the lowest and highest ratio of two runs of the same repetition. \"raw C\" is the same protocol")
 p("as fsdb uses: text for W1, W3, W3s and for W6 (against raw W1); prepared for W2, W4, W5.")
 p("")
-local SAME = { w1 = "rawtext", w2 = "rawprep", w3 = "rawtext", w3a = "rawtext", w3s = "rawtext", w3r = "rawtext",
+local SAME = { w1 = "rawtext", w2 = "rawprep", w3 = "rawtext", w3a = "rawtext", w3c = "rawtext", w3s = "rawtext", w3r = "rawtext",
   w4 = "rawprep", w5 = "rawprep", w6q_on = "rawtext", w6q_off = "rawtext", w6q_ping = "rawtext", start = "rawtext" }
-local SAME_W = { w3a = "w3", w3r = "w3s", w6q_on = "w1", w6q_off = "w1", w6q_ping = "w1" }
+local SAME_W = { w3a = "w3", w3c = "w3", w3r = "w3s", w6q_on = "w1", w6q_off = "w1", w6q_ping = "w1" }
 -- Each peer against fsdb on the same runtime.
 local peers = {}
 for _, id in ipairs({ "luasql", "luadbi", "luasqljit", "luadbijit", "sqla_pymysql", "sqla_mysqldb" }) do
@@ -501,7 +502,7 @@ local show = {}
 for _, n in ipairs(SHOW) do show[n] = true end
 local OWN = { ["lconn.c"] = true, ["lengine.c"] = true, ["lcursor.c"] = true, ["result.c"] = true,
   ["stmt.c"] = true, ["conn.c"] = true, ["pool.c"] = true, ["sqlscan.c"] = true, ["error.c"] = true,
-  ["luri.c"] = true, ["uri.c"] = true, ["core.c"] = true }
+  ["luri.c"] = true, ["uri.c"] = true, ["core.c"] = true, ["columnar.c"] = true }
 local function interesting(fn)
   local file = fn:match("%(([%w_]+%.c)%)$")
   if file and OWN[file] then return true end
@@ -513,6 +514,7 @@ local PROFILED = {
   { name = "w2", raw = "raw_w2", label = "W2 primary-key lookup", per = "operation", rawlabel = "raw C prepared" },
   { name = "w3", raw = "raw_w3", label = "W3 fetch all rows", per = "row", rawlabel = "raw C text" },
   { name = "w3a", raw = "raw_w3", label = "W3a fetch all rows as arrays", per = "row", rawlabel = "raw C text" },
+  { name = "w3c", raw = "raw_w3", label = "W3c fetch all rows as column arrays", per = "row", rawlabel = "raw C text" },
   { name = "w3s", raw = "raw_w3s", label = "W3s stream all rows", per = "row", rawlabel = "raw C text" },
   { name = "w3r", raw = "raw_w3s", label = "W3r stream all rows, one row table reused", per = "row", rawlabel = "raw C text" },
   { name = "w4", raw = "raw_w4", label = "W4 single-row INSERT", per = "row", rawlabel = "raw C prepared" },
