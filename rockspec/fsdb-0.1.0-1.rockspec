@@ -102,6 +102,7 @@ build = {
       sources = {
         "csrc/auth.c",
         "csrc/codec.c",
+        "csrc/columnar.c",
         "csrc/conn.c",
         "csrc/core.c",
         "csrc/error.c",
