@@ -521,22 +521,36 @@ static void fill_result(lua_State *L, fill *f)
         lua_error(L);
 }
 
+#define SMALL_RESULT 32 /* columns */
+
 int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int sql_idx, int array_rows,
                           fsdb_error *err)
 {
     fill f;
+    int few[SMALL_RESULT], *kinds = few;
+    unsigned i;
 
     luaL_checkstack(L, 8, "fsdb: result");
     memset(&f, 0, sizeof f);
     f.res = res;
     f.n = mysql_num_fields(res);
     f.array_rows = array_rows;
-    f.kinds = fsdb_result_text_kinds(L, res);
+    /* The kinds of a narrow result on the C stack (nothing to free when a
+     * raise passes); a wide one's in Lua memory, below the result. */
+    if (f.n <= SMALL_RESULT) {
+        const MYSQL_FIELD *fields = mysql_fetch_fields(res);
+        for (i = 0; i < f.n; i++)
+            kinds[i] = fsdb_column_kind(&fields[i]);
+    } else {
+        kinds = fsdb_result_text_kinds(L, res);
+    }
+    f.kinds = kinds;
     push_text_shape(L, res, sql_idx);
     begin_result(L);
     fill_result(L, &f);
     lua_pop(L, 1); /* names */
-    lua_remove(L, -2); /* kinds */
+    if (kinds != few)
+        lua_remove(L, -2);
     if (mysql_errno(my) != 0) {
         lua_pop(L, 1);
         fsdb_error_server(err, mysql_errno(my), mysql_sqlstate(my), mysql_error(my), NULL);
@@ -568,16 +582,48 @@ int fsdb_result_push_stmt(lua_State *L, fsdb_conn *c, fsdb_stmt *s, int array_ro
     return 0;
 }
 
+/* The OK table's keys, made once per Lua state: {"affected_rows",
+ * "insert_id", "warnings"} in the registry (an array lookup each is
+ * cheaper than interning a C string). */
+static const char ok_keys_key = 0;
+
+static void push_ok_keys(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&ok_keys_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (!lua_isnil(L, -1))
+        return;
+    lua_pop(L, 1);
+    lua_createtable(L, 3, 0);
+    lua_pushliteral(L, "affected_rows");
+    lua_rawseti(L, -2, 1);
+    lua_pushliteral(L, "insert_id");
+    lua_rawseti(L, -2, 2);
+    lua_pushliteral(L, "warnings");
+    lua_rawseti(L, -2, 3);
+    lua_pushlightuserdata(L, (void *)&ok_keys_key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
 void fsdb_result_push_ok(lua_State *L, unsigned long long affected,
                          unsigned long long insert_id, unsigned warnings)
 {
+    int t;
     lua_createtable(L, 0, 3);
+    t = lua_gettop(L);
+    push_ok_keys(L);
+    /* Raw stores: a fresh table has no metatable to consult. */
+    lua_rawgeti(L, t + 1, 1);
     push_u64(L, affected);
-    lua_setfield(L, -2, "affected_rows");
+    lua_rawset(L, t);
+    lua_rawgeti(L, t + 1, 2);
     push_u64(L, insert_id);
-    lua_setfield(L, -2, "insert_id");
+    lua_rawset(L, t);
+    lua_rawgeti(L, t + 1, 3);
     lua_pushinteger(L, (lua_Integer)warnings);
-    lua_setfield(L, -2, "warnings");
+    lua_rawset(L, t);
+    lua_pop(L, 1);
 }
 
 /* For the protocol codec (lcodec.c): one value by the same rules. */
