@@ -216,6 +216,8 @@ static int run(lua_State *L, lconn *lc, int first, int nargs, int tidx, int arra
         fsdb_sqlscan scan;
         fsdb_error err;
         int multi;
+        if (fsdb_sqlscan_plain(sql, len)) /* most statements: nothing to scan for */
+            return run_text(L, lc, sql, len, array_rows, 0, stream);
         if (fsdb_sqlscan_run(sql, len, fsdb_conn_no_backslash_escapes(lc->c), &scan, &err) < 0)
             return luaL_error(L, "%s", err.message);
         multi = scan.multi;
