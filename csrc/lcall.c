@@ -135,17 +135,22 @@ int fsdb_lcall(lua_State *L, lconn *lc, int cursor)
 
 lconn *fsdb_lconn_check(lua_State *L, int mt_upvalue)
 {
-    /* A full userdata (a light one can share a metatable through the
-     * debug library) whose metatable is the one the closure keeps:
+    /* A full userdata whose metatable is the one the closure keeps:
      * luaL_checkudata's registry lookup by name cost more than the rest
-     * of the guard. */
-    if (lua_type(L, 1) == LUA_TUSERDATA && lua_getmetatable(L, 1)) {
-        int same = lua_rawequal(L, -1, lua_upvalueindex(mt_upvalue));
-        lua_pop(L, 1);
-        if (same)
-            return lua_touserdata(L, 1);
+     * of the guard. Not a light userdata, whatever its metatable (the
+     * debug library can give them all one; luaL_checkudata would take
+     * it). */
+    if (lua_type(L, 1) == LUA_TUSERDATA) {
+        if (mt_upvalue && lua_getmetatable(L, 1)) {
+            int same = lua_rawequal(L, -1, lua_upvalueindex(mt_upvalue));
+            lua_pop(L, 1);
+            if (same)
+                return lua_touserdata(L, 1);
+        }
+        return luaL_checkudata(L, 1, FSDB_CONN_MT); /* raises its usual message */
     }
-    return luaL_checkudata(L, 1, FSDB_CONN_MT); /* raises its usual message */
+    luaL_argerror(L, 1, lua_pushfstring(L, FSDB_CONN_MT " expected, got %s", luaL_typename(L, 1)));
+    return NULL;
 }
 
 static int conn_guard(lua_State *L)

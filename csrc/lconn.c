@@ -721,7 +721,7 @@ static int l_conn_thread_id(lua_State *L)
  * when the call returns. Serves close and __close. */
 static int l_conn_close(lua_State *L)
 {
-    lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
+    lconn *lc = fsdb_lconn_check(L, 0);
     if (lc->c && fsdb_conn_request_close(lc->c))
         return 0;
     if (lc->c && lc->e->observed) {
@@ -738,7 +738,7 @@ static int l_conn_close(lua_State *L)
  * outside any finalizer); one that cannot be made clean is closed. */
 static int l_conn_gc(lua_State *L)
 {
-    lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
+    lconn *lc = fsdb_lconn_check(L, 0);
     if (lc->c == NULL)
         return 0;
 #if LUA_VERSION_NUM >= 504
@@ -751,7 +751,7 @@ static int l_conn_gc(lua_State *L)
 
 static int l_conn_tostring(lua_State *L)
 {
-    lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
+    lconn *lc = fsdb_lconn_check(L, 0);
     if (lc->c == NULL)
         lua_pushliteral(L, "fsdb.conn (closed)");
     else

@@ -72,7 +72,8 @@ int fsdb_lcall(lua_State *L, lconn *lc, int cursor);
 void fsdb_lconn_push_method(lua_State *L, lua_CFunction body);
 
 /* The "fsdb.conn" at 1, checked against the metatable in upvalue
- * mt_upvalue of the running closure; raises as luaL_checkudata does. */
+ * mt_upvalue of the running closure (0: looked up by name); raises as
+ * luaL_checkudata does, and for a light userdata whatever its metatable. */
 lconn *fsdb_lconn_check(lua_State *L, int mt_upvalue);
 
 /* The call failed: a disconnect also retires the connection. Pushes
