@@ -142,7 +142,8 @@ lconn *fsdb_lconn_check(lua_State *L, int mt_upvalue)
      * it). */
     if (lua_type(L, 1) == LUA_TUSERDATA) {
         if (mt_upvalue && lua_getmetatable(L, 1)) {
-            int same = lua_rawequal(L, -1, lua_upvalueindex(mt_upvalue));
+            /* Two live tables: the same address is the same table. */
+            int same = lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(mt_upvalue));
             lua_pop(L, 1);
             if (same)
                 return lua_touserdata(L, 1);
