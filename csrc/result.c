@@ -96,14 +96,21 @@ static void push_float(lua_State *L, float f)
     lua_pushnumber(L, (lua_Number)d);
 }
 
-/* Writes v as exactly `width` decimal digits (zero-padded) at p. */
+/* Writes v as exactly `width` decimal digits (zero-padded) at p, two at
+ * a time (most fields are two digits: one division instead of two). */
 static char *put_digits(char *p, unsigned long v, int width)
 {
-    int i;
-    for (i = width - 1; i >= 0; i--) {
-        p[i] = (char)('0' + v % 10);
-        v /= 10;
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
+    int i = width;
+    for (; i >= 2; i -= 2) {
+        memcpy(p + i - 2, pairs + 2 * (v % 100), 2);
+        v /= 100;
     }
+    if (i == 1)
+        p[0] = (char)('0' + v % 10);
     return p + width;
 }
 
