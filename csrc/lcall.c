@@ -133,13 +133,35 @@ int fsdb_lcall(lua_State *L, lconn *lc, int cursor)
     return lua_gettop(L) - 1;
 }
 
+lconn *fsdb_lconn_check(lua_State *L, int mt_upvalue)
+{
+    /* A full userdata whose metatable is the one the closure keeps:
+     * luaL_checkudata's registry lookup by name cost more than the rest
+     * of the guard. Not a light userdata, whatever its metatable (the
+     * debug library can give them all one; luaL_checkudata would take
+     * it). */
+    if (lua_type(L, 1) == LUA_TUSERDATA) {
+        if (mt_upvalue && lua_getmetatable(L, 1)) {
+            /* Two live tables: the same address is the same table. */
+            int same = lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(mt_upvalue));
+            lua_pop(L, 1);
+            if (same)
+                return lua_touserdata(L, 1);
+        }
+        return luaL_checkudata(L, 1, FSDB_CONN_MT); /* raises its usual message */
+    }
+    luaL_argerror(L, 1, lua_pushfstring(L, FSDB_CONN_MT " expected, got %s", luaL_typename(L, 1)));
+    return NULL;
+}
+
 static int conn_guard(lua_State *L)
 {
-    return fsdb_lcall(L, luaL_checkudata(L, 1, FSDB_CONN_MT), 0);
+    return fsdb_lcall(L, fsdb_lconn_check(L, 2), 0);
 }
 
 void fsdb_lconn_push_method(lua_State *L, lua_CFunction body)
 {
     lua_pushcfunction(L, body);
-    lua_pushcclosure(L, conn_guard, 1);
+    luaL_getmetatable(L, FSDB_CONN_MT);
+    lua_pushcclosure(L, conn_guard, 2);
 }

@@ -216,6 +216,8 @@ static int run(lua_State *L, lconn *lc, int first, int nargs, int tidx, int arra
         fsdb_sqlscan scan;
         fsdb_error err;
         int multi;
+        if (fsdb_sqlscan_plain(sql, len)) /* most statements: nothing to scan for */
+            return run_text(L, lc, sql, len, array_rows, 0, stream);
         if (fsdb_sqlscan_run(sql, len, fsdb_conn_no_backslash_escapes(lc->c), &scan, &err) < 0)
             return luaL_error(L, "%s", err.message);
         multi = scan.multi;
@@ -732,7 +734,7 @@ static int l_conn_thread_id(lua_State *L)
  * when the call returns. Serves close and __close. */
 static int l_conn_close(lua_State *L)
 {
-    lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
+    lconn *lc = fsdb_lconn_check(L, 0);
     if (lc->c && fsdb_conn_request_close(lc->c))
         return 0;
     if (lc->c && lc->e->observed) {
@@ -749,7 +751,7 @@ static int l_conn_close(lua_State *L)
  * outside any finalizer); one that cannot be made clean is closed. */
 static int l_conn_gc(lua_State *L)
 {
-    lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
+    lconn *lc = fsdb_lconn_check(L, 0);
     if (lc->c == NULL)
         return 0;
 #if LUA_VERSION_NUM >= 504
@@ -762,7 +764,7 @@ static int l_conn_gc(lua_State *L)
 
 static int l_conn_tostring(lua_State *L)
 {
-    lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
+    lconn *lc = fsdb_lconn_check(L, 0);
     if (lc->c == NULL)
         lua_pushliteral(L, "fsdb.conn (closed)");
     else

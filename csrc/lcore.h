@@ -68,8 +68,13 @@ void fsdb_lconn_release(lconn *lc, int how);
 int fsdb_lcall(lua_State *L, lconn *lc, int cursor);
 
 /* Pushes a guarded method: body under fsdb_lcall, self at 1 being an
- * "fsdb.conn". */
+ * "fsdb.conn" (registered before any method is pushed). */
 void fsdb_lconn_push_method(lua_State *L, lua_CFunction body);
+
+/* The "fsdb.conn" at 1, checked against the metatable in upvalue
+ * mt_upvalue of the running closure (0: looked up by name); raises as
+ * luaL_checkudata does, and for a light userdata whatever its metatable. */
+lconn *fsdb_lconn_check(lua_State *L, int mt_upvalue);
 
 /* The call failed: a disconnect also retires the connection. Pushes
  * nil, err, errno, sqlstate and returns 4. */

@@ -110,7 +110,7 @@ static int observed_call(lua_State *L, lconn *lc)
 
 static int stmt_guard(lua_State *L)
 {
-    lconn *lc = luaL_checkudata(L, 1, FSDB_CONN_MT);
+    lconn *lc = fsdb_lconn_check(L, 3);
     if (lc->c != NULL && lc->e->observed)
         return observed_call(L, lc);
     return fsdb_lcall(L, lc, 0);
@@ -120,7 +120,8 @@ void fsdb_lconn_push_stmt_method(lua_State *L, lua_CFunction body, const char *n
 {
     lua_pushcfunction(L, body);
     lua_pushstring(L, name);
-    lua_pushcclosure(L, stmt_guard, 2);
+    luaL_getmetatable(L, FSDB_CONN_MT);
+    lua_pushcclosure(L, stmt_guard, 3);
 }
 
 /* engine:observe(fn_or_nil): the userdata's uservalue holds it, so that a

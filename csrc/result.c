@@ -97,14 +97,21 @@ static void push_float(lua_State *L, float f)
     lua_pushnumber(L, (lua_Number)d);
 }
 
-/* Writes v as exactly `width` decimal digits (zero-padded) at p. */
+/* Writes v as exactly `width` decimal digits (zero-padded) at p, two at
+ * a time (most fields are two digits: one division instead of two). */
 static char *put_digits(char *p, unsigned long v, int width)
 {
-    int i;
-    for (i = width - 1; i >= 0; i--) {
-        p[i] = (char)('0' + v % 10);
-        v /= 10;
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
+    int i = width;
+    for (; i >= 2; i -= 2) {
+        memcpy(p + i - 2, pairs + 2 * (v % 100), 2);
+        v /= 100;
     }
+    if (i == 1)
+        p[0] = (char)('0' + v % 10);
     return p + width;
 }
 
@@ -542,10 +549,14 @@ static void fill_result(lua_State *L, fill *f)
     fsdb_result_fill(L, lua_gettop(L) - 1, rows_step, f);
 }
 
+#define SMALL_RESULT 32 /* columns */
+
 int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int sql_idx, int array_rows,
                           fsdb_error *err)
 {
     fill f;
+    int few[SMALL_RESULT], *kinds = few;
+    unsigned i;
 
     if (array_rows & FSDB_ROWS_COLUMNAR)
         return fsdb_columnar_push_text(L, my, res, err);
@@ -554,12 +565,22 @@ int fsdb_result_push_text(lua_State *L, MYSQL *my, MYSQL_RES *res, int sql_idx, 
     f.res = res;
     f.n = mysql_num_fields(res);
     f.array_rows = array_rows;
-    f.kinds = fsdb_result_text_kinds(L, res);
+    /* The kinds of a narrow result on the C stack (nothing to free when a
+     * raise passes); a wide one's in Lua memory, below the result. */
+    if (f.n <= SMALL_RESULT) {
+        const MYSQL_FIELD *fields = mysql_fetch_fields(res);
+        for (i = 0; i < f.n; i++)
+            kinds[i] = fsdb_column_kind(&fields[i]);
+    } else {
+        kinds = fsdb_result_text_kinds(L, res);
+    }
+    f.kinds = kinds;
     push_text_shape(L, res, sql_idx);
     begin_result(L);
     fill_result(L, &f);
     lua_pop(L, 1); /* names */
-    lua_remove(L, -2); /* kinds */
+    if (kinds != few)
+        lua_remove(L, -2);
     if (mysql_errno(my) != 0) {
         lua_pop(L, 1);
         fsdb_error_server(err, mysql_errno(my), mysql_sqlstate(my), mysql_error(my), NULL);
@@ -593,16 +614,48 @@ int fsdb_result_push_stmt(lua_State *L, fsdb_conn *c, fsdb_stmt *s, int array_ro
     return 0;
 }
 
+/* The OK table's keys, made once per Lua state: {"affected_rows",
+ * "insert_id", "warnings"} in the registry (an array lookup each is
+ * cheaper than interning a C string). */
+static const char ok_keys_key = 0;
+
+static void push_ok_keys(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&ok_keys_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (!lua_isnil(L, -1))
+        return;
+    lua_pop(L, 1);
+    lua_createtable(L, 3, 0);
+    lua_pushliteral(L, "affected_rows");
+    lua_rawseti(L, -2, 1);
+    lua_pushliteral(L, "insert_id");
+    lua_rawseti(L, -2, 2);
+    lua_pushliteral(L, "warnings");
+    lua_rawseti(L, -2, 3);
+    lua_pushlightuserdata(L, (void *)&ok_keys_key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
 void fsdb_result_push_ok(lua_State *L, unsigned long long affected,
                          unsigned long long insert_id, unsigned warnings)
 {
+    int t;
     lua_createtable(L, 0, 3);
+    t = lua_gettop(L);
+    push_ok_keys(L);
+    /* Raw stores: a fresh table has no metatable to consult. */
+    lua_rawgeti(L, t + 1, 1);
     push_u64(L, affected);
-    lua_setfield(L, -2, "affected_rows");
+    lua_rawset(L, t);
+    lua_rawgeti(L, t + 1, 2);
     push_u64(L, insert_id);
-    lua_setfield(L, -2, "insert_id");
+    lua_rawset(L, t);
+    lua_rawgeti(L, t + 1, 3);
     lua_pushinteger(L, (lua_Integer)warnings);
-    lua_setfield(L, -2, "warnings");
+    lua_rawset(L, t);
+    lua_pop(L, 1);
 }
 
 /* For the protocol codec (lcodec.c): one value by the same rules. */

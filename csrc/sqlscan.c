@@ -131,6 +131,19 @@ int fsdb_sqlscan_walk(const char *sql, size_t len, int no_backslash, fsdb_sqlsca
     return 0;
 }
 
+int fsdb_sqlscan_plain(const char *sql, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++)
+        switch (sql[i]) {
+        case '\'': case '"': case '`': case '#': case '-': case '/': case ';': case '?': case ':':
+            return 0;
+        default:
+            break;
+        }
+    return 1;
+}
+
 /* fsdb_sqlscan_run's first pass: style, count and names. */
 typedef struct count_state {
     fsdb_sqlscan *s;

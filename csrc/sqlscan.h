@@ -41,6 +41,11 @@ int fsdb_sqlscan_run(const char *sql, size_t len, int no_backslash_escapes, fsdb
                      fsdb_error *err);
 void fsdb_sqlscan_free(fsdb_sqlscan *s);
 
+/* 1 when sql holds none of the characters the walk acts on (quotes,
+ * comment starts, ';', '?', ':'): then fsdb_sqlscan_run would find no
+ * placeholder and no second statement, and can be skipped. */
+int fsdb_sqlscan_plain(const char *sql, size_t len);
+
 /* For executemany's multi-row INSERT: when sql (placeholders written '?')
  * is an INSERT or REPLACE whose row is one VALUES (…) group holding every
  * placeholder, sets [*start, *end) to that group, parentheses included,

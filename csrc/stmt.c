@@ -69,6 +69,7 @@ void fsdb_stmt_free(fsdb_stmt *s)
     free(s->pbuf);
     free(s->pcap);
     free(s->pval);
+    free(s->pnull);
     free(s->bulk);
     fsdb_sqlscan_free(&s->scan);
     free(s->key);
@@ -118,6 +119,7 @@ fsdb_stmt *fsdb_stmt_prepare(fsdb_conn *c, const char *sql, size_t len, fsdb_err
     }
     if (s->nparams && ((s->pbind = calloc(s->nparams, sizeof *s->pbind)) == NULL ||
                        (s->pval = calloc(s->nparams, sizeof *s->pval)) == NULL ||
+                       (s->pnull = calloc(s->nparams, sizeof *s->pnull)) == NULL ||
                        (s->pbuf = calloc(s->nparams, sizeof *s->pbuf)) == NULL ||
                        (s->pcap = calloc(s->nparams, sizeof *s->pcap)) == NULL)) {
         fsdb_error_set(err, FSDB_ERR_NOMEM, NULL, "out of memory preparing a statement");
@@ -161,6 +163,8 @@ static int bind_columns(fsdb_conn *c, fsdb_stmt *s, fsdb_error *err)
         memset(b, 0, sizeof *b);
         col->kind = fsdb_column_kind(f);
         col->decimals = f->decimals;
+        col->ftype = f->type;
+        col->fflags = f->flags;
         b->is_null = &col->is_null;
         b->length = &col->length;
         b->error = &col->error;
@@ -219,6 +223,7 @@ static int refresh_results(fsdb_conn *c, fsdb_stmt *s, fsdb_error *err)
 {
     unsigned n = mysql_stmt_field_count(s->st), i;
     MYSQL_FIELD *fields = s->st->fields;
+    const MYSQL_FIELD *fresh = c->my->fields && c->my->field_count == n ? c->my->fields : NULL;
     int rebind = 0;
 
     if (fields != s->fields || n != s->ncols) {
@@ -237,22 +242,28 @@ static int refresh_results(fsdb_conn *c, fsdb_stmt *s, fsdb_error *err)
         s->shape = new_shape();
         rebind = 1;
     }
-    for (i = 0; i < n && !rebind; i++)
-        rebind = s->cols[i].kind != fsdb_column_kind(&fields[i]) ||
-                 s->cols[i].decimals != fields[i].decimals;
+    /* One pass: a column's kind is worked out again only when its type,
+     * flags or decimals moved; its name is compared with the one the
+     * server sent with this execute (when it sent metadata). */
+    for (i = 0; i < n; i++) {
+        fsdb_colbuf *col = &s->cols[i];
+        const MYSQL_FIELD *f = &fields[i];
+        if ((int)f->type != col->ftype || f->flags != col->fflags ||
+            f->decimals != col->decimals) {
+            rebind |= col->kind != fsdb_column_kind(f) || col->decimals != f->decimals;
+            col->ftype = f->type;
+            col->fflags = f->flags;
+        }
+        if (fresh && (fresh[i].name_length != col->name_len ||
+                      memcmp(fresh[i].name, col->name, col->name_len) != 0)) {
+            if (set_name(col, &fresh[i]) < 0)
+                goto nomem;
+            s->shape = new_shape();
+        }
+    }
     if (rebind && bind_columns(c, s, err) < 0) {
         free_result_binds(s);
         return -1;
-    }
-    if (c->my->fields && c->my->field_count == n) {
-        const MYSQL_FIELD *fresh = c->my->fields;
-        for (i = 0; i < n; i++)
-            if (strcmp(fresh[i].name, fields[i].name) != 0 &&
-                strcmp(fresh[i].name, s->cols[i].name) != 0) {
-                if (set_name(&s->cols[i], &fresh[i]) < 0)
-                    goto nomem;
-                s->shape = new_shape();
-            }
     }
     return 0;
 
@@ -277,6 +288,16 @@ static int store_params(fsdb_stmt *s, const fsdb_param *params)
     for (i = 0; i < s->nparams; i++) {
         const fsdb_param *p = &params[i];
         fsdb_param *v = &s->pval[i];
+        /* A NULL where a value was: the bind keeps its type and buffer
+         * and says NULL through is_null (a column that is sometimes NULL
+         * does not rebind twice per toggle). Not for a string bound in
+         * place: its pointer is the caller's, gone after this call. */
+        if (p->type == FSDB_P_NULL && s->bound && v->type != FSDB_P_NULL &&
+            v->type != FSDB_P_STRING_IN_PLACE) {
+            s->pnull[i] = 1;
+            continue;
+        }
+        s->pnull[i] = 0;
         if (p->type != v->type)
             rebind = 1;
         v->type = p->type;
@@ -323,6 +344,7 @@ static void set_binds(fsdb_stmt *s)
         fsdb_param *v = &s->pval[i];
         MYSQL_BIND *b = &s->pbind[i];
         memset(b, 0, sizeof *b);
+        b->is_null = &s->pnull[i];
         switch (v->type) {
         case FSDB_P_INT:
             b->buffer_type = MYSQL_TYPE_LONGLONG;

@@ -56,6 +56,8 @@ typedef struct fsdb_colbuf {
     my_bool error;
     int kind;
     unsigned decimals;
+    int ftype;          /* the MYSQL_FIELD type and flags kind came from */
+    unsigned fflags;
     char *name;         /* our copy: see refresh_results in stmt.c */
     unsigned long name_len;
 } fsdb_colbuf;
@@ -70,6 +72,7 @@ typedef struct fsdb_stmt {
     unsigned nparams;
     MYSQL_BIND *pbind;      /* nparams */
     fsdb_param *pval;       /* nparams: what pbind points at, bound once (stmt.c) */
+    my_bool *pnull;         /* nparams: NULL sent in a bind that keeps its type */
     char **pbuf;            /* nparams: copies of short string parameters */
     unsigned long *pcap;    /* their capacities */
     int bound;              /* pbind is bound with pval's types and buffers */

@@ -503,6 +503,25 @@ describe("lifecycle: arguments refused up front #mariadb", function()
     assert.are.equal(1, db.must(c, "SELECT 1 AS n")[1].n)
   end)
 
+  it("a method called on something else than a connection raises, naming fsdb.conn", function()
+    local mt = getmetatable(c)
+    -- A light userdata given the connection's metatable is still no connection.
+    local light = require("fsdb_testhelper").lightuserdata()
+    local old = debug.getmetatable(light)
+    debug.setmetatable(light, mt)
+    local others = { {}, "x", 42, io.stdout, light, setmetatable({}, mt) }
+    for _, method in ipairs({ "execute", "query", "rows", "query_rows", "executemany", "ping",
+      "in_transaction", "info", "thread_id", "close" }) do
+      for i, other in ipairs(others) do
+        local ok, err = pcall(c[method], other, "SELECT 1")
+        assert.is_false(ok, method .. " #" .. i)
+        assert.matches("bad argument #1 .*fsdb%.conn expected", err, nil, method .. " #" .. i)
+      end
+    end
+    debug.setmetatable(light, old)
+    assert.are.equal(1, db.must(c, "SELECT 1 AS n")[1].n)
+  end)
+
   it("NaN and infinities are refused, naming the parameter", function()
     local nan, inf = 0 / 0, math.huge
     local cases = {

@@ -122,6 +122,23 @@ describe("#mariadb result tables", function()
     db.must(conn, ("DROP TABLE %s"):format(t))
   end)
 
+  it("a column renamed and renamed back gets its first name again (prepared, cached)", function()
+    local t = db.unique("shape")
+    db.must(conn, ("CREATE TABLE %s (id INT PRIMARY KEY, a INT)"):format(t))
+    db.must(conn, ("INSERT INTO %s VALUES (1, 10)"):format(t))
+    local prep = ("SELECT * FROM %s WHERE id = ?"):format(t)
+    assert.are.same({ id = 1, a = 10 }, db.must(conn, prep, 1)[1])
+    db.must(conn, ("ALTER TABLE %s CHANGE a b INT"):format(t))
+    assert.are.same({ id = 1, b = 10 }, db.must(conn, prep, 1)[1])
+    db.must(conn, ("ALTER TABLE %s CHANGE b a INT"):format(t))
+    for _ = 1, 2 do
+      local res = db.must(conn, prep, 1)
+      assert.are.same({ "id", "a" }, res.columns)
+      assert.are.same({ id = 1, a = 10 }, res[1])
+    end
+    db.must(conn, ("DROP TABLE %s"):format(t))
+  end)
+
   it("the same SQL text in another database gives that database's columns", function()
     local t = db.unique("samename")
     db.must(conn, ("CREATE TABLE %s.%s (x INT)"):format(db.db, t))

@@ -560,6 +560,31 @@ for _, transport in ipairs({ "libmariadb", "cqueues" }) do
         same("x\0y", db.must(conn, sql, "x\0y")[1].v, "string after integer")
       end)
 
+      it("a placeholder that is NULL on some executions and a value on others", function()
+        -- One cached statement; a NULL where a value was keeps that
+        -- value's bind and sends NULL (nothing of the old value leaks).
+        local long = ("L"):rep(5000) -- longer strings are bound in place
+        local sql = "SELECT ? AS v, ? IS NULL AS n"
+        local seq = { 7, nil, "abc", fsdb.null, 2.5, nil, "abc", "a longer string", nil,
+          long, nil, fsdb.null, -3, "", nil }
+        for i = 1, 15 do
+          local v = seq[i]
+          local want = v == nil and fsdb.null or v
+          local r = db.must(conn, sql, v, v)[1]
+          same(want, r.v, "execution " .. i)
+          same(want == fsdb.null and 1 or 0, r.n, "IS NULL, execution " .. i)
+        end
+        local t = create("i BIGINT, s VARCHAR(20), d DOUBLE")
+        local ins = "INSERT INTO " .. t .. " VALUES (?, ?, ?, ?)"
+        local rows = { { 1, 5, "x", 1.5 }, { 2, nil, nil, nil }, { 3, 6, nil, 2.5 },
+          { 4, nil, "yy", fsdb.null }, { 5, 8, "zzz", 0.5 } }
+        for _, r in ipairs(rows) do db.must(conn, ins, r[1], r[2], r[3], r[4]) end
+        expect_row(t, 2, { i = fsdb.null, s = fsdb.null, d = fsdb.null })
+        expect_row(t, 3, { i = 6, s = fsdb.null, d = 2.5 })
+        expect_row(t, 4, { i = fsdb.null, s = "yy", d = fsdb.null })
+        expect_row(t, 5, { i = 8, s = "zzz", d = 0.5 })
+      end)
+
       it("a table fills :name placeholders by name", function()
         local r = db.must(conn, "SELECT :a AS a, :b AS b, :a AS a2, :nothing AS n", { a = 7, b = "x", nothing = fsdb.null })
         same(7, r[1].a, ":a")

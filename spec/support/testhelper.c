@@ -72,11 +72,20 @@ static int l_now(lua_State *L)
     return 1;
 }
 
+/* A light userdata that is not NULL (Lua code cannot make one). */
+static int l_lightuserdata(lua_State *L)
+{
+    static char somewhere;
+    lua_pushlightuserdata(L, &somewhere);
+    return 1;
+}
+
 int luaopen_fsdb_testhelper(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"fork", l_fork}, {"waitpid", l_waitpid}, {"exit", l_exit},
-        {"sleep", l_sleep}, {"getpid", l_getpid}, {"now", l_now}, {NULL, NULL}};
+        {"sleep", l_sleep}, {"getpid", l_getpid}, {"now", l_now},
+        {"lightuserdata", l_lightuserdata}, {NULL, NULL}};
     lua_newtable(L);
 #if LUA_VERSION_NUM < 502
     luaL_register(L, NULL, fns);

@@ -189,6 +189,16 @@ int main(void)
         char names[256] = "";
         int ok = 1;
         int rc = fsdb_sqlscan_run(c->sql, strlen(c->sql), c->no_backslash, &s, &err);
+        /* "plain" promises the scan finds nothing: never for a case where it does. */
+        int plain = fsdb_sqlscan_plain(c->sql, strlen(c->sql));
+
+        if (plain && (c->error || c->nparams || c->multi || c->style != FSDB_SCAN_NONE)) {
+            failed++;
+            printf("FAIL case %zu called plain: %s\n", i, c->sql);
+            if (rc == 0)
+                fsdb_sqlscan_free(&s);
+            continue;
+        }
 
         if (c->error) {
             ok = rc < 0 && strcmp(err.message, c->error) == 0 && err.code == FSDB_ERR_PARAMS;
@@ -214,6 +224,29 @@ int main(void)
         } else {
             failed++;
             printf("FAIL case %zu: %s\n", i, c->sql);
+        }
+    }
+    {
+        /* Plain: nothing a scan would act on; the others hold something. */
+        static const char *const plain[] = {"SELECT 1", "SELECT id, name FROM t WHERE id = 42",
+                                            "", "COMMIT"};
+        static const char *const not_plain[] = {"SELECT ?", "SELECT :a", "SELECT 'x'",
+                                                "SELECT \"x\"", "SELECT `x`", "SELECT 1 -- c",
+                                                "SELECT 1 # c", "SELECT /* c */ 1",
+                                                "SELECT 1; SELECT 2", "SELECT 1 - 1"};
+        for (i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+            int ok = fsdb_sqlscan_plain(plain[i], strlen(plain[i]));
+            passed += ok;
+            failed += !ok;
+            if (!ok)
+                printf("FAIL plain: %s\n", plain[i]);
+        }
+        for (i = 0; i < sizeof not_plain / sizeof not_plain[0]; i++) {
+            int ok = !fsdb_sqlscan_plain(not_plain[i], strlen(not_plain[i]));
+            passed += ok;
+            failed += !ok;
+            if (!ok)
+                printf("FAIL not plain: %s\n", not_plain[i]);
         }
     }
     vfailed = run_values_cases();
