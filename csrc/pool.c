@@ -6,6 +6,7 @@
  * LIFO takes the tail (keeps few connections warm).
  */
 #include "pool.h"
+#include "deadline.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -183,11 +184,13 @@ static void nap(fsdb_pool *p, double secs)
     p->waiting--;
 }
 
-fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
+/* The checkout itself; deadline is its start plus pool_timeout. */
+static fsdb_pool_item *take(fsdb_pool *p, int *is_new, fsdb_error *err, double deadline)
 {
     double backoff = 0.05;
     fsdb_pool_item *it;
-    double deadline = -1.0, now;
+    double now;
+    int waited = 0;
     const char *why;
 
     adopt_after_fork(p);
@@ -249,6 +252,8 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
             if (it == NULL) {
                 p->total--;
                 now = fsdb_now();
+                if (fsdb_deadline_cut())
+                    p->counters.timeouts++;
                 /* The server cannot be reached: the idle connections to it
                  * are most likely dead too (restart, failover). */
                 if (err->code == 2002 || err->code == 2003 || fsdb_error_is_disconnect(err->code))
@@ -261,8 +266,6 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
                 if (p->reached && outage(err->code) && !p->closing) {
                     if (p->down_since == 0)
                         p->down_since = now;
-                    if (deadline < 0)
-                        deadline = now + (p->cfg.timeout > 0 ? p->cfg.timeout : 0);
                     if (now + 0.001 < deadline) {
                         nap(p, backoff < deadline - now ? backoff : deadline - now);
                         backoff = backoff * 2 < 1.0 ? backoff * 2 : 1.0;
@@ -294,8 +297,8 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
         }
         /* Exhausted: wait for a checkin or a freed slot. */
         now = fsdb_now();
-        if (deadline < 0) {
-            deadline = now + (p->cfg.timeout > 0 ? p->cfg.timeout : 0);
+        if (!waited) {
+            waited = 1;
             p->counters.waits++;
         }
         if (now >= deadline) {
@@ -321,6 +324,46 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
             p->waiting--;
         }
     }
+}
+
+/* A connect or ping ran out of the checkout's time: the caller sees a
+ * pool timeout, with what the server failed to do as the cause. */
+static void timed_out(double timeout, fsdb_error *err)
+{
+    char cause[FSDB_ERRMSG_SIZE];
+    const char *msg = err->message;
+    char *hint;
+
+    if (strncmp(msg, "fsdb: ", 6) == 0)
+        msg += 6;
+    snprintf(cause, sizeof cause, "%s", msg);
+    if ((hint = strstr(cause, "; hint: ")) != NULL)
+        *hint = '\0';
+    fsdb_error_set(err, FSDB_ERR_POOL_TIMEOUT, NULL,
+                   "no connection within pool_timeout %.2f s: the server did not finish "
+                   "opening or checking one in time (%.300s); hint: the server or the network "
+                   "is not answering (overloaded, stopped, or a proxy or firewall holding the "
+                   "connection); check it, or raise pool_timeout", timeout, cause);
+}
+
+fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
+{
+    /* pool_timeout counts from here: for the wait for a free connection,
+     * and for every network wait of the connects and pings made for this
+     * checkout (a server that accepts and never answers would otherwise
+     * cost connect_timeout per attempt). 0 waits for no free connection
+     * and leaves connects to connect_timeout. */
+    double timeout = p->cfg.timeout; /* p may be gone when take fails */
+    double deadline = fsdb_now() + (timeout > 0 ? timeout : 0);
+    fsdb_deadline_saved saved;
+    fsdb_pool_item *it;
+
+    fsdb_deadline_begin(timeout > 0 ? deadline : 0, &saved);
+    it = take(p, is_new, err, deadline);
+    if (fsdb_deadline_end(&saved) && it == NULL && err->code != FSDB_ERR_CLOSED
+        && err->code != FSDB_ERR_POOL_TIMEOUT)
+        timed_out(timeout, err);
+    return it;
 }
 
 void fsdb_pool_checkin(fsdb_pool *p, fsdb_pool_item *it, int discard)

@@ -64,7 +64,31 @@ function Link:lost(why, during)
     tostring(why)))
 end
 
+-- The socket's timeouts: the URL's (fsdb.options' when it gives none,
+-- filled at parse; until logged in, reads wait connect_timeout, as on
+-- Connector/C), each cut to what is left of the checkout's time
+-- (pool_timeout) while the pool has set one. false: no time is left.
+function Link:bound()
+  local u, d, ms = self.cfg.url, self.deadline, math.huge
+  if d then
+    ms = math.ceil((d - self.sched.now()) * 1000)
+    if ms <= 0 then return false end
+  end
+  local read = self.logged_in and u.read_timeout or u.connect_timeout
+  self.sock:settimeouts(math.min(u.connect_timeout * 1000, ms), math.min(u.write_timeout * 1000, ms),
+    math.min(read * 1000, ms))
+  return true
+end
+
+--- The pool's time limit for what the link does next (a checkout's
+--- connect, ping and on_connect), or nil to go back to the URL's timeouts.
+function Link:limit(deadline)
+  self.deadline = deadline
+  if self.sock then self:bound() end
+end
+
 function Link:send(bytes)
+  if self.deadline and not self:bound() then return self:lost("timeout") end
   self.waiting = "write"
   local ok, err = self.sock:send(bytes)
   self.waiting = nil
@@ -84,6 +108,7 @@ function Link:await(method, ...)
     if a ~= false then
       return a, b, c, d
     end
+    if self.deadline and not self:bound() then return self:lost("timeout") end
     self.waiting = "read"
     local data, err = sock:receiveany(READ_CHUNK)
     self.waiting = nil
@@ -303,18 +328,21 @@ function Link:session_settings(cfg)
   return true
 end
 
---- Opens a link: connect, log in, set the session up.
--- syntax: link, err, errno, sqlstate = conn.open(cfg, sched, pool_name)
-function _M.open(cfg, sched, pool_name)
+--- Opens a link: connect, log in, set the session up; every wait ends by
+--- deadline (the checkout's, sched.now() time) when one is given.
+-- syntax: link, err, errno, sqlstate = conn.open(cfg, sched, pool_name, deadline)
+function _M.open(cfg, sched, pool_name, deadline)
   local u = cfg.url
   local link = setmetatable({ codec = core.codec(), stmts = {}, nstmts = 0, tick = 0,
-    created = sched.now(), sched = sched, cfg = cfg }, Link)
+    created = sched.now(), sched = sched, cfg = cfg, deadline = deadline }, Link)
   local sock = sched.tcp()
   local opts = pool_name and { pool = pool_name } or nil
   link.sock = sock
-  -- The URL's timeouts, fsdb.options' when it gives none (filled at parse).
-  sock:settimeouts(u.connect_timeout * 1000, u.write_timeout * 1000, u.read_timeout * 1000)
   local ok, err
+  if not link:bound() then
+    sock:close()
+    return fail(2003, "HY000", ("Can't connect to server on '%s' (timeout)"):format(u.host or u.unix_socket))
+  end
   if u.unix_socket then
     link.unix = true
     ok, err = sock:connect("unix:" .. u.unix_socket, opts)
@@ -342,9 +370,8 @@ function _M.start(link, cfg)
     link.dead = true
     return core.codec_error(errno or 2013, state, (tostring(err):gsub("^fsdb: ", "")), pw)
   end
-  -- reading the handshake used the connect timeout; now the read timeout
-  local u = cfg.url
-  link.sock:settimeouts(u.connect_timeout * 1000, u.write_timeout * 1000, u.read_timeout * 1000)
+  link.logged_in = true
+  link:bound()
   if cfg.init_command then
     ok, err, errno, state = setup(link, cfg.init_command)
     if not ok then link:quit(); return nil, err, errno, state end
