@@ -9,6 +9,7 @@
 -- link with the same methods and return values as the C fsdb.conn.
 
 local core = require("fsdb.core")
+local sqltext = require("fsdb.sqltext")
 
 local _M = {}
 
@@ -325,6 +326,17 @@ function Link:session_settings(cfg)
     local ok, err, errno, state = setup(self, "SET SESSION TRANSACTION ISOLATION LEVEL " .. cfg.isolation_level)
     if not ok then return nil, err, errno, state end
   end
+  -- the engine options max_statement_time (whole milliseconds) and
+  -- wsrep_sync_wait, as conn.c sets them
+  local ms = math.floor((cfg.max_statement_time or 0) * 1000 + 0.5)
+  if ms > 0 then
+    local ok, err, errno, state = setup(self, "SET SESSION max_statement_time = " .. sqltext.number(ms / 1000))
+    if not ok then return nil, err, errno, state end
+  end
+  if cfg.wsrep_sync_wait then
+    local ok, err, errno, state = setup(self, "SET SESSION wsrep_sync_wait = " .. sqltext.number(cfg.wsrep_sync_wait))
+    if not ok then return nil, err, errno, state end
+  end
   return true
 end
 
@@ -630,15 +642,35 @@ local function query_args(params, opts)
   return params, array_rows
 end
 
+-- query's and query_rows' max_statement_time, as the libmariadb
+-- transport applies it (csrc/lconn.c): MariaDB's SET STATEMENT … FOR in
+-- whole milliseconds. Other options the libmariadb transport ignores are
+-- ignored here too; it honours no option this one does not.
+local function statement_limit(sql, opts)
+  local v = opts and opts.max_statement_time
+  if v == nil then return sql end
+  local t = (type(v) == "number" or type(v) == "string") and tonumber(v)
+  if not t or not (t > 0 and t <= 31536000) then
+    error("fsdb: bad value for query option 'max_statement_time' (expected a number of seconds > 0)", 0)
+  end
+  if type(sql) ~= "string" then return sql end -- run() says what is wrong with it
+  local ms = math.floor(t * 1000 + 0.5)
+  return "SET STATEMENT max_statement_time = " .. sqltext.number(ms / 1000) .. " FOR " .. sql
+end
+
 --- conn:query(sql, params_or_nil, opts_or_nil)
 function Conn:query(sql, params, opts)
   local tbl, array_rows = query_args(params, opts)
-  return run(self, sql, tbl, array_rows, false)
+  return run(self, statement_limit(sql, opts), tbl, array_rows, false)
 end
 
--- what a generic for wants: iterator, nil, nil, closing value
+-- what a generic for wants: iterator, nil, nil, closing value; a
+-- statement that failed raises, as on the libmariadb transport (a loop
+-- over nil would hide the error, or fail on the closing value)
 local function for_loop(cur, err, errno, state)
-  if cur == nil then return nil, err, errno, state end
+  if cur == nil then
+    error(("%s (errno %s, sqlstate %s)"):format(tostring(err), tostring(errno), tostring(state)), 0)
+  end
   return cur, nil, nil, cur
 end
 
@@ -653,7 +685,10 @@ end
 
 function Conn:query_rows(sql, params, opts)
   local tbl, array_rows = query_args(params, opts)
-  return for_loop(run(self, sql, tbl, array_rows, true))
+  local cur, err, errno, state = run(self, statement_limit(sql, opts), tbl, array_rows, true)
+  -- reuse: one row table for the whole loop, refilled (csrc/lcursor.c)
+  if cur and opts and opts.reuse then cur.reuse = {} end
+  return for_loop(cur, err, errno, state)
 end
 
 --- conn:executemany(sql, sets) — one prepared statement, one execute per
@@ -852,12 +887,24 @@ function Cursor:_detach()
   self.link = nil
 end
 
+-- query_rows' reuse: the row's columns copied into the one table.
+local function refill(cur, row)
+  local t, cols = cur.reuse, cur.cols
+  if not t then return row end
+  if cur.array_rows then
+    for i = 1, #cols do t[i] = row[i] end
+  else
+    for i = 1, #cols do t[cols[i]] = row[cols[i]] end
+  end
+  return t
+end
+
 function Cursor:__call()
   if self.done then return nil end
   if self.pending then
     local row = self.pending
     self.pending = nil
-    return row
+    return refill(self, row)
   end
   local row, err, errno, state = self.link:await("read", self.acc, self.array_rows, true)
   if row == true then
@@ -869,7 +916,7 @@ function Cursor:__call()
     if is_disconnect(errno) then self.link.dead = true end
     error(("%s [%s %s]"):format(tostring(err), tostring(errno), tostring(state)), 2)
   end
-  return row
+  return refill(self, row)
 end
 
 --- Ends the stream early: the rest of the rows is read and dropped.

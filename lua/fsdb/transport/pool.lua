@@ -45,6 +45,8 @@ function _M.new(url, opts, url_defaults)
       init_command = opts.init_command,
       isolation_level = opts.isolation_level,
       statement_cache_size = opts.statement_cache_size or 64,
+      max_statement_time = opts.max_statement_time,
+      wsrep_sync_wait = opts.wsrep_sync_wait,
     },
     reset = reset,
     url_text = url,
