@@ -104,6 +104,7 @@ build = {
         "csrc/codec.c",
         "csrc/conn.c",
         "csrc/core.c",
+        "csrc/deadline.c",
         "csrc/error.c",
         "csrc/failover.c",
         "csrc/hosts.c",
