@@ -54,13 +54,13 @@ $(COREASAN): $(SRC) $(HDR) Makefile
 build/tests/%: tests/c/%.c $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu99 $(WARN) -g -O1 -fsanitize=address,undefined -Icsrc $$(mariadb_config --cflags) \
-	  -o $@ $< csrc/uri.c csrc/error.c csrc/sqlscan.c csrc/pool.c csrc/hosts.c -lpthread
+	  -o $@ $< csrc/uri.c csrc/error.c csrc/sqlscan.c csrc/pool.c csrc/deadline.c csrc/hosts.c -lpthread
 
 # The pool test again under ThreadSanitizer: its bookkeeping is shared
 # between threads.
-build/tests/tsan_test_pool: tests/c/test_pool.c csrc/pool.c csrc/pool.h csrc/error.c csrc/error.h
+build/tests/tsan_test_pool: tests/c/test_pool.c csrc/pool.c csrc/pool.h csrc/deadline.c csrc/deadline.h csrc/error.c csrc/error.h
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu99 $(WARN) -g -O1 -fsanitize=thread -Icsrc -o $@ tests/c/test_pool.c csrc/pool.c csrc/error.c -lpthread
+	$(CC) -std=gnu99 $(WARN) -g -O1 -fsanitize=thread -Icsrc -o $@ tests/c/test_pool.c csrc/pool.c csrc/deadline.c csrc/error.c -lpthread
 
 # Test-only Lua module (fork, waitpid, sleep) for the specs; never installed.
 HELPER54 := build/lua5.4/fsdb_testhelper.so

@@ -3,6 +3,7 @@
  */
 #include "conn.h"
 #include "auth.h"
+#include "deadline.h"
 #include "failover.h"
 #include "hosts.h"
 #include "stmtcache.h"
@@ -36,6 +37,13 @@ static int run_setup(fsdb_conn *c, const char *sql, fsdb_error *err)
         return -1;
     }
     return 0;
+}
+
+/* Every wait of the connection goes through here: a pool checkout bounds
+ * its connects and pings by what is left of pool_timeout (deadline.h). */
+static int io_wait(my_socket fd, my_bool is_read, int timeout_ms)
+{
+    return fsdb_deadline_wait((int)fd, is_read != 0, timeout_ms);
 }
 
 /* What the pool re-applies after COM_RESET_CONNECTION too: the collation
@@ -243,6 +251,7 @@ fsdb_conn *fsdb_conn_open_at(const fsdb_conn_config *cfg, unsigned host_i, fsdb_
     mysql_optionsv(c->my, MYSQL_OPT_CONNECT_TIMEOUT, &u->connect_timeout);
     mysql_optionsv(c->my, MYSQL_OPT_READ_TIMEOUT, &u->read_timeout);
     mysql_optionsv(c->my, MYSQL_OPT_WRITE_TIMEOUT, &u->write_timeout);
+    mysql_optionsv(c->my, MARIADB_OPT_IO_WAIT, io_wait);
     /* A silent reconnect would lose the transaction and session state. */
     mysql_optionsv(c->my, MYSQL_OPT_RECONNECT, &no);
     mysql_optionsv(c->my, MYSQL_OPT_LOCAL_INFILE, &local_infile);

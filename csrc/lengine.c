@@ -6,6 +6,7 @@
  * this file only reads the already-checked fields.
  */
 #include "lcore.h"
+#include "deadline.h"
 #include "failover.h"
 #include "hosts.h"
 #include "luri.h"
@@ -209,7 +210,10 @@ static int checkout_into(lua_State *L, lengine *le, lconn *lc, int conn_idx, int
                          int *is_new)
 {
     fsdb_error err;
+    double timeout = le->e->pool_cfg.timeout, start = fsdb_now();
     fsdb_pool_item *it = fsdb_pool_checkout(le->e->pool, is_new, &err);
+    fsdb_deadline_saved saved;
+    int status, late;
 
     if (it == NULL)
         return fsdb_push_error(L, &err);
@@ -218,9 +222,24 @@ static int checkout_into(lua_State *L, lengine *le, lconn *lc, int conn_idx, int
         return 0;
     lua_pushvalue(L, on_connect_idx);
     lua_pushvalue(L, conn_idx);
-    if (lua_pcall(L, 1, 0, 0) == 0)
+    /* on_connect's round trips are part of the checkout: pool_timeout
+     * bounds them too. */
+    fsdb_deadline_begin(timeout > 0 ? start + timeout : 0, &saved);
+    status = lua_pcall(L, 1, 0, 0);
+    late = fsdb_deadline_end(&saved);
+    if (status == 0 && !late)
         return 0;
     fsdb_lconn_release(lc, FSDB_RELEASE_DISCARD);
+    if (late) {
+        if (status != 0)
+            lua_pop(L, 1);
+        fsdb_error_set(&err, FSDB_ERR_POOL_TIMEOUT, NULL,
+                       "no connection within pool_timeout %.2f s: on_connect did not finish "
+                       "in time; hint: the server or the network is not answering "
+                       "(overloaded, stopped, or a proxy or firewall holding the connection); "
+                       "check it, or raise pool_timeout", timeout);
+        return fsdb_push_error(L, &err);
+    }
     {
         const char *msg = lua_tostring(L, -1);
         if (msg == NULL)

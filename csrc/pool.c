@@ -6,6 +6,7 @@
  * LIFO takes the tail (keeps few connections warm).
  */
 #include "pool.h"
+#include "deadline.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -183,11 +184,40 @@ static void nap(fsdb_pool *p, double secs)
     p->waiting--;
 }
 
-fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
+/* A connect or ping ran out of the checkout's time: the caller sees a
+ * pool timeout, with what the server failed to do as the cause (and for
+ * how long it has been unreachable, down_for >= 0). */
+static void timed_out(double timeout, double down_for, fsdb_error *err)
+{
+    char cause[FSDB_ERRMSG_SIZE], since[96] = "";
+    const char *msg = err->message;
+    char *hint;
+
+    if (strncmp(msg, "fsdb: ", 6) == 0)
+        msg += 6;
+    snprintf(cause, sizeof cause, "%s", msg);
+    if ((hint = strstr(cause, "; hint: ")) != NULL)
+        *hint = '\0';
+    if (down_for >= 0)
+        snprintf(since, sizeof since, "the server has been unreachable for %.1f s, and ", down_for);
+    fsdb_error_set(err, FSDB_ERR_POOL_TIMEOUT, NULL,
+                   "no connection within pool_timeout %.2f s: %sthe server did not finish "
+                   "opening or checking one in time (%.300s); hint: the server or the network "
+                   "is not answering (overloaded, stopped, or a proxy or firewall holding the "
+                   "connection); check it, or raise pool_timeout", timeout, since, cause);
+}
+
+/* The checkout itself; deadline is its start plus pool_timeout. *late:
+ * the failure in err is an attempt the deadline stopped (the caller makes
+ * it a pool timeout). */
+static fsdb_pool_item *take(fsdb_pool *p, int *is_new, fsdb_error *err, double deadline,
+                            int *late)
 {
     double backoff = 0.05;
     fsdb_pool_item *it;
-    double deadline = -1.0, now;
+    double now;
+    int waited = 0, have_prev = 0;
+    fsdb_error prev; /* the last attempt that failed by itself */
     const char *why;
 
     adopt_after_fork(p);
@@ -232,6 +262,16 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
                     pthread_mutex_unlock(&p->mu);
                     p->ops->close(p->ud, it);
                     pthread_mutex_lock(&p->mu);
+                    /* Out of time: the other idle ones would fail their
+                     * ping at once, as if dead. */
+                    if (fsdb_deadline_cut()) {
+                        p->counters.timeouts++;
+                        fsdb_error_set(err, FSDB_ERR_INTERNAL, NULL,
+                                       "an idle connection's pre-ping got no answer");
+                        *late = 1;
+                        unlock_and_maybe_destroy(p);
+                        return NULL;
+                    }
                     continue;
                 }
                 *is_new = 0;
@@ -247,8 +287,16 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
             it = p->ops->connect(p->ud, err);
             pthread_mutex_lock(&p->mu);
             if (it == NULL) {
+                int cut = fsdb_deadline_cut();
                 p->total--;
                 now = fsdb_now();
+                if (cut) {
+                    p->counters.timeouts++;
+                    /* An attempt that failed by itself (refused, no host
+                     * in the role) says more than one the deadline cut. */
+                    if (have_prev)
+                        *err = prev;
+                }
                 /* The server cannot be reached: the idle connections to it
                  * are most likely dead too (restart, failover). */
                 if (err->code == 2002 || err->code == 2003 || fsdb_error_is_disconnect(err->code))
@@ -261,19 +309,23 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
                 if (p->reached && outage(err->code) && !p->closing) {
                     if (p->down_since == 0)
                         p->down_since = now;
-                    if (deadline < 0)
-                        deadline = now + (p->cfg.timeout > 0 ? p->cfg.timeout : 0);
-                    if (now + 0.001 < deadline) {
+                    if (!cut && now + 0.001 < deadline) {
+                        prev = *err;
+                        have_prev = 1;
                         nap(p, backoff < deadline - now ? backoff : deadline - now);
                         backoff = backoff * 2 < 1.0 ? backoff * 2 : 1.0;
                         continue;
                     }
-                    {
+                    if (cut && !have_prev) {
+                        timed_out(p->cfg.timeout, now - p->down_since, err);
+                    } else {
                         size_t len = strlen(err->message);
                         snprintf(err->message + len, sizeof err->message - len,
                                  " (the server has been unreachable for %.1f s; gave up after "
                                  "pool_timeout %.1f s)", now - p->down_since, p->cfg.timeout);
                     }
+                } else if (cut && !have_prev) {
+                    *late = 1;
                 }
                 unlock_and_maybe_destroy(p);
                 return NULL;
@@ -294,8 +346,8 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
         }
         /* Exhausted: wait for a checkin or a freed slot. */
         now = fsdb_now();
-        if (deadline < 0) {
-            deadline = now + (p->cfg.timeout > 0 ? p->cfg.timeout : 0);
+        if (!waited) {
+            waited = 1;
             p->counters.waits++;
         }
         if (now >= deadline) {
@@ -321,6 +373,27 @@ fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
             p->waiting--;
         }
     }
+}
+
+fsdb_pool_item *fsdb_pool_checkout(fsdb_pool *p, int *is_new, fsdb_error *err)
+{
+    /* pool_timeout counts from here: for the wait for a free connection,
+     * and for every network wait of the connects and pings made for this
+     * checkout (a server that accepts and never answers would otherwise
+     * cost connect_timeout per attempt). 0 waits for no free connection
+     * and leaves connects to connect_timeout. */
+    double timeout = p->cfg.timeout; /* p may be gone when take fails */
+    double deadline = fsdb_now() + (timeout > 0 ? timeout : 0);
+    fsdb_deadline_saved saved;
+    fsdb_pool_item *it;
+    int late = 0;
+
+    fsdb_deadline_begin(timeout > 0 ? deadline : 0, &saved);
+    it = take(p, is_new, err, deadline, &late);
+    fsdb_deadline_end(&saved);
+    if (it == NULL && late)
+        timed_out(timeout, -1.0, err);
+    return it;
 }
 
 void fsdb_pool_checkin(fsdb_pool *p, fsdb_pool_item *it, int discard)

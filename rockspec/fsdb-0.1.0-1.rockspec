@@ -105,6 +105,7 @@ build = {
         "csrc/columnar.c",
         "csrc/conn.c",
         "csrc/core.c",
+        "csrc/deadline.c",
         "csrc/error.c",
         "csrc/failover.c",
         "csrc/hosts.c",

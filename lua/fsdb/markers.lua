@@ -6,7 +6,12 @@
 -- connection looks the id up: found, the transaction committed; absent,
 -- it did not. The lookup is a locking read, so a transaction the server is
 -- still finishing is waited for (up to 10 s) instead of being misread as
--- rolled back. Old markers are deleted now and then by later commits.
+-- rolled back. On a Galera node it is also a causal read (wsrep_sync_wait
+-- = 1): the fresh connection may be on another node, which answers from
+-- what it has applied so far, and a commit certified elsewhere may not be
+-- applied there yet. Old markers are deleted now and then by later commits.
+local sqltext = require("fsdb.sqltext")
+
 local _M = {}
 
 _M.TABLE = "fsdb_commit_markers"
@@ -62,14 +67,37 @@ function _M.write(conn, id)
   return conn:execute("INSERT INTO " .. _M.TABLE .. " (id) VALUES (?)", id)
 end
 
+--- The lookup statement (one ? for the id); galera: the server is a
+--- Galera node (wsrep on), where the read must be causal.
+-- syntax: sql = markers.lookup_sql(galera)
+function _M.lookup_sql(galera)
+  local settings = "innodb_lock_wait_timeout = " .. sqltext.number(LOOKUP_WAIT)
+  if galera then settings = settings .. ", wsrep_sync_wait = 1" end
+  return "SET STATEMENT " .. settings .. " FOR SELECT COUNT(*) AS n FROM " .. sqltext.ident(_M.TABLE)
+    .. " WHERE id = ? LOCK IN SHARE MODE"
+end
+
+local UNKNOWN_VARIABLE = 1193 -- a server built without wsrep has no wsrep_on
+
+-- Whether conn's server is a Galera node: true/false, or nil, err, errno,
+-- sqlstate when that cannot be asked (the outcome stays unknown).
+local function galera(conn)
+  local res, err, errno, sqlstate = conn:query("SELECT @@global.wsrep_on AS w")
+  if res then return tonumber(res[1].w) == 1 end
+  if errno == UNKNOWN_VARIABLE then return false end
+  return nil, err, errno, sqlstate
+end
+
 --- After a COMMIT lost with its connection: true = committed, false = not
 --- committed, nil, err, errno, sqlstate = still unknown (no connection).
 function _M.resolve(engine, id)
   local conn, err, errno, sqlstate = engine:connect()
   if not conn then return nil, err, errno, sqlstate end
-  local res
-  res, err, errno, sqlstate = conn:query("SET STATEMENT innodb_lock_wait_timeout = " .. LOOKUP_WAIT
-    .. " FOR SELECT COUNT(*) AS n FROM " .. _M.TABLE .. " WHERE id = ? LOCK IN SHARE MODE", { id })
+  local on_galera, res
+  on_galera, err, errno, sqlstate = galera(conn)
+  if on_galera ~= nil then
+    res, err, errno, sqlstate = conn:query(_M.lookup_sql(on_galera), { id })
+  end
   conn:close()
   if not res then return nil, err, errno, sqlstate end
   return tonumber(res[1].n) > 0

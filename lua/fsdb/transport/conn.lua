@@ -9,6 +9,7 @@
 -- link with the same methods and return values as the C fsdb.conn.
 
 local core = require("fsdb.core")
+local sqltext = require("fsdb.sqltext")
 
 local _M = {}
 
@@ -64,7 +65,31 @@ function Link:lost(why, during)
     tostring(why)))
 end
 
+-- The socket's timeouts: the URL's (fsdb.options' when it gives none,
+-- filled at parse; until logged in, reads wait connect_timeout, as on
+-- Connector/C), each cut to what is left of the checkout's time
+-- (pool_timeout) while the pool has set one. false: no time is left.
+function Link:bound()
+  local u, d, ms = self.cfg.url, self.deadline, math.huge
+  if d then
+    ms = math.ceil((d - self.sched.now()) * 1000)
+    if ms <= 0 then return false end
+  end
+  local read = self.logged_in and u.read_timeout or u.connect_timeout
+  self.sock:settimeouts(math.min(u.connect_timeout * 1000, ms), math.min(u.write_timeout * 1000, ms),
+    math.min(read * 1000, ms))
+  return true
+end
+
+--- The pool's time limit for what the link does next (a checkout's
+--- connect, ping and on_connect), or nil to go back to the URL's timeouts.
+function Link:limit(deadline)
+  self.deadline = deadline
+  if self.sock then self:bound() end
+end
+
 function Link:send(bytes)
+  if self.deadline and not self:bound() then return self:lost("timeout") end
   self.waiting = "write"
   local ok, err = self.sock:send(bytes)
   self.waiting = nil
@@ -84,6 +109,7 @@ function Link:await(method, ...)
     if a ~= false then
       return a, b, c, d
     end
+    if self.deadline and not self:bound() then return self:lost("timeout") end
     self.waiting = "read"
     local data, err = sock:receiveany(READ_CHUNK)
     self.waiting = nil
@@ -300,21 +326,35 @@ function Link:session_settings(cfg)
     local ok, err, errno, state = setup(self, "SET SESSION TRANSACTION ISOLATION LEVEL " .. cfg.isolation_level)
     if not ok then return nil, err, errno, state end
   end
+  -- the engine options max_statement_time (whole milliseconds) and
+  -- wsrep_sync_wait, as conn.c sets them
+  local ms = math.floor((cfg.max_statement_time or 0) * 1000 + 0.5)
+  if ms > 0 then
+    local ok, err, errno, state = setup(self, "SET SESSION max_statement_time = " .. sqltext.number(ms / 1000))
+    if not ok then return nil, err, errno, state end
+  end
+  if cfg.wsrep_sync_wait then
+    local ok, err, errno, state = setup(self, "SET SESSION wsrep_sync_wait = " .. sqltext.number(cfg.wsrep_sync_wait))
+    if not ok then return nil, err, errno, state end
+  end
   return true
 end
 
---- Opens a link: connect, log in, set the session up.
--- syntax: link, err, errno, sqlstate = conn.open(cfg, sched, pool_name)
-function _M.open(cfg, sched, pool_name)
+--- Opens a link: connect, log in, set the session up; every wait ends by
+--- deadline (the checkout's, sched.now() time) when one is given.
+-- syntax: link, err, errno, sqlstate = conn.open(cfg, sched, pool_name, deadline)
+function _M.open(cfg, sched, pool_name, deadline)
   local u = cfg.url
   local link = setmetatable({ codec = core.codec(), stmts = {}, nstmts = 0, tick = 0,
-    created = sched.now(), sched = sched, cfg = cfg }, Link)
+    created = sched.now(), sched = sched, cfg = cfg, deadline = deadline }, Link)
   local sock = sched.tcp()
   local opts = pool_name and { pool = pool_name } or nil
   link.sock = sock
-  -- The URL's timeouts, fsdb.options' when it gives none (filled at parse).
-  sock:settimeouts(u.connect_timeout * 1000, u.write_timeout * 1000, u.read_timeout * 1000)
   local ok, err
+  if not link:bound() then
+    sock:close()
+    return fail(2003, "HY000", ("Can't connect to server on '%s' (timeout)"):format(u.host or u.unix_socket))
+  end
   if u.unix_socket then
     link.unix = true
     ok, err = sock:connect("unix:" .. u.unix_socket, opts)
@@ -342,9 +382,8 @@ function _M.start(link, cfg)
     link.dead = true
     return core.codec_error(errno or 2013, state, (tostring(err):gsub("^fsdb: ", "")), pw)
   end
-  -- reading the handshake used the connect timeout; now the read timeout
-  local u = cfg.url
-  link.sock:settimeouts(u.connect_timeout * 1000, u.write_timeout * 1000, u.read_timeout * 1000)
+  link.logged_in = true
+  link:bound()
   if cfg.init_command then
     ok, err, errno, state = setup(link, cfg.init_command)
     if not ok then link:quit(); return nil, err, errno, state end
@@ -618,16 +657,36 @@ local function query_args(params, opts, stream)
   return params, array_rows
 end
 
+-- query's and query_rows' max_statement_time, as the libmariadb
+-- transport applies it (csrc/lconn.c): MariaDB's SET STATEMENT … FOR in
+-- whole milliseconds. Other options the libmariadb transport ignores are
+-- ignored here too; it honours no option this one does not.
+local function statement_limit(sql, opts)
+  local v = opts and opts.max_statement_time
+  if v == nil then return sql end
+  local t = (type(v) == "number" or type(v) == "string") and tonumber(v)
+  if not t or not (t > 0 and t <= 31536000) then
+    error("fsdb: bad value for query option 'max_statement_time' (expected a number of seconds > 0)", 0)
+  end
+  if type(sql) ~= "string" then return sql end -- run() says what is wrong with it
+  local ms = math.floor(t * 1000 + 0.5)
+  return "SET STATEMENT max_statement_time = " .. sqltext.number(ms / 1000) .. " FOR " .. sql
+end
+
 --- conn:query(sql, params_or_nil, opts_or_nil); opts.columnar = true: one
 --- array per column (res[j], res.by_name[name]) instead of rows.
 function Conn:query(sql, params, opts)
   local tbl, array_rows = query_args(params, opts, false)
-  return run(self, sql, tbl, array_rows, false)
+  return run(self, statement_limit(sql, opts), tbl, array_rows, false)
 end
 
--- what a generic for wants: iterator, nil, nil, closing value
+-- what a generic for wants: iterator, nil, nil, closing value; a
+-- statement that failed raises, as on the libmariadb transport (a loop
+-- over nil would hide the error, or fail on the closing value)
 local function for_loop(cur, err, errno, state)
-  if cur == nil then return nil, err, errno, state end
+  if cur == nil then
+    error(("%s (errno %s, sqlstate %s)"):format(tostring(err), tostring(errno), tostring(state)), 0)
+  end
   return cur, nil, nil, cur
 end
 
@@ -642,7 +701,10 @@ end
 
 function Conn:query_rows(sql, params, opts)
   local tbl, array_rows = query_args(params, opts, true)
-  return for_loop(run(self, sql, tbl, array_rows, true))
+  local cur, err, errno, state = run(self, statement_limit(sql, opts), tbl, array_rows, true)
+  -- reuse: one row table for the whole loop, refilled (csrc/lcursor.c)
+  if cur and opts and opts.reuse then cur.reuse = {} end
+  return for_loop(cur, err, errno, state)
 end
 
 --- conn:executemany(sql, sets) — one prepared statement, one execute per
@@ -841,12 +903,24 @@ function Cursor:_detach()
   self.link = nil
 end
 
+-- query_rows' reuse: the row's columns copied into the one table.
+local function refill(cur, row)
+  local t, cols = cur.reuse, cur.cols
+  if not t then return row end
+  if cur.array_rows then
+    for i = 1, #cols do t[i] = row[i] end
+  else
+    for i = 1, #cols do t[cols[i]] = row[cols[i]] end
+  end
+  return t
+end
+
 function Cursor:__call()
   if self.done then return nil end
   if self.pending then
     local row = self.pending
     self.pending = nil
-    return row
+    return refill(self, row)
   end
   local row, err, errno, state = self.link:await("read", self.acc, self.array_rows, true)
   if row == true then
@@ -858,7 +932,7 @@ function Cursor:__call()
     if is_disconnect(errno) then self.link.dead = true end
     error(("%s [%s %s]"):format(tostring(err), tostring(errno), tostring(state)), 2)
   end
-  return row
+  return refill(self, row)
 end
 
 --- Ends the stream early: the rest of the rows is read and dropped.

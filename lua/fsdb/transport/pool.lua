@@ -45,6 +45,8 @@ function _M.new(url, opts, url_defaults)
       init_command = opts.init_command,
       isolation_level = opts.isolation_level,
       statement_cache_size = opts.statement_cache_size or 64,
+      max_statement_time = opts.max_statement_time,
+      wsrep_sync_wait = opts.wsrep_sync_wait,
     },
     reset = reset,
     url_text = url,
@@ -111,14 +113,19 @@ local unpack = table.unpack or unpack
 function Pool:checkout(on_connect, holder, key)
   local conn, is_new, errno, state = self:take()
   if not conn then return nil, is_new, errno, state end
+  local link = conn._link
   if is_new and on_connect then
+    -- on_connect's round trips are part of the checkout (pool_timeout)
     local ok, err = pcall(on_connect, conn)
-    if not ok then
+    local late = self.sched.now() >= (link.deadline or math.huge) and link.dead
+    if late or not ok then
       conn:_discard()
+      if late then return self:timed_out("on_connect did not finish in time") end
       local msg = tostring(err):gsub("^fsdb: ", "")
       return core.codec_error(9008, nil, "on_connect failed: " .. msg, self.cfg.url.password)
     end
   end
+  link:limit(nil)
   if holder then holder[key] = conn end
   -- As the C engine: after on_connect and after the holder knows it.
   local obs = self.observer
@@ -152,13 +159,28 @@ function Pool:run(on_connect, method, ...)
   return unpack(r, 1, r.n)
 end
 
+-- A connect, ping or on_connect ran out of the checkout's time (the C
+-- pool's message, csrc/pool.c).
+function Pool:timed_out(cause)
+  self.counters.timeouts = self.counters.timeouts + 1
+  cause = tostring(cause):gsub("^fsdb: ", ""):gsub("; hint: .*$", "")
+  return core.codec_error(9002, nil, ("no connection within pool_timeout %.2f s: %s; hint: the "
+    .. "server or the network is not answering (overloaded, stopped, or a proxy or firewall "
+    .. "holding the connection); check it, or raise pool_timeout"):format(self.timeout, cause),
+    self.cfg.url.password)
+end
+
 -- The checkout itself: an idle connection (checked, maybe pinged), a new
--- one, or a wait.
+-- one, or a wait. pool_timeout counts from here, for the wait and for every
+-- network wait of the connects and pings made for this checkout (0: no
+-- wait for a free connection; connects keep connect_timeout).
 function Pool:take()
   if self.disposed then
     return core.codec_error(9005, nil, "engine is disposed")
   end
-  local deadline
+  local waited
+  local deadline = self.sched.now() + (self.timeout > 0 and self.timeout or 0)
+  local limit = self.timeout > 0 and deadline or nil
   while true do
     local link = table.remove(self.idle, self.lifo and #self.idle or 1)
     if link then
@@ -172,11 +194,17 @@ function Pool:take()
       else
         if self.pre_ping and now - link.returned >= self.ping_window then
           self.counters.pings = self.counters.pings + 1
-          local ok = link:simple("ping")
+          link:limit(limit)
+          local ok, perr = link:simple("ping")
+          link:limit(nil)
           if not ok then
             if self.stale_before < now then self.stale_before = now end
             self:close_link(link, "dead")
             self.counters.invalidated = self.counters.invalidated + 1
+            if limit and self.sched.now() >= limit then
+              return self:timed_out("the server did not finish checking a connection in time ("
+                .. tostring(perr):gsub("^fsdb: ", ""):gsub("; hint: .*$", "") .. ")")
+            end
             goto continue
           end
         end
@@ -187,13 +215,17 @@ function Pool:take()
       self.total = self.total + 1
       self.seq = self.seq + 1
       local pool_name = self.name .. ":" .. self.seq
-      local new, err, errno, state = transport.open(self.cfg, self.sched, pool_name)
+      local new, err, errno, state = transport.open(self.cfg, self.sched, pool_name, limit)
       if not new then
         self.total = self.total - 1
         if errno == 2002 or errno == 2003 or errno == 2013 or errno == 2006 then
           self.stale_before = self.sched.now()
         end
         self.cond:signal()
+        if limit and self.sched.now() >= limit then
+          return self:timed_out("the server did not finish opening a connection in time ("
+            .. tostring(err):gsub("^fsdb: ", ""):gsub("; hint: .*$", "") .. ")")
+        end
         return nil, err, errno, state
       end
       self.counters.connects = self.counters.connects + 1
@@ -203,8 +235,8 @@ function Pool:take()
       return transport.wrap(self, new), true
     else
       local now = self.sched.now()
-      if not deadline then
-        deadline = now + (self.timeout > 0 and self.timeout or 0)
+      if not waited then
+        waited = true
         self.counters.waits = self.counters.waits + 1
       end
       if now >= deadline or not self.cond:wait(deadline - now) and self.sched.now() >= deadline then
