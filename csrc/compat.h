@@ -8,6 +8,11 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+/* luaL_checkudata for full userdata only (core.c). A light userdata can
+ * carry any metatable (debug.setmetatable gives all of them one), and
+ * luaL_checkudata would hand back its pointer as if it were ours. */
+void *fsdb_checkudata(lua_State *L, int idx, const char *tname);
+
 #if LUA_VERSION_NUM < 502
 /* LuaJIT / 5.1 */
 #define FSDB_LUA51 1

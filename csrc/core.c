@@ -29,10 +29,17 @@ static void pin_self(void)
         dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
 
+void *fsdb_checkudata(lua_State *L, int idx, const char *tname)
+{
+    if (lua_type(L, idx) != LUA_TUSERDATA)
+        luaL_argerror(L, idx, lua_pushfstring(L, "%s expected, got %s", tname, luaL_typename(L, idx)));
+    return luaL_checkudata(L, idx, tname);
+}
+
 #ifdef FSDB_LUA51
 void *fsdb_testudata(lua_State *L, int ud, const char *tname)
 {
-    void *p = lua_touserdata(L, ud);
+    void *p = lua_type(L, ud) == LUA_TUSERDATA ? lua_touserdata(L, ud) : NULL;
     if (p == NULL || !lua_getmetatable(L, ud))
         return NULL;
     luaL_getmetatable(L, tname);

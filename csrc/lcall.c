@@ -148,7 +148,7 @@ lconn *fsdb_lconn_check(lua_State *L, int mt_upvalue)
             if (same)
                 return lua_touserdata(L, 1);
         }
-        return luaL_checkudata(L, 1, FSDB_CONN_MT); /* raises its usual message */
+        return fsdb_checkudata(L, 1, FSDB_CONN_MT); /* raises its usual message */
     }
     luaL_argerror(L, 1, lua_pushfstring(L, FSDB_CONN_MT " expected, got %s", luaL_typename(L, 1)));
     return NULL;

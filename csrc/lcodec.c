@@ -62,7 +62,7 @@ static void free_columns(lcodec *c)
 
 static lcodec *check_codec(lua_State *L)
 {
-    lcodec *c = luaL_checkudata(L, 1, FSDB_CODEC_MT);
+    lcodec *c = fsdb_checkudata(L, 1, FSDB_CODEC_MT);
     if (c->busy)
         luaL_error(L, "fsdb: the connection is in use (re-entrant call)");
     return c;
@@ -131,7 +131,7 @@ static int l_codec_new(lua_State *L)
 
 static int l_codec_gc(lua_State *L)
 {
-    lcodec *c = luaL_checkudata(L, 1, FSDB_CODEC_MT);
+    lcodec *c = fsdb_checkudata(L, 1, FSDB_CODEC_MT);
     free_columns(c);
     fsdb_reader_free(&c->rd);
     memset(c->scramble, 0, sizeof c->scramble);
@@ -739,7 +739,7 @@ static int l_codec_read_prepare(lua_State *L)
  * whether the conversation is idle (a new command may start). */
 static int l_codec_status(lua_State *L)
 {
-    lcodec *c = luaL_checkudata(L, 1, FSDB_CODEC_MT);
+    lcodec *c = fsdb_checkudata(L, 1, FSDB_CODEC_MT);
     lua_pushinteger(L, (lua_Integer)c->status);
     lua_pushboolean(L, c->state == S_IDLE && !c->broken && c->rd.off == c->rd.len);
     lua_pushinteger(L, (lua_Integer)c->warnings);

@@ -152,7 +152,7 @@ void fsdb_lcursor_push(lua_State *L, int conn_idx, MYSQL_RES *res, fsdb_stmt *s,
 
 static lcursor *check_cursor(lua_State *L)
 {
-    return luaL_checkudata(L, 1, FSDB_CURSOR_MT);
+    return fsdb_checkudata(L, 1, FSDB_CURSOR_MT);
 }
 
 /* The stream failed: the error is kept (uservalue[UV_ERROR]) and raised once the

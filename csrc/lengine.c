@@ -135,7 +135,7 @@ static int many_mode(lua_State *L, int idx)
 
 static lengine *check_engine(lua_State *L)
 {
-    lengine *le = luaL_checkudata(L, 1, FSDB_ENGINE_MT);
+    lengine *le = fsdb_checkudata(L, 1, FSDB_ENGINE_MT);
     if (le->e == NULL)
         luaL_error(L, "fsdb: engine is closed");
     return le;
@@ -380,7 +380,7 @@ static int l_engine_url(lua_State *L)
  * checked-out connection is back. Serves __gc, __close and close(). */
 static int l_engine_close(lua_State *L)
 {
-    lengine *le = luaL_checkudata(L, 1, FSDB_ENGINE_MT);
+    lengine *le = fsdb_checkudata(L, 1, FSDB_ENGINE_MT);
     fsdb_engine *e = le->e;
     le->e = NULL;
     free(le->shown_charset);
@@ -395,7 +395,7 @@ static int l_engine_close(lua_State *L)
 
 static int l_engine_tostring(lua_State *L)
 {
-    lengine *le = luaL_checkudata(L, 1, FSDB_ENGINE_MT);
+    lengine *le = fsdb_checkudata(L, 1, FSDB_ENGINE_MT);
     if (le->e == NULL) {
         lua_pushliteral(L, "fsdb.engine (closed)");
     } else {

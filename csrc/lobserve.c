@@ -51,7 +51,7 @@ void fsdb_observe(lua_State *L, lconn *lc, int conn_idx, const char *event, int 
 
 static int guarded(lua_State *L)
 {
-    return fsdb_lcall(L, luaL_checkudata(L, 1, FSDB_CONN_MT), 0);
+    return fsdb_lcall(L, fsdb_checkudata(L, 1, FSDB_CONN_MT), 0);
 }
 
 /* A statement method with the observer: ctx = observer("before", conn,

@@ -125,7 +125,7 @@ void fsdb_luri_check_defaults(lua_State *L, int idx, fsdb_uri_defaults *d)
 
 static int holder_gc(lua_State *L)
 {
-    fsdb_uri *u = (fsdb_uri *)luaL_checkudata(L, 1, HOLDER_MT);
+    fsdb_uri *u = (fsdb_uri *)fsdb_checkudata(L, 1, HOLDER_MT);
 
     fsdb_uri_free(u);
     return 0;

@@ -522,6 +522,37 @@ describe("lifecycle: arguments refused up front #mariadb", function()
     assert.are.equal(1, db.must(c, "SELECT 1 AS n")[1].n)
   end)
 
+  it("no C object takes a light userdata given its metatable for itself", function()
+    -- Cursors, engines, codecs and URL holders check their self as
+    -- connections do: a light userdata is no object of theirs.
+    local cur = c:rows("SELECT 1")
+    for _ in cur do end
+    require("fsdb.core").codec()
+    local light = require("fsdb_testhelper").lightuserdata()
+    local old = debug.getmetatable(light)
+    local reg, checked = debug.getregistry(), 0
+    for _, name in ipairs({ "fsdb.cursor", "fsdb.engine", "fsdb.codec", "fsdb.uri_holder" }) do
+      local mt = reg[name]
+      if mt then
+        debug.setmetatable(light, mt)
+        local fns = {}
+        for k, f in pairs(mt) do if type(f) == "function" then fns[k] = f end end
+        if type(mt.__index) == "table" then
+          for k, f in pairs(mt.__index) do if type(f) == "function" then fns[k] = f end end
+        end
+        for k, f in pairs(fns) do
+          local ok, err = pcall(f, light)
+          assert.is_false(ok, name .. "." .. k)
+          assert.matches(name:gsub("%.", "%%.") .. " expected", err, nil, name .. "." .. k)
+          checked = checked + 1
+        end
+      end
+    end
+    debug.setmetatable(light, old)
+    assert.is_true(checked >= 8, "methods checked: " .. checked)
+    assert.are.equal(1, db.must(c, "SELECT 1 AS n")[1].n)
+  end)
+
   it("NaN and infinities are refused, naming the parameter", function()
     local nan, inf = 0 / 0, math.huge
     local cases = {
