@@ -600,6 +600,19 @@ static int l_conn_executemany(lua_State *L)
     return lua_gettop(L);
 }
 
+/* opts[name] of query()'s options at 4: nil or a boolean, anything else
+ * is misuse (a "no" must not turn the option on). */
+static int bool_opt(lua_State *L, const char *name)
+{
+    int on;
+    lua_getfield(L, 4, name);
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+        luaL_error(L, "fsdb: bad value for query option '%s' (expected a boolean)", name);
+    on = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return on;
+}
+
 /* Reads query()'s (params_or_nil, opts_or_nil) at 3 and 4. */
 static void query_args(lua_State *L, int *tidx, int *array_rows, int stream)
 {
@@ -607,13 +620,8 @@ static void query_args(lua_State *L, int *tidx, int *array_rows, int stream)
     *array_rows = 0;
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
-        lua_getfield(L, 4, "array");
-        *array_rows = lua_toboolean(L, -1) ? FSDB_ROWS_ARRAY : 0;
-        lua_pop(L, 1);
-        lua_getfield(L, 4, "columnar");
-        if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-            luaL_error(L, "fsdb: bad value for query option 'columnar' (expected a boolean)");
-        if (lua_toboolean(L, -1)) {
+        *array_rows = bool_opt(L, "array") ? FSDB_ROWS_ARRAY : 0;
+        if (bool_opt(L, "columnar")) {
             if (stream)
                 luaL_error(L, "fsdb: query option 'columnar' is for buffered results "
                               "(conn:query), not for streaming rows");
@@ -621,13 +629,8 @@ static void query_args(lua_State *L, int *tidx, int *array_rows, int stream)
                 luaL_error(L, "fsdb: query options 'columnar' and 'array' exclude each other");
             *array_rows = FSDB_ROWS_COLUMNAR;
         }
-        lua_pop(L, 1);
-        if (stream) {
-            lua_getfield(L, 4, "reuse");
-            if (lua_toboolean(L, -1))
-                *array_rows |= FSDB_ROWS_REUSE;
-            lua_pop(L, 1);
-        }
+        if (stream && bool_opt(L, "reuse"))
+            *array_rows |= FSDB_ROWS_REUSE;
         lua_getfield(L, 4, "max_statement_time");
         if (!lua_isnil(L, -1)) {
             /* A per-call limit: MariaDB's SET STATEMENT … FOR, in whole

@@ -225,13 +225,18 @@ for _, transport in ipairs({ "libmariadb", "cqueues" }) do
         assert.matches("'columnar' and 'array' exclude each other",
           raised(conn.query, conn, "SELECT 1", nil, { columnar = true, array = true }))
         assert.matches("'columnar' and 'array' exclude each other",
-          raised(conn.query, conn, "SELECT ?", { 1 }, { columnar = true, array = 1 }))
+          raised(conn.query, conn, "SELECT ?", { 1 }, { columnar = true, array = true }))
       end)
 
       it("a value that is not a boolean", function()
         for _, v in ipairs({ "yes", 1, 0, {} }) do
           assert.matches("bad value for query option 'columnar' %(expected a boolean%)",
             raised(conn.query, conn, "SELECT 1", nil, { columnar = v }))
+          -- array and reuse alike: a "no" must not turn them on
+          assert.matches("bad value for query option 'array' %(expected a boolean%)",
+            raised(conn.query, conn, "SELECT 1", nil, { array = v }))
+          assert.matches("bad value for query option 'reuse' %(expected a boolean%)",
+            raised(conn.query_rows, conn, "SELECT 1", nil, { reuse = v }))
         end
       end)
 

@@ -628,18 +628,25 @@ function Conn:execute(sql, ...)
   return run(self, sql, nil, false, false, ...)
 end
 
+-- opts[name]: nil or a boolean; anything else is misuse.
+local function bool_opt(opts, name)
+  local v = opts[name]
+  if v ~= nil and type(v) ~= "boolean" then
+    error(("fsdb: bad value for query option '%s' (expected a boolean)"):format(name), 5)
+  end
+  return v == true
+end
+
 -- The rows form of opts: false (keyed), true (arrays) or "columnar"
 -- (one array per column, buffered results only), as the codec reads it.
 local function rows_form(opts, stream)
-  local columnar = opts.columnar
-  if columnar ~= nil and type(columnar) ~= "boolean" then
-    error("fsdb: bad value for query option 'columnar' (expected a boolean)", 4)
-  end
-  if not columnar then return opts.array and true or false end
+  local array = bool_opt(opts, "array")
+  if stream then bool_opt(opts, "reuse") end
+  if not bool_opt(opts, "columnar") then return array end
   if stream then
     error("fsdb: query option 'columnar' is for buffered results (conn:query), not for streaming rows", 4)
   end
-  if opts.array then error("fsdb: query options 'columnar' and 'array' exclude each other", 4) end
+  if array then error("fsdb: query options 'columnar' and 'array' exclude each other", 4) end
   return "columnar"
 end
 
