@@ -51,14 +51,15 @@ local DEFAULT = "default"
 -- COMMIT was sent: a lost connection or a server that went away (its
 -- transaction dies with it), a Galera node that is not ready (1047), a
 -- server that became read-only under a switch-over (1290), a shutdown
--- (1053), no host in the wanted role (9021). Galera's certification
+-- (1053), no host in the wanted role (9021), no connection within
+-- pool_timeout (9002: the checkout failed, nothing ran on it). Galera's certification
 -- failures are 1213. A lost connection during COMMIT and a Galera 1180 at
 -- COMMIT are not among them: they are 9020, outcome unknown — unless
 -- commit markers found the transaction not committed (then the original
 -- errno, 1180 included, is retried).
 local RETRYABLE = { [1213] = true, [1205] = true, [2013] = true, [2006] = true, [2055] = true,
                     [1927] = true, [4031] = true, [1047] = true, [1290] = true, [1053] = true,
-                    [2002] = true, [2003] = true, [9021] = true, [1180] = true }
+                    [2002] = true, [2003] = true, [9021] = true, [9002] = true, [1180] = true }
 
 -- Conflicts (a deadlock, a certification failure) come back when the same
 -- transactions run again at once: before the next attempt, a random pause

@@ -106,6 +106,26 @@ for _, transport in ipairs(transports) do
       e:dispose()
     end)
 
+    it("transaction(fn, {retries}) runs fn again after a checkout ran out of pool_timeout", function()
+      -- Nothing ran on a connection the checkout never got: safe to retry.
+      proxy:set("freeze")
+      local e = engine()
+      local s = fsdb.session.new(e)
+      local seen = {}
+      local res = within_loop(transport, function()
+        return s:transaction(function(tx)
+          return assert(tx:execute("SELECT 5 AS n"))[1].n
+        end, { retries = 1, on_retry = function(_, errno)
+          seen[#seen + 1] = errno
+          proxy:set("pass")
+        end })
+      end)
+      assert.are.same({ 9002 }, seen)
+      assert.are.equal(5, res)
+      s:close()
+      e:dispose()
+    end)
+
     it("a server that refuses keeps its own error; connect_timeout still bounds one attempt", function()
       -- Nothing listens on the proxy's port once it is closed.
       local port = proxy:port()
