@@ -135,7 +135,7 @@ local function caught_up(set, r, conn, gtid)
   if not res then return false, tostring(err) end
   local w = res[1] and tonumber(res[1].w)
   if w == 0 then return true end
-  return false, ("GTID %s not applied within replica_wait_timeout (%g s)"):format(gtid, set.wait)
+  return false, ("GTID %s not applied within replica_wait_timeout"):format(gtid)
 end
 
 --- Runs method (execute or query) on a replica. fresh, when given, is the

@@ -114,6 +114,26 @@ describe("read replicas #mariadb #cluster", function()
     assert.are.equal(2 * N, e:status().replica_reads + untracked:status().replica_reads)
   end)
 
+  it("the cqueues transport reads no tracker: a session asks @@last_gtid after each COMMIT", function()
+    local e = engine({ transport = "cqueues" })
+    local conn = assert(e:connect())
+    assert.is_nil(conn:tracked_gtid())
+    conn:close()
+    local N = 10
+    local before, missing = com_select(1), 0
+    for i = 1, N do
+      local s = fsdb.session.new(e)
+      assert(s:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", 440000 + i, "q" .. i))
+      assert(s:commit())
+      local rows = assert(s:query("SELECT v FROM fsdb_test.ryw WHERE id = ?", { 440000 + i }))
+      if not (rows[1] and rows[1].v == "q" .. i) then missing = missing + 1 end
+      s:close()
+    end
+    assert.are.equal(N, com_select(1) - before)
+    assert.are.equal(0, missing)
+    assert.are.equal(N, e:status().replica_reads)
+  end)
+
   it("an engine without replicas sets no tracking on its connections", function()
     local plain = fsdb.engine.new(c.nodes[1].url, { pool_size = 1 })
     engines[#engines + 1] = plain
