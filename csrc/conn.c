@@ -79,6 +79,17 @@ static int apply_session_settings(fsdb_conn *c, fsdb_error *err)
         if (run_setup(c, sql, err) < 0)
             return -1;
     }
+    /* Read-your-writes on an engine with replicas: COMMIT's OK packet then
+     * carries the transaction's GTID (lconn.c's tracked_gtid), saving a
+     * SELECT @@last_gtid per commit. The list keeps the server's own
+     * entries (Connector/C follows character_set_client through them). A
+     * server that refuses it costs nothing but that query. */
+    if (c->cfg->track_gtid) {
+        fsdb_error ignored;
+        (void)run_setup(c, "SET SESSION session_track_system_variables = "
+                           "CONCAT_WS(',', NULLIF(@@session_track_system_variables, ''), 'last_gtid')",
+                        &ignored);
+    }
     return 0;
 }
 

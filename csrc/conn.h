@@ -59,6 +59,7 @@ typedef struct fsdb_conn_config {
     struct fsdb_hosts *hosts; /* the URL's hosts: order and back-off (hosts.c) */
     unsigned max_statement_ms; /* engine option max_statement_time; 0 = none */
     int wsrep_sync_wait;     /* engine option wsrep_sync_wait; -1 = not set */
+    int track_gtid;          /* engine with replicas: the server reports last_gtid */
 } fsdb_conn_config;
 
 typedef struct fsdb_conn {

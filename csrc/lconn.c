@@ -723,6 +723,53 @@ static int l_conn_info(lua_State *L)
     return 1;
 }
 
+/* A GTID as MariaDB writes one (domain-server-sequence), at most 64
+ * bytes: anything else the tracker carried is not taken. */
+static int plain_gtid(const char *s, size_t len)
+{
+    size_t i, dashes = 0;
+    if (len == 0 || len > 64 || s[0] == '-' || s[len - 1] == '-')
+        return 0;
+    for (i = 0; i < len; i++) {
+        if (s[i] == '-') {
+            if (s[i - 1] == '-')
+                return 0;
+            dashes++;
+        } else if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+    }
+    return dashes == 2;
+}
+
+/* conn:tracked_gtid(): the last_gtid the server reported with the last
+ * statement (session tracking, on engines with replicas), nil when it
+ * reported none or something that is not a GTID. Connector/C hands the
+ * system variable tracker's entries as name, value, name, value… */
+static int l_conn_tracked_gtid(lua_State *L)
+{
+    lconn *lc = self(L);
+    MYSQL *my = lc->c->my;
+    const char *data = NULL, *gtid = NULL;
+    size_t len = 0, glen = 0;
+    int is_name = 1, wanted = 0;
+
+    if (mysql_session_track_get_first(my, SESSION_TRACK_SYSTEM_VARIABLES, &data, &len) == 0) {
+        do {
+            if (is_name)
+                wanted = data != NULL && len == 9 && memcmp(data, "last_gtid", 9) == 0;
+            else if (wanted)
+                gtid = data, glen = len;
+            is_name = !is_name;
+        } while (mysql_session_track_get_next(my, SESSION_TRACK_SYSTEM_VARIABLES, &data, &len) == 0);
+    }
+    if (gtid && plain_gtid(gtid, glen))
+        lua_pushlstring(L, gtid, glen);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
 static int l_conn_thread_id(lua_State *L)
 {
     lconn *lc = self(L);
@@ -789,6 +836,7 @@ void fsdb_lconn_register(lua_State *L)
         {"in_transaction", l_conn_in_transaction},
         {"info", l_conn_info},
         {"thread_id", l_conn_thread_id},
+        {"tracked_gtid", l_conn_tracked_gtid},
         {NULL, NULL}};
     static const luaL_Reg methods[] = {
         {"close", l_conn_close},

@@ -174,6 +174,10 @@ static int l_engine_new(lua_State *L)
     lua_getfield(L, 2, "wsrep_sync_wait");
     e->cfg.wsrep_sync_wait = lua_type(L, -1) == LUA_TNUMBER ? (int)lua_tonumber(L, -1) : -1;
     lua_pop(L, 1);
+    /* set by engine.lua on an engine with replicas, not a user option */
+    lua_getfield(L, 2, "track_gtid");
+    e->cfg.track_gtid = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     e->pool_cfg.size = (int)opt_number(L, 2, "pool_size");
     e->pool_cfg.max_overflow = (int)opt_number(L, 2, "max_overflow");
     e->pool_cfg.timeout = opt_number(L, 2, "pool_timeout");

@@ -54,7 +54,14 @@ function _M.new(url, options)
   end
   -- What the URL leaves out (host, port, charset, timeouts) comes from
   -- fsdb.options, the only place that states it.
-  local ok, handle = pcall(make, url, opts, optlist.url_defaults())
+  -- With replicas, the primary's connections report each COMMIT's GTID
+  -- (session tracking): read-your-writes needs no SELECT @@last_gtid.
+  local copts = opts
+  if opts.replicas then
+    copts = { track_gtid = true }
+    for k, v in pairs(opts) do copts[k] = v end
+  end
+  local ok, handle = pcall(make, url, copts, optlist.url_defaults())
   if not ok then error(handle, 2) end
   local engine = setmetatable({ _core = handle, _on_connect = opts.on_connect, options = opts,
                                 _read_timeout = read_timeout(url) }, Engine)
@@ -68,6 +75,11 @@ function _M.new(url, options)
     end)
     if not made then error(set, 2) end
     engine._replicas = set
+    -- A read sent to the primary instead is an event (replica_fallback).
+    set.notify = function(reason, replica_url, why)
+      local state = engine._events
+      if state then state.replica_fallback(reason, replica_url, why) end
+    end
   end
   if opts.echo then engine:_observer() end
   return engine
@@ -91,7 +103,11 @@ end
 --- before_execute(conn, sql, params, method); after_execute(conn, sql,
 --- params, result, elapsed_seconds); error(conn, sql, params, err, errno,
 --- sqlstate) for a failure returned or raised; invalidate(conn, err) when
---- a failure retired the connection. Handlers run in registration order,
+--- a failure retired the connection; replica_fallback(reason, replica_url,
+--- why) on an engine with replicas when a read meant for a replica went to
+--- the primary (reason: "gtid_unknown", "no_replica", "unavailable" or
+--- "gtid_wait"; replica_url redacted, nil when no replica was picked).
+--- Handlers run in registration order,
 --- outside the C call (they may use conn); one that raises is logged
 --- through the logger and the call goes on.
 -- syntax: fn = engine:on(name, fn)

@@ -14,8 +14,10 @@
 
 local _M = {}
 
---- The event names, in the order of a connection's life.
-_M.names = { "connect", "checkout", "before_execute", "after_execute", "error", "invalidate", "checkin" }
+--- The event names, in the order of a connection's life, then the
+--- engine's own (replica_fallback: a replica read went to the primary).
+_M.names = { "connect", "checkout", "before_execute", "after_execute", "error", "invalidate", "checkin",
+             "replica_fallback" }
 
 local KNOWN = {}
 for _, name in ipairs(_M.names) do KNOWN[name] = true end
@@ -152,6 +154,15 @@ function _M.observer(opts)
       end
     end
     if invalidated then emit("invalidate", conn, err) end
+  end
+
+  -- Not a C call: replicas.lua reports it through engine.lua.
+  function state.replica_fallback(reason, url, why)
+    emit("replica_fallback", reason, url, why)
+    if state.echo then
+      echo("info", ("fsdb: replica read sent to the primary (%s%s)%s"):format(reason,
+        url and (" on " .. url) or "", why and (": " .. tostring(why)) or ""))
+    end
   end
 
   local function observe(event, conn, ...)

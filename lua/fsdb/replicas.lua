@@ -11,7 +11,8 @@
 --     last write; the replica first waits for it (MASTER_GTID_WAIT, at most
 --     replica_wait_timeout). A timeout, an unusable replica or no replica
 --     at all sends the read to the primary — never an error for that. Each
---     such fallback is counted (status()).
+--     such fallback is counted (status()) and reported to the engine's
+--     replica_fallback handlers (set.notify, given by engine.lua).
 
 local core = require("fsdb.core")
 
@@ -58,9 +59,15 @@ function _M.new(opts, make)
   return set
 end
 
-local function count_fallback(set, reason)
+-- r: the replica concerned (nil when none was picked); why: what made it
+-- unusable, as a message (never a password: URLs are shown redacted).
+local function count_fallback(set, reason, r, why)
   set.fallbacks = set.fallbacks + 1
   set.fallback_reasons[reason] = (set.fallback_reasons[reason] or 0) + 1
+  if set.notify then
+    local url = r and r.engine:url()
+    set.notify(reason, url, why)
+  end
 end
 
 -- Reads the replica's lag and records whether it is in rotation.
@@ -120,12 +127,15 @@ local function on_conn(conn, method, ...)
   return res[2], res[3], res[4], res[5]
 end
 
--- Waits on conn until the replica applied gtid; true when it has.
+-- Waits on conn until the replica applied gtid; true when it has, else
+-- false and why.
 local function caught_up(set, r, conn, gtid)
   r.gtid_waits = r.gtid_waits + 1
-  local res = conn:query("SELECT MASTER_GTID_WAIT(?, ?) AS w", { gtid, set.wait })
-  local w = res and res[1] and tonumber(res[1].w)
-  return w == 0
+  local res, err = conn:query("SELECT MASTER_GTID_WAIT(?, ?) AS w", { gtid, set.wait })
+  if not res then return false, tostring(err) end
+  local w = res[1] and tonumber(res[1].w)
+  if w == 0 then return true end
+  return false, ("GTID %s not applied within replica_wait_timeout"):format(gtid)
 end
 
 --- Runs method (execute or query) on a replica. fresh, when given, is the
@@ -136,12 +146,12 @@ end
 -- syntax: res, err, errno, sqlstate = set:read(fresh, method, sql, ...)
 function Set:read(fresh, method, ...)
   if fresh and fresh.gtid == false then
-    count_fallback(self, "gtid_unknown")
+    count_fallback(self, "gtid_unknown", nil, "the GTID of the session's last commit could not be read")
     return false
   end
   local r = pick(self)
   if not r then
-    count_fallback(self, "no_replica")
+    count_fallback(self, "no_replica", nil, "no replica in rotation (down or lagging)")
     return false
   end
   local res, err, errno, sqlstate
@@ -149,13 +159,13 @@ function Set:read(fresh, method, ...)
     local conn, cerr, cerrno = r.engine:connect()
     if not conn then
       if unavailable(cerrno) then r.state, r.down_until, r.why = "down", core.monotime() + DOWN_SECONDS, cerr end
-      count_fallback(self, "unavailable")
+      count_fallback(self, "unavailable", r, cerr)
       return false
     end
-    local ok, done = pcall(caught_up, self, r, conn, fresh.gtid)
+    local ok, done, why = pcall(caught_up, self, r, conn, fresh.gtid)
     if not (ok and done) then
       conn:close()
-      count_fallback(self, "gtid_wait")
+      count_fallback(self, "gtid_wait", r, ok and why or tostring(done))
       if not ok then error(done, 0) end
       return false
     end
@@ -166,7 +176,7 @@ function Set:read(fresh, method, ...)
   end
   if res == nil and unavailable(errno) then
     r.state, r.down_until, r.why = "down", core.monotime() + DOWN_SECONDS, err
-    count_fallback(self, "unavailable")
+    count_fallback(self, "unavailable", r, err)
     return false
   end
   r.reads = r.reads + 1

@@ -217,7 +217,15 @@ end
 -- After a COMMIT on a bind with replicas: the session's read-your-writes
 -- record, the GTID its last write got (false when it could not be read:
 -- replica reads then go to the primary until a later commit records one).
+-- The COMMIT's OK packet carries it when the server tracks last_gtid (the
+-- engine asked for that on connect); a commit that wrote nothing, a server
+-- without tracking or a transport that does not read it costs a query.
 local function last_gtid(conn)
+  local tracked = conn.tracked_gtid
+  if tracked then
+    local fine, g = pcall(tracked, conn)
+    if fine and type(g) == "string" then return { gtid = g, done = {} } end
+  end
   local ok, res = pcall(conn.query, conn, "SELECT @@last_gtid AS g")
   local g = ok and res and res[1] and res[1].g
   return { gtid = type(g) == "string" and g or false, done = {} }

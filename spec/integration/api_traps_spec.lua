@@ -245,7 +245,7 @@ describe("echo and events #mariadb", function()
     assert.is_nil(conn:execute("SELEC 1"))
     conn:close()
     assert.are.same({ connect = 1, checkout = 1, before_execute = 2, after_execute = 1, error = 1,
-                      invalidate = 0, checkin = 1 }, count)
+                      invalidate = 0, checkin = 1, replica_fallback = 0 }, count)
     assert.are.equal("SELECT ? AS a", seen.after_execute[1])
     assert.are.same({ n = 1, 1 }, seen.after_execute[2])
     assert.are.equal(1, seen.after_execute[3][1].a)

@@ -4,7 +4,9 @@
 -- locking reads and everything inside a transaction go to the primary; a
 -- session reads its own writes (MASTER_GTID_WAIT) even while a replica's
 -- SQL thread is stopped; a lagging replica leaves the rotation and comes
--- back; with no replica usable, reads go to the primary (counted).
+-- back; with no replica usable, reads go to the primary (counted, and a
+-- replica_fallback event). The GTID of each COMMIT comes with its OK packet
+-- (session tracking of last_gtid) instead of a SELECT @@last_gtid.
 local fsdb = require("fsdb")
 local cluster = require("helpers.cluster")
 local th = require("fsdb_testhelper")
@@ -46,6 +48,109 @@ describe("read replicas #mariadb #cluster", function()
   local function server_id(res)
     return tonumber(assert(res)[1].id)
   end
+
+  local function session_status(conn, name)
+    local res = assert(conn:query("SHOW SESSION STATUS LIKE '" .. name .. "'"))
+    return tonumber(res[1].Value)
+  end
+
+  -- replica_fallback events of e, as { reason, url, why } in order.
+  local function fallbacks(e)
+    local seen = {}
+    e:on("replica_fallback", function(reason, url, why)
+      seen[#seen + 1] = { reason = reason, url = url, why = why }
+    end)
+    return seen
+  end
+
+  it("a COMMIT's GTID comes with its OK packet: N commits cost N round trips fewer", function()
+    local e = engine()
+    -- The tracked GTID is the one @@last_gtid holds.
+    local conn = assert(e:connect())
+    assert.matches("last_gtid", conn:query("SELECT @@session_track_system_variables AS v")[1].v)
+    assert.is_nil(conn:tracked_gtid()) -- a result set's statement reported nothing
+    assert(conn:execute("BEGIN"))
+    assert(conn:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", 400000, "tracked"))
+    assert.is_nil(conn:tracked_gtid()) -- not committed yet: no GTID
+    assert(conn:execute("COMMIT"))
+    local g = conn:tracked_gtid()
+    assert.matches("^%d+%-%d+%-%d+$", g)
+    assert.are.equal(conn:query("SELECT @@last_gtid AS g")[1].g, g)
+    -- A transaction that wrote nothing gets no GTID: nil (the session asks).
+    assert(conn:execute("BEGIN"))
+    assert(conn:query("SELECT v FROM fsdb_test.ryw WHERE id = 0"))
+    assert(conn:execute("COMMIT"))
+    assert.is_nil(conn:tracked_gtid())
+    conn:close()
+
+    -- N session commits, each followed by a read of its row on a replica.
+    local N = 50
+    local function commits(eng, base)
+      local before, missing = com_select(1), 0
+      for i = 1, N do
+        local s = fsdb.session.new(eng)
+        assert(s:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", base + i, "c" .. i))
+        assert(s:commit())
+        local rows = assert(s:query("SELECT v FROM fsdb_test.ryw WHERE id = ?", { base + i }))
+        if not (rows[1] and rows[1].v == "c" .. i) then missing = missing + 1 end
+        s:close()
+      end
+      return com_select(1) - before, missing
+    end
+    local tracked_cost, tracked_missing = commits(e, 410000)
+    -- The same with the tracker list emptied by on_connect (a server that
+    -- refused it): each COMMIT is followed by SELECT @@last_gtid.
+    local untracked = engine({ on_connect = function(c2)
+      assert(c2:execute("SET SESSION session_track_system_variables = ''"))
+    end })
+    assert(untracked:connect()):close() -- its connect's own SELECT (session limits) is not counted
+    local query_cost, query_missing = commits(untracked, 420000)
+    print(("\n  %d commits on a replica bind: Com_select +%d on the primary with last_gtid tracked,"
+      .. " +%d without; rows missing %d / %d"):format(N, tracked_cost, query_cost, tracked_missing, query_missing))
+    assert.are.equal(0, tracked_missing)
+    assert.are.equal(0, query_missing)
+    assert.are.equal(N, query_cost - tracked_cost)
+    assert.are.equal(0, tracked_cost)
+    assert.are.equal(2 * N, e:status().replica_reads + untracked:status().replica_reads)
+  end)
+
+  it("the cqueues transport reads no tracker: a session asks @@last_gtid after each COMMIT", function()
+    local e = engine({ transport = "cqueues" })
+    local conn = assert(e:connect())
+    assert.is_nil(conn:tracked_gtid())
+    conn:close()
+    local N = 10
+    local before, missing = com_select(1), 0
+    for i = 1, N do
+      local s = fsdb.session.new(e)
+      assert(s:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", 440000 + i, "q" .. i))
+      assert(s:commit())
+      local rows = assert(s:query("SELECT v FROM fsdb_test.ryw WHERE id = ?", { 440000 + i }))
+      if not (rows[1] and rows[1].v == "q" .. i) then missing = missing + 1 end
+      s:close()
+    end
+    assert.are.equal(N, com_select(1) - before)
+    assert.are.equal(0, missing)
+    assert.are.equal(N, e:status().replica_reads)
+  end)
+
+  it("an engine without replicas sets no tracking on its connections", function()
+    local plain = fsdb.engine.new(c.nodes[1].url, { pool_size = 1 })
+    engines[#engines + 1] = plain
+    local conn = assert(plain:connect())
+    assert.are.equal(0, session_status(conn, "Com_set_option")) -- nothing SET at connect
+    assert.is_nil(conn:query("SELECT @@session_track_system_variables AS v")[1].v:find("last_gtid", 1, true))
+    assert(conn:execute("BEGIN"))
+    assert(conn:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", 430000, "plain"))
+    assert(conn:execute("COMMIT"))
+    assert.is_nil(conn:tracked_gtid())
+    assert.matches("^%d+%-%d+%-%d+$", conn:query("SELECT @@last_gtid AS g")[1].g)
+    conn:close()
+    -- With replicas: one SET (the tracker list) at connect.
+    local conn2 = assert(engine():connect())
+    assert.are.equal(1, session_status(conn2, "Com_set_option"))
+    conn2:close()
+  end)
 
   it("plain SELECTs outside a transaction go to the replicas; writes and locking reads to the primary", function()
     local e = engine()
@@ -164,6 +269,7 @@ describe("read replicas #mariadb #cluster", function()
     -- Lag not checked: the replicas stay in rotation and the GTID wait times out.
     local e = engine({ replica_wait_timeout = 0.2, replica_max_lag = -1 })
     local checked = engine({ replica_check_interval = 0 })
+    local e_seen, checked_seen = fallbacks(e), fallbacks(checked)
     c:sql(2, "STOP SLAVE SQL_THREAD")
     c:sql(3, "STOP SLAVE SQL_THREAD")
     local ok, err = pcall(function()
@@ -178,10 +284,21 @@ describe("read replicas #mariadb #cluster", function()
       -- replica: the session's GTID wait is what found the row above.
       assert.are.equal(0, #assert(e:query("SELECT v FROM fsdb_test.ryw WHERE id = ?", { 300000 })))
       assert.are.equal(1, e:status().replica_fallback_reasons.gtid_wait)
+      -- The event: the reason, the replica waited on (redacted), why.
+      assert.are.equal(1, #e_seen)
+      assert.are.equal("gtid_wait", e_seen[1].reason)
+      local urls = { e:status().replicas[1].url, e:status().replicas[2].url }
+      assert.is_truthy(e_seen[1].url == urls[1] or e_seen[1].url == urls[2])
+      assert.is_nil(e_seen[1].url:find(c.password, 1, true))
+      assert.matches("not applied within replica_wait_timeout", e_seen[1].why)
       -- With the lag checked, both replicas are out (replication stopped).
       assert.are.equal("zero", assert(checked:query("SELECT v FROM fsdb_test.ryw WHERE id = 0"))[1].v)
       local st = checked:status()
       assert.are.equal(1, st.replica_fallback_reasons.no_replica)
+      assert.are.equal(1, #checked_seen)
+      assert.are.equal("no_replica", checked_seen[1].reason)
+      assert.is_nil(checked_seen[1].url)
+      assert.matches("no replica in rotation", checked_seen[1].why)
       assert.are.equal("lagging", st.replicas[1].state)
       assert.matches("replication stopped", st.replicas[2].why)
     end)
@@ -215,6 +332,7 @@ describe("read replicas #mariadb #cluster", function()
     local e = fsdb.engine.new(c.nodes[1].url, { pool_size = 2,
       replicas = { (c.nodes[2].url:gsub(":%d+/", ":1/")), c.nodes[3].url } })
     engines[#engines + 1] = e
+    local seen = fallbacks(e)
     for _ = 1, 6 do
       assert.are.equal("zero", assert(e:query("SELECT v FROM fsdb_test.ryw WHERE id = 0"))[1].v)
     end
@@ -222,5 +340,12 @@ describe("read replicas #mariadb #cluster", function()
     assert.are.equal("down", st.replicas[1].state)
     assert.are.equal(6, st.replicas[2].reads + (st.replica_fallback_reasons.unavailable or 0))
     assert.is_true(st.replicas[2].reads >= 5)
+    assert.are.equal(st.replica_fallback_reasons.unavailable or 0, #seen)
+    for _, ev in ipairs(seen) do
+      assert.are.equal("unavailable", ev.reason)
+      assert.are.equal(st.replicas[1].url, ev.url)
+      assert.is_nil(ev.url:find(c.password, 1, true))
+      assert.is_nil(tostring(ev.why):find(c.password, 1, true))
+    end
   end)
 end)

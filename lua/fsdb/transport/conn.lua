@@ -774,6 +774,13 @@ function Conn:thread_id()
   return check(self).thread_id
 end
 
+-- The codec does not read the OK packet's session tracker (the libmariadb
+-- transport does): nil, so a session asks SELECT @@last_gtid instead.
+function Conn:tracked_gtid()
+  check(self)
+  return nil
+end
+
 function Conn:info()
   local link = check(self)
   local u = link.cfg.url
