@@ -231,6 +231,44 @@ local function last_gtid(conn)
   return { gtid = type(g) == "string" and g or false, done = {} }
 end
 
+-- GTID positions as MASTER_GTID_WAIT reads them ("domain-server-seq", a
+-- comma-separated list with one per domain). A session's position is,
+-- per domain, the highest sequence number it has seen: a later COMMIT on
+-- another pooled connection (a read-only one reads that connection's own,
+-- possibly older @@last_gtid) must not move it back.
+local function seq_after(a, b) -- decimal strings without leading zeros
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
+
+local function merge_gtids(old, new)
+  if type(old) ~= "string" or old == "" then return new end
+  if new == "" then return old end
+  local order, by_domain = {}, {}
+  for list in pairs({ [old] = true, [new] = true }) do
+    for gtid in list:gmatch("[^,%s]+") do
+      local domain, seq = gtid:match("^(%d+)%-%d+%-(%d+)$")
+      if not domain then return new end -- not a position we can read: trust the newest
+      local have = by_domain[domain]
+      if not have then order[#order + 1] = domain end
+      if not have or seq_after(seq, have.seq) then by_domain[domain] = { gtid = gtid, seq = seq } end
+    end
+  end
+  table.sort(order, function(x, y) return seq_after(y, x) end)
+  local out = {}
+  for i, domain in ipairs(order) do out[i] = by_domain[domain].gtid end
+  return table.concat(out, ",")
+end
+
+-- The record after a COMMIT: the merged position, and the replicas known
+-- to have it kept only when the position did not move.
+local function after_commit(prev, rec)
+  if not prev or rec.gtid == false or prev.gtid == false then return rec end
+  local merged = merge_gtids(prev.gtid, rec.gtid)
+  if merged == prev.gtid then return prev end
+  return { gtid = merged, done = {} }
+end
+
 -- A read that may go to a replica: the bind has replicas, the session has
 -- no transaction open on it (no connection held, no transaction()/begin()
 -- frame) or the route forces one, and the statement is a plain SELECT (or
@@ -338,7 +376,7 @@ local function finish(s, verb)
       end
       if ok and res and want == "COMMIT" then
         if marker then markers.maybe_clean(engine) end
-        if engine._replicas then s._fresh[bind] = last_gtid(conn) end
+        if engine._replicas then s._fresh[bind] = after_commit(s._fresh[bind], last_gtid(conn)) end
         committed[#committed + 1] = bind
       end
       pcall(conn.close, conn)

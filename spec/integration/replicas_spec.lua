@@ -216,6 +216,30 @@ describe("read replicas #mariadb #cluster", function()
     s:close()
   end)
 
+  it("a later COMMIT on a connection with an older @@last_gtid does not move the session's position back", function()
+    local e = engine()
+    -- Connection A writes first: its @@last_gtid is the older position.
+    local a = assert(e:connect())
+    assert(a:execute("INSERT INTO fsdb_test.ryw VALUES (?, 'older')", 900001))
+    -- The session writes on the other connection (A is held): the newer one.
+    local s = fsdb.session.new(e)
+    assert(s:transaction(function(tx)
+      assert(tx:execute("INSERT INTO fsdb_test.ryw VALUES (?, 'newer')", 900002))
+      return true
+    end))
+    local b = assert(e:connect()) -- the session's connection, now idle
+    local newer = assert(b:query("SELECT @@last_gtid AS g"))[1].g
+    local older = assert(a:query("SELECT @@last_gtid AS g"))[1].g
+    assert.are_not.equal(newer, older)
+    assert.are.equal(newer, s._fresh.default.gtid)
+    -- A read-only transaction of the session commits on A.
+    a:close()
+    assert(s:transaction(function(tx) return assert(tx:query("SELECT COUNT(*) AS n FROM fsdb_test.ryw")) end))
+    b:close()
+    assert.are.equal(newer, s._fresh.default.gtid)
+    s:close()
+  end)
+
   it("read-your-writes: 1,000 insert-then-read iterations, a replica's SQL thread stopped midway", function()
     local e = engine({ replica_wait_timeout = 0.3, replica_check_interval = 0.2, replica_max_lag = 2 })
     local N, STOP_AT, START_AT = 1000, 200, 600
