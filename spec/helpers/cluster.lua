@@ -11,9 +11,15 @@
 --   c:restart(i)            -- start it again on its datadir and port
 --   c:stop()               -- stop every node, remove the state directory
 --
+--   local c = cluster.shared("galera")  -- inside describe(): one cluster for
+--   c:track(engine)        -- the block (setup/teardown); tracked engines are
+--                          -- disposed before it stops
+--
 -- Each process keeps its cluster in .testdb-<kind>.<pid>, so parallel runs
 -- in one checkout do not collide; a start sweeps the directories of runs
 -- whose process is gone.
+local busted = require("busted")
+
 local _M = {}
 
 local Cluster = {}
@@ -103,7 +109,7 @@ function _M.start(kind)
   end
   os.remove(state .. ".log")
   local env = read_env(state .. "/cluster.env")
-  local c = setmetatable({ kind = kind, state = state, url = env.FSDB_CLUSTER_URL,
+  local c = setmetatable({ kind = kind, state = state, url = env.FSDB_CLUSTER_URL, engines = {},
                            password = env.FSDB_CLUSTER_PASSWORD,
                            start_seconds = tonumber(env.FSDB_CLUSTER_START_SECONDS), nodes = {} }, Cluster)
   for i = 1, tonumber(env.FSDB_CLUSTER_NODES) do
@@ -112,6 +118,30 @@ function _M.start(kind)
                    state = env[p .. "STATE"], pid_file = env[p .. "PID_FILE"] }
   end
   return c
+end
+
+local LABEL = { replication = "replication cluster", galera = "Galera cluster" }
+
+--- One cluster of kind for the enclosing describe block: the handle is
+--- filled in by its setup and the cluster stopped by its teardown.
+function _M.shared(kind)
+  local c = setmetatable({ engines = {} }, Cluster)
+  busted.setup(function()
+    for k, v in pairs(_M.start(kind)) do c[k] = v end
+    print(("\n  %s (%d nodes) up in %.1f s"):format(LABEL[kind], #c.nodes, c.start_seconds))
+  end)
+  busted.teardown(function()
+    for _, e in ipairs(c.engines) do pcall(e.dispose, e) end
+    c.engines = {}
+    if c.state then c:stop() end
+  end)
+  return c
+end
+
+--- Disposes e when a shared cluster stops; returns e.
+function Cluster:track(e)
+  self.engines[#self.engines + 1] = e
+  return e
 end
 
 --- Runs SQL as root on node i; returns its batch output (tab-separated).
