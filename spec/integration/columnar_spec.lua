@@ -13,25 +13,8 @@ local session = require("fsdb.session")
 local db = require("helpers.db")
 local cqueues = require("cqueues")
 
-local INT64 = math.type ~= nil
-
-local function kind(v)
-  if INT64 and type(v) == "number" then return math.type(v) end
-  return type(v)
-end
-
-local function show(v)
-  if type(v) == "string" then return ("%q"):format(#v > 80 and v:sub(1, 80) .. "..." or v) end
-  if v == fsdb.null then return "fsdb.null" end
-  return tostring(v)
-end
-
--- Exact equality, type included.
-local function same(want, got, label)
-  assert(kind(want) == kind(got),
-    ("%s: expected %s %s, got %s %s"):format(label, kind(want), show(want), kind(got), show(got)))
-  assert(want == got, ("%s: expected %s, got %s"):format(label, show(want), show(got)))
-end
+local exact = require("helpers.exact")
+local INT64, same = exact.INT64, exact.same
 
 local function raised(fn, ...)
   local ok, err = pcall(fn, ...)

@@ -11,40 +11,8 @@
 local fsdb = require("fsdb")
 local db = require("helpers.db")
 
--- Lua 5.3+ has 64-bit integers; LuaJIT has doubles only.
-local INT64 = math.type ~= nil
-
--- The Lua type of a value, telling integers from floats where Lua can.
-local function kind(v)
-  if INT64 and type(v) == "number" then
-    return math.type(v)
-  end
-  return type(v)
-end
-
--- Shows a value in a failure message (binary-safe, and short).
-local function show(v)
-  if type(v) == "string" then
-    if #v > 200 then
-      return ("<%d bytes>"):format(#v)
-    end
-    return ("%q"):format(v)
-  end
-  if type(v) == "number" then
-    return kind(v) == "integer" and tostring(v) or ("%.17g"):format(v)
-  end
-  if v == fsdb.null then
-    return "fsdb.null"
-  end
-  return tostring(v)
-end
-
--- Exact equality, type included.
-local function same(want, got, label)
-  assert(kind(want) == kind(got),
-    ("%s: expected %s %s, got %s %s"):format(label, kind(want), show(want), kind(got), show(got)))
-  assert(want == got, ("%s: expected %s, got %s"):format(label, show(want), show(got)))
-end
+local exact = require("helpers.exact")
+local INT64, same = exact.INT64, exact.same
 
 -- The expected value of an integer column holding the decimal s: a Lua
 -- integer on 5.4 (a string above math.maxinteger); on LuaJIT a number
