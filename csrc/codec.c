@@ -390,43 +390,42 @@ static int digest(const char *md, const void *a, size_t an, const void *b, size_
     return ok ? (int)olen : -1;
 }
 
-/* SHA1(pw) XOR SHA1(scramble + SHA1(SHA1(pw))) */
+/*
+ * Both scrambles are H(pw) XOR H(x), x being H(H(pw)) and the server's
+ * scramble concatenated, H the n-byte digest md; only x's order differs:
+ *   mysql_native_password:  SHA1(pw)   XOR SHA1(scramble + SHA1(SHA1(pw)))
+ *   caching_sha2_password:  SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + scramble)
+ */
+static int xor_scramble(const char *md, int n, int scramble_first, const char *pw, size_t pwlen,
+                        const unsigned char *scramble, size_t slen, unsigned char *out)
+{
+    unsigned char h1[64], h2[64], h3[64];
+    int i, ok;
+    if (pwlen == 0)
+        return 0;
+    if (slen > 20)
+        slen = 20;
+    ok = digest(md, pw, pwlen, NULL, 0, h1) == n && digest(md, h1, n, NULL, 0, h2) == n &&
+         (scramble_first ? digest(md, scramble, slen, h2, n, h3)
+                         : digest(md, h2, n, scramble, slen, h3)) == n;
+    if (ok)
+        for (i = 0; i < n; i++)
+            out[i] = h1[i] ^ h3[i];
+    /* H(pw) is as good as the password to a server that stores H(H(pw)). */
+    memset(h1, 0, sizeof h1);
+    return ok ? n : -1;
+}
+
 int fsdb_codec_native_password(const char *pw, size_t pwlen, const unsigned char *scramble,
                                size_t slen, unsigned char out[20])
 {
-    unsigned char h1[64], h2[64], h3[64];
-    int i;
-    if (pwlen == 0)
-        return 0;
-    if (slen > 20)
-        slen = 20;
-    if (digest("SHA1", pw, pwlen, NULL, 0, h1) != 20 || digest("SHA1", h1, 20, NULL, 0, h2) != 20 ||
-        digest("SHA1", scramble, slen, h2, 20, h3) != 20)
-        return -1;
-    for (i = 0; i < 20; i++)
-        out[i] = h1[i] ^ h3[i];
-    memset(h1, 0, sizeof h1);
-    return 20;
+    return xor_scramble("SHA1", 20, 1, pw, pwlen, scramble, slen, out);
 }
 
-/* SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + scramble) */
 int fsdb_codec_sha2_password(const char *pw, size_t pwlen, const unsigned char *scramble,
                              size_t slen, unsigned char out[32])
 {
-    unsigned char h1[64], h2[64], h3[64];
-    int i;
-    if (pwlen == 0)
-        return 0;
-    if (slen > 20)
-        slen = 20;
-    if (digest("SHA256", pw, pwlen, NULL, 0, h1) != 32 ||
-        digest("SHA256", h1, 32, NULL, 0, h2) != 32 ||
-        digest("SHA256", h2, 32, scramble, slen, h3) != 32)
-        return -1;
-    for (i = 0; i < 32; i++)
-        out[i] = h1[i] ^ h3[i];
-    memset(h1, 0, sizeof h1);
-    return 32;
+    return xor_scramble("SHA256", 32, 0, pw, pwlen, scramble, slen, out);
 }
 
 /* ---- client_ed25519 (MariaDB) ----

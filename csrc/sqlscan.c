@@ -263,66 +263,106 @@ static size_t word_end(const char *sql, size_t len, size_t i)
     return i;
 }
 
-int fsdb_sqlscan_values_group(const char *sql, size_t len, int no_backslash,
-                              size_t *start, size_t *end)
-{
-    size_t i = skip_blank(sql, len, 0), w = word_end(sql, len, i);
-    unsigned inside = 0, outside = 0; /* placeholders in and out of the group */
-    int depth = 0, state = 0; /* 0 before the group, 1 inside, 2 after */
+/*
+ * The token walk of fsdb_sqlscan_values_group and plain_select: quoted runs
+ * are skipped; every other token — a comment, a word, or any other single
+ * byte — goes to fn as [at, *end). fn returns WALK_ON to go on at *end
+ * (which it may move forward), or the walk's result.
+ */
+enum { TOK_COMMENT, TOK_WORD, TOK_BYTE };
+#define WALK_ON (-1)
 
-    /* The statement must start with INSERT or REPLACE. */
-    if (!word_is(sql + i, w - i, "INSERT") && !word_is(sql + i, w - i, "REPLACE"))
-        return 0;
-    i = w;
+typedef int (*token_fn)(void *ud, int kind, size_t at, size_t *end);
+
+static inline int walk_tokens(const char *sql, size_t len, size_t i, int no_backslash, token_fn fn,
+                       void *ud)
+{
     while (i < len) {
         unsigned char c = (unsigned char)sql[i];
-        size_t next;
+        size_t end;
+        int kind, r;
         if (c == '\'' || c == '"' || c == '`') {
             i = skip_quoted(sql, len, i, no_backslash);
             continue;
         }
-        if ((next = skip_comment(sql, len, i)) != i) {
-            i = next;
-            continue;
+        if ((end = skip_comment(sql, len, i)) != i) {
+            kind = TOK_COMMENT;
+        } else if (is_word(c)) {
+            kind = TOK_WORD;
+            end = word_end(sql, len, i);
+        } else {
+            kind = TOK_BYTE;
+            end = i + 1;
         }
-        if (is_word(c)) {
-            w = word_end(sql, len, i);
-            if (state == 0 && depth == 0 &&
-                (word_is(sql + i, w - i, "VALUES") || word_is(sql + i, w - i, "VALUE"))) {
-                size_t open = skip_blank(sql, len, w);
-                if (open >= len || sql[open] != '(')
-                    return 0;
-                *start = open;
-                state = 1;
-                depth = 1;
-                i = open + 1;
-                continue;
-            }
-            i = w;
-            continue;
-        }
-        if (c == '?') {
-            if (state == 1)
-                inside++;
-            else
-                outside++;
-        } else if (c == '(') {
-            depth++;
-        } else if (c == ')') {
-            depth--;
-            if (state == 1 && depth == 0) {
-                size_t more;
-                *end = i + 1;
-                state = 2;
-                /* A second group ("VALUES (?), (?)") is not repeated. */
-                more = skip_blank(sql, len, i + 1);
-                if (more < len && sql[more] == ',')
-                    return 0;
-            }
-        }
-        i++;
+        if ((r = fn(ud, kind, i, &end)) != WALK_ON)
+            return r;
+        i = end;
     }
-    return state == 2 && outside == 0 && inside > 0;
+    return WALK_ON;
+}
+
+typedef struct group_state {
+    const char *sql;
+    size_t len, *start, *end;
+    unsigned inside, outside; /* placeholders in and out of the group */
+    int depth, state;         /* state: 0 before the group, 1 inside, 2 after */
+} group_state;
+
+static int group_token(void *ud, int kind, size_t at, size_t *end)
+{
+    group_state *g = ud;
+    const char *sql = g->sql;
+    if (kind == TOK_WORD) {
+        if (g->state == 0 && g->depth == 0 &&
+            (word_is(sql + at, *end - at, "VALUES") || word_is(sql + at, *end - at, "VALUE"))) {
+            size_t open = skip_blank(sql, g->len, *end);
+            if (open >= g->len || sql[open] != '(')
+                return 0;
+            *g->start = open;
+            g->state = 1;
+            g->depth = 1;
+            *end = open + 1;
+        }
+    } else if (kind == TOK_BYTE) {
+        if (sql[at] == '?') {
+            if (g->state == 1)
+                g->inside++;
+            else
+                g->outside++;
+        } else if (sql[at] == '(') {
+            g->depth++;
+        } else if (sql[at] == ')') {
+            g->depth--;
+            if (g->state == 1 && g->depth == 0) {
+                size_t more;
+                *g->end = at + 1;
+                g->state = 2;
+                /* A second group ("VALUES (?), (?)") is not repeated. */
+                more = skip_blank(sql, g->len, at + 1);
+                if (more < g->len && sql[more] == ',')
+                    return 0;
+            }
+        }
+    }
+    return WALK_ON;
+}
+
+int fsdb_sqlscan_values_group(const char *sql, size_t len, int no_backslash,
+                              size_t *start, size_t *end)
+{
+    size_t i = skip_blank(sql, len, 0), w = word_end(sql, len, i);
+    group_state g = { 0 };
+
+    /* The statement must start with INSERT or REPLACE. */
+    if (!word_is(sql + i, w - i, "INSERT") && !word_is(sql + i, w - i, "REPLACE"))
+        return 0;
+    g.sql = sql;
+    g.len = len;
+    g.start = start;
+    g.end = end;
+    if (walk_tokens(sql, len, w, no_backslash, group_token, &g) != WALK_ON)
+        return 0;
+    return g.state == 2 && g.outside == 0 && g.inside > 0;
 }
 
 /* Words that make a SELECT more than a read of shared data. */
@@ -348,10 +388,42 @@ static int plain_word(const char *w, size_t n, const char *prev, size_t prev_n)
     return 1;
 }
 
+typedef struct select_state {
+    const char *sql, *prev; /* prev: the last word seen */
+    size_t len, prev_n;
+} select_state;
+
+static int select_token(void *ud, int kind, size_t at, size_t *end)
+{
+    select_state *st = ud;
+    const char *sql = st->sql;
+    if (kind == TOK_COMMENT)
+        /* executable comment: the server runs its text */
+        return (sql[at] == '/' && at + 2 < st->len && (sql[at + 2] == '!' || sql[at + 2] == 'M'))
+                   ? 0 : WALK_ON;
+    if (kind == TOK_WORD) {
+        if (!plain_word(sql + at, *end - at, st->prev, st->prev_n))
+            return 0;
+        st->prev = sql + at;
+        st->prev_n = *end - at;
+        return WALK_ON;
+    }
+    if (sql[at] == '@')
+        return 0;
+    if (sql[at] == ';') {
+        size_t i = at;
+        do
+            i = skip_blank(sql, st->len, i + 1);
+        while (i < st->len && sql[i] == ';');
+        return i >= st->len; /* anything after is a second statement */
+    }
+    return WALK_ON;
+}
+
 static int plain_select(const char *sql, size_t len, int no_backslash)
 {
-    size_t i = 0, w, prev_n = 0;
-    const char *prev = NULL;
+    size_t i = 0, w;
+    select_state st = { 0 };
     for (;;) {
         i = skip_blank(sql, len, i);
         if (i < len && sql[i] == '(')
@@ -362,41 +434,10 @@ static int plain_select(const char *sql, size_t len, int no_backslash)
     w = word_end(sql, len, i);
     if (!word_is(sql + i, w - i, "SELECT"))
         return 0;
-    i = w;
-    while (i < len) {
-        unsigned char c = (unsigned char)sql[i];
-        size_t next;
-        if (c == '\'' || c == '"' || c == '`') {
-            i = skip_quoted(sql, len, i, no_backslash);
-            continue;
-        }
-        if (c == '/' && i + 2 < len && sql[i + 1] == '*' &&
-            (sql[i + 2] == '!' || sql[i + 2] == 'M'))
-            return 0; /* executable comment: the server runs its text */
-        if ((next = skip_comment(sql, len, i)) != i) {
-            i = next;
-            continue;
-        }
-        if (c == '@')
-            return 0;
-        if (c == ';') {
-            do
-                i = skip_blank(sql, len, i + 1);
-            while (i < len && sql[i] == ';');
-            return i >= len; /* anything after is a second statement */
-        }
-        if (is_word(c)) {
-            w = word_end(sql, len, i);
-            if (!plain_word(sql + i, w - i, prev, prev_n))
-                return 0;
-            prev = sql + i;
-            prev_n = w - i;
-            i = w;
-            continue;
-        }
-        i++;
-    }
-    return 1;
+    st.sql = sql;
+    st.len = len;
+    /* 0 stops at a token that is not plain; the end of the text is 1. */
+    return walk_tokens(sql, len, w, no_backslash, select_token, &st) != 0;
 }
 
 int fsdb_sqlscan_plain_select(const char *sql, size_t len, int no_backslash)

@@ -9,7 +9,17 @@
 --   c:sql(i, "SQL")         -- as root over the node's socket; raises on error
 --   c:kill(i)               -- SIGKILL the node's mariadbd
 --   c:restart(i)            -- start it again on its datadir and port
---   c:stop()
+--   c:stop()               -- stop every node, remove the state directory
+--
+--   local c = cluster.shared("galera")  -- inside describe(): one cluster for
+--   c:track(engine)        -- the block (setup/teardown); tracked engines are
+--                          -- disposed before it stops
+--
+-- Each process keeps its cluster in .testdb-<kind>.<pid>, so parallel runs
+-- in one checkout do not collide; a start sweeps the directories of runs
+-- whose process is gone.
+local busted = require("busted")
+
 local _M = {}
 
 local Cluster = {}
@@ -44,19 +54,62 @@ local function read_env(path)
   return vars
 end
 
---- Starts a cluster of kind "replication" or "galera" in .testdb-<kind>.
+-- This process's id: each run keeps its cluster in a directory of its own,
+-- so two runs in one checkout (make test and make asan, two busted
+-- processes) never share one.
+local function own_pid()
+  local f = io.open("/proc/self/stat", "rb")
+  if f then
+    local pid = tonumber((f:read("*l") or ""):match("^%d+"))
+    f:close()
+    if pid then return pid end
+  end
+  local p = io.popen("echo $PPID")   -- the shell's parent: this process
+  local pid = tonumber(p:read("*a"):match("%d+"))
+  p:close()
+  return assert(pid, "cannot find this process's id")
+end
+
+local function alive(pid)
+  return run("kill -0 " .. pid .. " 2>/dev/null")
+end
+
+-- A run that crashed (or was killed) left its directory, and maybe its
+-- servers, behind: stop and remove those whose process is gone.
+local function sweep(kind)
+  local p = io.popen("ls -1d .testdb-" .. kind .. ".* 2>/dev/null")
+  local names = p:read("*a")
+  p:close()
+  for name in names:gmatch("[^\n]+") do
+    local dir_pid = name:match("^%.testdb%-%a+%.(%d+)$")
+    local pid = dir_pid or name:match("^%.testdb%-%a+%.(%d+)%.log$")
+    if pid and not alive(pid) then
+      if dir_pid then
+        run("scripts/testdb stop " .. sh_quote(name) .. " >/dev/null 2>&1")
+      end
+      run("rm -rf -- " .. sh_quote(name))
+    end
+  end
+end
+
+--- Starts a cluster of kind "replication" or "galera" in
+--- .testdb-<kind>.<pid>, removed again by stop().
 function _M.start(kind)
-  local state = ".testdb-" .. kind
+  assert(kind == "replication" or kind == "galera", "unknown cluster kind")
+  sweep(kind)
+  local state = ".testdb-" .. kind .. "." .. own_pid()
   run("scripts/testdb stop " .. sh_quote(state) .. " >/dev/null 2>&1")
   if not run("scripts/testdb " .. kind .. " " .. sh_quote(state) .. " >" .. sh_quote(state .. ".log") .. " 2>&1") then
     local f = io.open(state .. ".log", "rb")
     local log = f and f:read("*a") or ""
     if f then f:close() end
+    os.remove(state .. ".log")
+    run("rm -rf -- " .. sh_quote(state))
     error("could not start the " .. kind .. " cluster:\n" .. log, 2)
   end
   os.remove(state .. ".log")
   local env = read_env(state .. "/cluster.env")
-  local c = setmetatable({ kind = kind, state = state, url = env.FSDB_CLUSTER_URL,
+  local c = setmetatable({ kind = kind, state = state, url = env.FSDB_CLUSTER_URL, engines = {},
                            password = env.FSDB_CLUSTER_PASSWORD,
                            start_seconds = tonumber(env.FSDB_CLUSTER_START_SECONDS), nodes = {} }, Cluster)
   for i = 1, tonumber(env.FSDB_CLUSTER_NODES) do
@@ -65,6 +118,30 @@ function _M.start(kind)
                    state = env[p .. "STATE"], pid_file = env[p .. "PID_FILE"] }
   end
   return c
+end
+
+local LABEL = { replication = "replication cluster", galera = "Galera cluster" }
+
+--- One cluster of kind for the enclosing describe block: the handle is
+--- filled in by its setup and the cluster stopped by its teardown.
+function _M.shared(kind)
+  local c = setmetatable({ engines = {} }, Cluster)
+  busted.setup(function()
+    for k, v in pairs(_M.start(kind)) do c[k] = v end
+    print(("\n  %s (%d nodes) up in %.1f s"):format(LABEL[kind], #c.nodes, c.start_seconds))
+  end)
+  busted.teardown(function()
+    for _, e in ipairs(c.engines) do pcall(e.dispose, e) end
+    c.engines = {}
+    if c.state then c:stop() end
+  end)
+  return c
+end
+
+--- Disposes e when a shared cluster stops; returns e.
+function Cluster:track(e)
+  self.engines[#self.engines + 1] = e
+  return e
 end
 
 --- Runs SQL as root on node i; returns its batch output (tab-separated).
@@ -106,6 +183,7 @@ end
 
 function Cluster:stop()
   run("scripts/testdb stop " .. sh_quote(self.state) .. " >/dev/null 2>&1")
+  run("rm -rf -- " .. sh_quote(self.state))
 end
 
 return _M

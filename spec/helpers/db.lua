@@ -32,6 +32,25 @@ function _M.must(target, sql, ...)
   return res
 end
 
+--- Runs set-up statements in order on a short-lived engine on url (nil:
+--- the test database), raising on the first failure. A statement is SQL
+--- text or { sql, arg1, ... }.
+function _M.run_sql(url, ...)
+  local e = _M.engine(nil, url)
+  local ok, err = pcall(function(...)
+    for i = 1, select("#", ...) do
+      local stmt = select(i, ...)
+      if type(stmt) == "table" then
+        _M.must(e, stmt[1], (table.unpack or unpack)(stmt, 2))
+      else
+        _M.must(e, stmt)
+      end
+    end
+  end, ...)
+  e:dispose()
+  if not ok then error(err, 0) end
+end
+
 --- A name unique to this process, for tables that must not collide.
 local counter = 0
 function _M.unique(prefix)

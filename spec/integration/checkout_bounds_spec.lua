@@ -7,6 +7,7 @@
 local fsdb = require("fsdb")
 local db = require("helpers.db")
 local h = require("support.hardening")
+local proxies = require("helpers.proxy")
 local th = require("fsdb_testhelper")
 
 local POOL_TIMEOUT, SLACK = 2, 1.2 -- the bound: pool_timeout + 20%
@@ -28,22 +29,13 @@ end
 
 for _, transport in ipairs(transports) do
   describe("checkout bounded by pool_timeout (" .. transport .. ") #mariadb", function()
-    local tp = require("fsdb_testproxy")
-    local proxy
-
-    before_each(function()
-      proxy = assert(tp.start("127.0.0.1", db.port))
-    end)
-
-    after_each(function()
-      proxy:close()
-    end)
+    local proxy = proxies.each(db.port)
 
     local function engine(opts)
       opts = opts or {}
       opts.transport = transport
       opts.pool_timeout = opts.pool_timeout or POOL_TIMEOUT
-      return fsdb.engine.new(h.url({ port = proxy:port(), params = { "connect_timeout=10" } }), opts)
+      return fsdb.engine.new(proxy:url({ "connect_timeout=10" }), opts)
     end
 
     -- engine:connect() timed; asserts the pool-timeout failure in the bound.
@@ -137,9 +129,9 @@ for _, transport in ipairs(transports) do
       assert.is_true(errno == 2002 or errno == 2003, tostring(err))
       e:dispose()
       -- connect_timeout below pool_timeout still ends one attempt first.
-      proxy = assert(tp.start("127.0.0.1", db.port))
+      proxy:reopen()
       proxy:set("freeze")
-      e = fsdb.engine.new(h.url({ port = proxy:port(), params = { "connect_timeout=1" } }),
+      e = fsdb.engine.new(proxy:url({ "connect_timeout=1" }),
         { transport = transport, pool_timeout = 5 })
       local t0 = th.now()
       conn, err, errno = within_loop(transport, function() return e:connect() end)

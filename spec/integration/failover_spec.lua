@@ -5,6 +5,7 @@
 -- primary killed and a replica promoted under 8 workers of transfers.
 local fsdb = require("fsdb")
 local cluster = require("helpers.cluster")
+local db = require("helpers.db")
 local th = require("fsdb_testhelper")
 local workers = require("helpers.workers")
 
@@ -38,23 +39,10 @@ local function closed_port()
 end
 
 describe("multi-host URLs on a replication cluster #mariadb #cluster", function()
-  local c, engines
-
-  setup(function()
-    c = cluster.start("replication")
-    print(("\n  replication cluster (3 nodes) up in %.1f s"):format(c.start_seconds))
-    engines = {}
-  end)
-
-  teardown(function()
-    for _, e in ipairs(engines) do pcall(e.dispose, e) end
-    if c then c:stop() end
-  end)
+  local c = cluster.shared("replication")
 
   local function engine(nodes, params, options)
-    local e = fsdb.engine.new(url_of(c, nodes, params), options or { pool_size = 2 })
-    engines[#engines + 1] = e
-    return e
+    return c:track(fsdb.engine.new(url_of(c, nodes, params), options or { pool_size = 2 }))
   end
 
   it("replicates: a row written on the primary shows on both replicas", function()
@@ -161,13 +149,12 @@ describe("multi-host URLs on a replication cluster #mariadb #cluster", function(
   -- promoted (STOP SLAVE, read_only off) and node3 re-pointed at it.
   it("switch-over under 8 workers: they go on on the new primary; 0 lost, 0 duplicated", function()
     local WORKERS, ACCOUNTS, RUN = 8, 20, 8.0
-    local admin = fsdb.engine.new(c.nodes[1].url)
-    assert(admin:execute("CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)"))
-    assert(admin:execute("CREATE TABLE transfers (id VARCHAR(40) PRIMARY KEY, amount INT NOT NULL)"))
+    local schema = { "CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)",
+                     "CREATE TABLE transfers (id VARCHAR(40) PRIMARY KEY, amount INT NOT NULL)" }
     for i = 1, ACCOUNTS do
-      assert(admin:execute("INSERT INTO accounts VALUES (?, 1000)", i))
+      schema[#schema + 1] = { "INSERT INTO accounts VALUES (?, 1000)", i }
     end
-    admin:dispose()
+    db.run_sql(c.nodes[1].url, (table.unpack or unpack)(schema))
     local url = url_of(c, { 1, 2, 3 }, { "target_session_attrs=read-write", "connect_timeout=2",
                                         "read_timeout=5", "write_timeout=5", "host_recheck_seconds=2" })
     local run = workers.start({ count = WORKERS, seconds = RUN,

@@ -8,28 +8,17 @@
 -- (1180) is an unknown outcome (9020), and is never run again.
 local fsdb = require("fsdb")
 local cluster = require("helpers.cluster")
+local db = require("helpers.db")
 local th = require("fsdb_testhelper")
 local workers = require("helpers.workers")
 
 describe("Galera cluster #mariadb #cluster #galera", function()
-  local c
-
-  setup(function()
-    c = cluster.start("galera")
-    print(("\n  Galera cluster (3 nodes) up in %.1f s"):format(c.start_seconds))
-  end)
-
-  teardown(function()
-    if c then c:stop() end
-  end)
+  local c = cluster.shared("galera")
 
   it("a node out of the primary component is skipped; writes survive a node loss", function()
     local INSERTERS, HOT, RUN = 4, 3, 14.0
-    local admin = fsdb.engine.new(c.nodes[1].url)
-    assert(admin:execute("CREATE TABLE g_rows (id VARCHAR(40) PRIMARY KEY)"))
-    assert(admin:execute("CREATE TABLE g_hot (id INT PRIMARY KEY, n BIGINT NOT NULL)"))
-    assert(admin:execute("INSERT INTO g_hot VALUES (1, 0)"))
-    admin:dispose()
+    db.run_sql(c.nodes[1].url, "CREATE TABLE g_rows (id VARCHAR(40) PRIMARY KEY)",
+      "CREATE TABLE g_hot (id INT PRIMARY KEY, n BIGINT NOT NULL)", "INSERT INTO g_hot VALUES (1, 0)")
     local url = c.url .. "?load_balance_hosts=random&connect_timeout=2&read_timeout=5"
       .. "&write_timeout=5&host_recheck_seconds=1"
     local run = workers.start({ count = INSERTERS + HOT, seconds = RUN,

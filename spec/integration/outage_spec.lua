@@ -6,16 +6,14 @@
 local fsdb = require("fsdb")
 local db = require("helpers.db")
 local h = require("support.hardening")
+local proxies = require("helpers.proxy")
 local th = require("fsdb_testhelper")
 local workers = require("helpers.workers")
 
 describe("outages #mariadb", function()
   it("restart drill: a server restart under load costs callers outside transactions nothing", function()
     local READERS, WRITERS, RUN = 4, 2, 7.0
-    local admin = db.engine()
-    db.must(admin, "DROP TABLE IF EXISTS outage_tx")
-    db.must(admin, "CREATE TABLE outage_tx (id VARCHAR(40) PRIMARY KEY)")
-    admin:dispose()
+    db.run_sql(nil, "DROP TABLE IF EXISTS outage_tx", "CREATE TABLE outage_tx (id VARCHAR(40) PRIMARY KEY)")
     local run = workers.start({ count = READERS + WRITERS, seconds = RUN, pause = 0.01,
       init = function() return fsdb.engine.new(db.url, { pool_size = 2, pool_timeout = 5 }) end,
       step = function(e, w, n, out)
@@ -79,16 +77,7 @@ describe("outages #mariadb", function()
   end)
 
   describe("a lost connection under a plain SELECT", function()
-    local tp = require("fsdb_testproxy")
-    local proxy
-
-    before_each(function()
-      proxy = assert(tp.start("127.0.0.1", db.port))
-    end)
-
-    after_each(function()
-      proxy:close()
-    end)
+    local proxy = proxies.each(db.port)
 
     -- An engine through the proxy with one idle connection; the proxy then
     -- cuts every connection at the server's next byte (the statement's
@@ -97,7 +86,7 @@ describe("outages #mariadb", function()
     local function cut_then_heal(options, after)
       local opts = { pool_timeout = 5, pool_pre_ping_window = 60 }
       for k, v in pairs(options or {}) do opts[k] = v end
-      local e = fsdb.engine.new(h.url({ port = proxy:port(), params = { "connect_timeout=1" } }), opts)
+      local e = fsdb.engine.new(proxy:url({ "connect_timeout=1" }), opts)
       assert(e:query("SELECT 1 AS one"))
       proxy:set("cut", 0)
       local pid = assert(th.fork())
@@ -117,8 +106,7 @@ describe("outages #mariadb", function()
       assert.is_true(e:status().connects >= 2)
       e:dispose()
 
-      db.must(db.engine(), "CREATE TABLE IF NOT EXISTS outage_once (id INT PRIMARY KEY)")
-      db.must(db.engine(), "DELETE FROM outage_once")
+      db.run_sql(nil, "CREATE TABLE IF NOT EXISTS outage_once (id INT PRIMARY KEY)", "DELETE FROM outage_once")
       local cases = {
         { nil, "INSERT INTO outage_once VALUES (1)" },   -- may have run: not again
         { nil, "SELECT @@server_id AS id" },            -- not a plain SELECT
@@ -174,16 +162,7 @@ describe("outages #mariadb", function()
   end)
 
   describe("blackhole drill", function()
-    local tp = require("fsdb_testproxy")
-    local proxy
-
-    before_each(function()
-      proxy = assert(tp.start("127.0.0.1", db.port))
-    end)
-
-    after_each(function()
-      proxy:close()
-    end)
+    local proxy = proxies.each(db.port)
 
     local function within(took, want)
       assert.is_true(took >= want * 0.8 and took <= want * 1.2,
@@ -192,7 +171,7 @@ describe("outages #mariadb", function()
 
     it("a new connection to a blackholed server fails after connect_timeout", function()
       proxy:set("freeze")
-      local e = fsdb.engine.new(h.url({ port = proxy:port(), params = { "connect_timeout=2" } }))
+      local e = fsdb.engine.new(proxy:url({ "connect_timeout=2" }))
       local t0 = th.now()
       local res, err, errno = e:query("SELECT 1")
       within(th.now() - t0, 2)
@@ -202,7 +181,7 @@ describe("outages #mariadb", function()
     end)
 
     it("a call on a connection whose server goes dark fails after read_timeout", function()
-      local e = fsdb.engine.new(h.url({ port = proxy:port(), params = { "read_timeout=2" } }),
+      local e = fsdb.engine.new(proxy:url({ "read_timeout=2" }),
         { pool_pre_ping_window = 60 })
       assert(e:query("SELECT 1"))
       proxy:set("freeze")
@@ -215,11 +194,11 @@ describe("outages #mariadb", function()
     end)
 
     it("a checkout while the server stays dark gives up after pool_timeout and says for how long", function()
-      local e = fsdb.engine.new(h.url({ port = proxy:port(), params = { "connect_timeout=1" } }),
+      local e = fsdb.engine.new(proxy:url({ "connect_timeout=1" }),
         { pool_timeout = 3 })
       assert(e:query("SELECT 1"))
       e:dispose()
-      e = fsdb.engine.new(h.url({ port = proxy:port(), params = { "connect_timeout=1" } }),
+      e = fsdb.engine.new(proxy:url({ "connect_timeout=1" }),
         { pool_timeout = 3 })
       assert(e:query("SELECT 1"))
       proxy:set("drop") -- every connection, and every new one, is closed at once

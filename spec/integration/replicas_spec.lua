@@ -12,12 +12,9 @@ local cluster = require("helpers.cluster")
 local th = require("fsdb_testhelper")
 
 describe("read replicas #mariadb #cluster", function()
-  local c, engines
+  local c = cluster.shared("replication")
 
   setup(function()
-    c = cluster.start("replication")
-    print(("\n  replication cluster (3 nodes) up in %.1f s"):format(c.start_seconds))
-    engines = {}
     c:sql(1, "CREATE TABLE fsdb_test.ryw (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)")
     c:sql(1, "INSERT INTO fsdb_test.ryw VALUES (0, 'zero')")
     for i = 2, 3 do
@@ -28,17 +25,10 @@ describe("read replicas #mariadb #cluster", function()
     end
   end)
 
-  teardown(function()
-    for _, e in ipairs(engines) do pcall(e.dispose, e) end
-    if c then c:stop() end
-  end)
-
   local function engine(options)
     local opts = { pool_size = 2, replicas = { c.nodes[2].url, c.nodes[3].url } }
     for k, v in pairs(options or {}) do opts[k] = v end
-    local e = fsdb.engine.new(c.nodes[1].url, opts)
-    engines[#engines + 1] = e
-    return e
+    return c:track(fsdb.engine.new(c.nodes[1].url, opts))
   end
 
   local function com_select(i)
@@ -136,7 +126,7 @@ describe("read replicas #mariadb #cluster", function()
 
   it("an engine without replicas sets no tracking on its connections", function()
     local plain = fsdb.engine.new(c.nodes[1].url, { pool_size = 1 })
-    engines[#engines + 1] = plain
+    c:track(plain)
     local conn = assert(plain:connect())
     assert.are.equal(0, session_status(conn, "Com_set_option")) -- nothing SET at connect
     assert.is_nil(conn:query("SELECT @@session_track_system_variables AS v")[1].v:find("last_gtid", 1, true))
@@ -355,7 +345,7 @@ describe("read replicas #mariadb #cluster", function()
   it("a replica that cannot be reached is skipped", function()
     local e = fsdb.engine.new(c.nodes[1].url, { pool_size = 2,
       replicas = { (c.nodes[2].url:gsub(":%d+/", ":1/")), c.nodes[3].url } })
-    engines[#engines + 1] = e
+    c:track(e)
     local seen = fallbacks(e)
     for _ = 1, 6 do
       assert.are.equal("zero", assert(e:query("SELECT v FROM fsdb_test.ryw WHERE id = 0"))[1].v)
