@@ -15,6 +15,7 @@
 --     replica_fallback handlers (set.notify, given by engine.lua).
 
 local core = require("fsdb.core")
+local sqltext = require("fsdb.sqltext")
 
 local _M = {}
 
@@ -92,7 +93,7 @@ local function check_lag(r, max_lag, now)
     lag = tonumber(lag)
     r.lag = lag
     if lag > max_lag then
-      r.state, r.why = "lagging", ("%d s behind (replica_max_lag %g)"):format(lag, max_lag)
+      r.state, r.why = "lagging", ("%d s behind (replica_max_lag %s)"):format(lag, sqltext.number_text(max_lag) or "?")
     else
       r.state, r.why = "up", nil
     end
