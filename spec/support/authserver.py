@@ -30,6 +30,8 @@ import ssl
 import struct
 import subprocess
 import sys
+
+from mywire import Wire
 import tempfile
 
 CLIENT_SSL = 0x800
@@ -64,36 +66,6 @@ def setup(d):
     openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
             "-out", p("rsa.pem"))
     openssl("pkey", "-in", p("rsa.pem"), "-pubout", "-out", p("rsa_pub.pem"))
-
-
-class Wire:
-    """MySQL packets over a socket, recording what the client sends."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.seq = 0
-        self.received = []
-
-    def read_exact(self, n):
-        buf = b""
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise EOFError
-            buf += chunk
-        return buf
-
-    def read(self):
-        head = self.read_exact(4)
-        n = head[0] | head[1] << 8 | head[2] << 16
-        self.seq = (head[3] + 1) & 0xff
-        payload = self.read_exact(n)
-        self.received.append(payload)
-        return payload
-
-    def write(self, payload):
-        self.sock.sendall(struct.pack("<I", len(payload))[:3] + bytes([self.seq]) + payload)
-        self.seq = (self.seq + 1) & 0xff
 
 
 def handshake(plugin, scramble, tls):

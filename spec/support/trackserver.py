@@ -17,6 +17,8 @@ import socket
 import struct
 import sys
 
+from mywire import Wire
+
 SERVER_STATUS_AUTOCOMMIT = 0x0002
 SERVER_SESSION_STATE_CHANGED = 0x4000
 CLIENT_LONG_PASSWORD = 1
@@ -66,31 +68,6 @@ CASES = [
 ]
 
 
-class Link:
-    def __init__(self, sock):
-        self.sock = sock
-        self.seq = 0
-
-    def read_exact(self, n):
-        out = b""
-        while len(out) < n:
-            chunk = self.sock.recv(n - len(out))
-            if not chunk:
-                raise EOFError
-            out += chunk
-        return out
-
-    def read(self):
-        head = self.read_exact(4)
-        n = head[0] | head[1] << 8 | head[2] << 16
-        self.seq = (head[3] + 1) & 0xFF
-        return self.read_exact(n)
-
-    def write(self, payload):
-        self.sock.sendall(struct.pack("<I", len(payload))[:3] + bytes([self.seq]) + payload)
-        self.seq = (self.seq + 1) & 0xFF
-
-
 def ok(state=None):
     status = SERVER_STATUS_AUTOCOMMIT
     tail = lenenc_str(b"")
@@ -130,7 +107,7 @@ def handshake():
 
 
 def serve(conn, commits):
-    link = Link(conn)
+    link = Wire(conn)
     link.write(handshake())
     link.read()  # the handshake response: no password, nothing to check
     link.write(ok())
