@@ -54,7 +54,8 @@ $(COREASAN): $(SRC) $(HDR) Makefile
 build/tests/%: tests/c/%.c $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu99 $(WARN) -g -O1 -fsanitize=address,undefined -Icsrc $$(mariadb_config --cflags) \
-	  -o $@ $< csrc/uri.c csrc/error.c csrc/sqlscan.c csrc/pool.c csrc/deadline.c csrc/hosts.c -lpthread
+	  -o $@ $< csrc/uri.c csrc/error.c csrc/sqlscan.c csrc/pool.c csrc/deadline.c csrc/hosts.c \
+	  csrc/copies.c -lpthread
 
 # The pool test again under ThreadSanitizer: its bookkeeping is shared
 # between threads.

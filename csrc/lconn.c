@@ -7,8 +7,10 @@
  * collected while a connection is out. Every method but close runs under
  * lcall.c's guard; a string read from a parameter table is kept in an
  * anchor table until the statement ran (the table's __index may return a
- * fresh string, and Lua code may drop it from the table meanwhile).
+ * fresh string, and Lua code may drop it from the table meanwhile);
+ * executemany copies its strings out of Lua instead (copies.h).
  */
+#include "copies.h"
 #include "lcore.h"
 #include "param.h"
 #include "result.h"
@@ -276,11 +278,21 @@ static int l_conn_rows(lua_State *L)
     return for_loop(L, run(L, lc, 3, nargs < 0 ? 0 : nargs, 0, 0, 1));
 }
 
-/* One parameter set of executemany: the table at idx (the stack top)
- * into out[0..np); its strings go to anchor[base + 1 .. base + np]. nkey
- * holds the string "n" (not interned again for every set). */
+/* A string parameter is copied out of Lua into the batch's store the
+ * moment it is read (copies.h): nothing of the batch points into Lua
+ * memory afterwards, whatever Lua code runs before the batch is sent. */
+static void keep_copy(lua_State *L, fsdb_copies *copies, fsdb_param *p)
+{
+    if (p->type == FSDB_P_STRING && (p->s = fsdb_copies_put(copies, p->s, p->len)) == NULL)
+        luaL_error(L, "fsdb: not enough memory for the parameter sets");
+}
+
+/* One parameter set of executemany, the table at idx (the stack top),
+ * into out[0..np). For named placeholders and sets with a metatable:
+ * lua_getfield and lua_gettable may run Lua code (__index). nkey holds
+ * the string "n" (not interned again for every set). */
 static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb_param *out,
-                        int anchor, int base, int nkey)
+                        fsdb_copies *copies, int nkey)
 {
     unsigned i, np = s->nparams;
     if (!lua_istable(L, idx))
@@ -292,8 +304,8 @@ static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb
             if (lua_isnil(L, -1))
                 luaL_error(L, "fsdb: parameter set #%d has no value for :%s (use fsdb.null for NULL)",
                            (int)k, s->scan.names[i]);
-            to_param(L, lua_gettop(L), &out[i], i + 1, s->scan.names[i], anchor,
-                     base + (int)i + 1);
+            to_param(L, lua_gettop(L), &out[i], i + 1, s->scan.names[i], 0, 0);
+            keep_copy(L, copies, &out[i]);
             lua_settop(L, idx);
         }
         return;
@@ -310,19 +322,18 @@ static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb
     }
     for (i = 0; i < np; i++) {
         lua_rawgeti(L, idx, (int)i + 1);
-        to_param(L, lua_gettop(L), &out[i], i + 1, NULL, anchor, base + (int)i + 1);
+        to_param(L, lua_gettop(L), &out[i], i + 1, NULL, 0, 0);
+        keep_copy(L, copies, &out[i]);
         lua_settop(L, idx);
     }
 }
 
 #define PLAIN_CHUNK 16
 
-/* collect_set for a set without a metatable while no Lua code can run
- * (the collector is stopped and nothing here calls a metamethod): its
- * strings stay where they are, in the set the call's sets table holds, so
- * none is stored in the anchor table. */
+/* collect_set for a positional set without a metatable: raw reads only,
+ * a few values at a time on the stack (room made by many_body). */
 static void collect_plain(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb_param *out,
-                          int nkey)
+                          fsdb_copies *copies, int nkey)
 {
     unsigned i, np = s->nparams;
     size_t count;
@@ -333,8 +344,6 @@ static void collect_plain(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fs
     if (count != np)
         luaL_error(L, "fsdb: parameter set #%d has %d value%s, the statement has %d placeholder%s",
                    (int)k, (int)count, plural((unsigned)count), (int)np, plural(np));
-    /* A few values at a time on the stack (room made by many_body), one
-     * settop for them all. */
     for (i = 0; i < np;) {
         unsigned j, chunk = np - i < PLAIN_CHUNK ? np - i : PLAIN_CHUNK;
         for (j = 0; j < chunk; j++)
@@ -343,27 +352,9 @@ static void collect_plain(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fs
             const char *why = fsdb_param_from_lua(L, idx + 1 + (int)j, &out[i]);
             if (why)
                 fsdb_param_refuse(L, idx + 1 + (int)j, i + 1, NULL, why);
+            keep_copy(L, copies, &out[i]);
         }
         lua_settop(L, idx);
-    }
-}
-
-/* Lua code is about to run (a set's metatable) in the middle of a batch
- * collected by collect_plain: the strings read so far go to the anchor
- * table, read again from their sets, unchanged since no Lua code ran. */
-static void anchor_batch(lua_State *L, int sets, lua_Integer first, const fsdb_param *params,
-                         unsigned rows, unsigned np, int anchor)
-{
-    unsigned r, i;
-    for (r = 0; r < rows; r++) {
-        const fsdb_param *row = &params[r * np];
-        lua_rawgeti(L, sets, (int)(first + r));
-        for (i = 0; i < np; i++)
-            if (row[i].type == FSDB_P_STRING) {
-                lua_rawgeti(L, -1, (int)i + 1);
-                lua_rawseti(L, anchor, (int)(r * np + i) + 1);
-            }
-        lua_pop(L, 1);
     }
 }
 
@@ -390,21 +381,12 @@ static const char *push_values_sql(lua_State *L, const char *text, size_t len, s
     return lua_tolstring(L, -1, out_len);
 }
 
-/* What executemany's protected body tells its caller: whether the
- * collector is stopped by this call right now. */
-typedef struct many_state {
-    int paused;
-} many_state;
-
-/* executemany's work: [self, sql, sets, many]. A batch of positional
- * sets is read with the collector stopped (when it was running; restarted
- * after the batch and, on a raise, by l_conn_executemany): no finalizer
- * can then run, so a set's strings need no anchor until Lua code may run
- * — a set's metatable — and the batch costs no collector steps. */
+/* executemany's work: [self, sql, sets, copies]. The batch's strings go
+ * to copies, which l_conn_executemany frees however the body ends. */
 static int many_body(lua_State *L)
 {
     lconn *lc = self(L);
-    many_state *m = lua_touserdata(L, 4);
+    fsdb_copies *copies = lua_touserdata(L, 4);
     fsdb_conn *c = lc->c;
     size_t len, gstart = 0, gend = 0, text_len;
     const char *sql = lua_tolstring(L, 2, &len), *text;
@@ -412,7 +394,7 @@ static int many_body(lua_State *L)
     fsdb_error err;
     fsdb_stmt *s;
     fsdb_param *params;
-    int *types, mode = c->cfg ? c->cfg->executemany_mode : FSDB_MANY_AUTO, values_ok, anchor, nkey;
+    int *types, mode = c->cfg ? c->cfg->executemany_mode : FSDB_MANY_AUTO, values_ok, nkey;
     unsigned np, cap, values_max = 0;
     unsigned long long affected = 0, first_id = 0;
     unsigned long limit;
@@ -460,52 +442,30 @@ static int many_body(lua_State *L)
     params = lua_newuserdata(L, (size_t)cap * np * sizeof *params);
     types = lua_newuserdata(L, np * sizeof *types);
     luaL_checkstack(L, PLAIN_CHUNK + 4, "fsdb: parameter sets");
-    /* The batch's strings when they need an anchor, until it ran
-     * (overwritten by the next batch); made when first needed, sized for
-     * a whole batch, so anchoring a string is a store. */
-    lua_pushnil(L);
-    anchor = lua_gettop(L);
     lua_pushliteral(L, "n");
-    nkey = anchor + 1;
+    nkey = lua_gettop(L);
 
     while (next <= nsets) {
         unsigned rows = 0, i;
         unsigned long bytes = 0;
-        int mixed = 0, rc = 0, plain;
+        int mixed = 0, rc = 0, positional;
 
         /* Found again each batch: the previous one may have evicted it. */
         if ((s = fsdb_stmt_get(c, sql, len, &err)) == NULL)
             return fsdb_lconn_fail(L, lc, &err);
-        plain = s->scan.style != FSDB_SCAN_NAMED;
-        if (plain && lua_gc(L, LUA_GCISRUNNING, 0)) {
-            lua_gc(L, LUA_GCSTOP, 0);
-            m->paused = 1;
-        }
+        positional = s->scan.style != FSDB_SCAN_NAMED;
+        fsdb_copies_reset(copies); /* the previous batch was sent */
         for (i = 0; i < np; i++)
             types[i] = FSDB_P_NULL;
         while (next + rows <= nsets && rows < cap) {
             fsdb_param *row = &params[rows * np];
             unsigned long row_bytes = 0;
             lua_rawgeti(L, 3, (int)(next + rows));
-            if (plain && lua_istable(L, -1) && lua_getmetatable(L, -1)) {
-                /* Lua code may run from here on (__index): anchor the
-                 * strings read so far, and every one after them. */
-                lua_pop(L, 1);
-                if (lua_isnil(L, anchor)) {
-                    lua_createtable(L, (int)(cap * np), 0);
-                    lua_replace(L, anchor);
-                }
-                anchor_batch(L, 3, next, params, rows, np, anchor);
-                plain = 0;
-            }
-            if (plain && lua_istable(L, -1)) {
-                collect_plain(L, s, nkey + 1, next + rows, row, nkey);
+            if (positional && lua_istable(L, -1) && !lua_getmetatable(L, -1)) {
+                collect_plain(L, s, nkey + 1, next + rows, row, copies, nkey);
             } else {
-                if (lua_isnil(L, anchor)) {
-                    lua_createtable(L, (int)(cap * np), 0);
-                    lua_replace(L, anchor);
-                }
-                collect_set(L, s, nkey + 1, next + rows, row, anchor, (int)(rows * np), nkey);
+                lua_settop(L, nkey + 1); /* the set's metatable, if pushed */
+                collect_set(L, s, nkey + 1, next + rows, row, copies, nkey);
             }
             lua_settop(L, nkey);
             for (i = 0; i < np; i++)
@@ -558,10 +518,6 @@ static int many_body(lua_State *L)
             }
             first_id = batch_id;
         }
-        if (m->paused) {
-            lua_gc(L, LUA_GCRESTART, 0);
-            m->paused = 0;
-        }
         if (rc < 0)
             return fsdb_lconn_fail(L, lc, &err);
         fsdb_conn_ok(c);
@@ -582,7 +538,7 @@ static int many_body(lua_State *L)
  * session) for all-or-nothing. */
 static int l_conn_executemany(lua_State *L)
 {
-    many_state m = {0};
+    fsdb_copies copies = FSDB_COPIES_INIT;
     int status;
     size_t len;
 
@@ -591,10 +547,9 @@ static int l_conn_executemany(lua_State *L)
     lua_settop(L, 3);
     lua_pushcfunction(L, many_body);
     lua_insert(L, 1);
-    lua_pushlightuserdata(L, &m);
+    lua_pushlightuserdata(L, &copies);
     status = lua_pcall(L, 4, LUA_MULTRET, 0);
-    if (m.paused)
-        lua_gc(L, LUA_GCRESTART, 0);
+    fsdb_copies_free(&copies);
     if (status != 0)
         return lua_error(L);
     return lua_gettop(L);

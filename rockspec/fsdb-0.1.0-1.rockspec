@@ -104,6 +104,7 @@ build = {
         "csrc/codec.c",
         "csrc/columnar.c",
         "csrc/conn.c",
+        "csrc/copies.c",
         "csrc/core.c",
         "csrc/deadline.c",
         "csrc/error.c",

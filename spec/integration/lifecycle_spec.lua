@@ -137,6 +137,32 @@ describe("lifecycle: parameters stay alive until the statement ran #mariadb", fu
       for i = 1, 20 do want[50 + i] = fresh("s" .. i, i) end
       assert.are.same(want, values_of(c, tbl))
     end)
+
+    it("executemany (" .. mode .. ") sends what a set held when it was read, with the collector running", function()
+      c:close()
+      e:dispose()
+      e = db.engine({ executemany_mode = mode })
+      c = assert(e:connect())
+      -- 30 plain sets, then one whose 'n' lookup rewrites every earlier
+      -- set in place (their old strings unreachable) and collects.
+      local arr, running = {}, nil
+      for i = 1, 30 do arr[i] = { fresh("a" .. i, i) } end
+      arr[31] = setmetatable({ fresh("a31", 31) }, { __index = function(_, k)
+        if k == "n" then
+          running = collectgarbage("isrunning")
+          for j = 1, 30 do arr[j][1] = fresh("b" .. j, j) end
+          collectgarbage()
+          collectgarbage()
+        end
+      end })
+      local res = assert(c:executemany("INSERT INTO " .. tbl .. " (v) VALUES (?)", arr))
+      assert.are.equal(31, res.affected_rows)
+      local want = {}
+      for i = 1, 31 do want[i] = fresh("a" .. i, i) end
+      assert.are.same(want, values_of(c, tbl))
+      -- executemany never stops the application's collector.
+      assert.is_true(running)
+    end)
   end
 end)
 
