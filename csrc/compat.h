@@ -12,6 +12,10 @@
  * carry any metatable (debug.setmetatable gives all of them one), and
  * luaL_checkudata would hand back its pointer as if it were ours. */
 void *fsdb_checkudata(lua_State *L, int idx, const char *tname);
+/* The same for a method whose closure keeps the metatable at upvalue
+ * mt_upvalue: one pointer comparison instead of luaL_checkudata's
+ * registry lookup by name, which cost more than the rest of a guard. */
+void *fsdb_checkudata_up(lua_State *L, int idx, int mt_upvalue, const char *tname);
 
 #if LUA_VERSION_NUM < 502
 /* LuaJIT / 5.1 */

@@ -36,6 +36,18 @@ void *fsdb_checkudata(lua_State *L, int idx, const char *tname)
     return luaL_checkudata(L, idx, tname);
 }
 
+void *fsdb_checkudata_up(lua_State *L, int idx, int mt_upvalue, const char *tname)
+{
+    if (lua_type(L, idx) == LUA_TUSERDATA && lua_getmetatable(L, idx)) {
+        /* Two live tables: the same address is the same table. */
+        int same = lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(mt_upvalue));
+        lua_pop(L, 1);
+        if (same)
+            return lua_touserdata(L, idx);
+    }
+    return fsdb_checkudata(L, idx, tname); /* raises its usual message */
+}
+
 #ifdef FSDB_LUA51
 void *fsdb_testudata(lua_State *L, int ud, const char *tname)
 {

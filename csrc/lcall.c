@@ -135,23 +135,11 @@ int fsdb_lcall(lua_State *L, lconn *lc, int cursor)
 
 lconn *fsdb_lconn_check(lua_State *L, int mt_upvalue)
 {
-    /* A full userdata whose metatable is the one the closure keeps:
-     * luaL_checkudata's registry lookup by name cost more than the rest
-     * of the guard. Not a light userdata, whatever its metatable (the
-     * debug library can give them all one; luaL_checkudata would take
-     * it). */
-    if (lua_type(L, 1) == LUA_TUSERDATA) {
-        if (mt_upvalue && lua_getmetatable(L, 1)) {
-            /* Two live tables: the same address is the same table. */
-            int same = lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(mt_upvalue));
-            lua_pop(L, 1);
-            if (same)
-                return lua_touserdata(L, 1);
-        }
-        return fsdb_checkudata(L, 1, FSDB_CONN_MT); /* raises its usual message */
-    }
-    luaL_argerror(L, 1, lua_pushfstring(L, FSDB_CONN_MT " expected, got %s", luaL_typename(L, 1)));
-    return NULL;
+    /* Never a light userdata, whatever its metatable (the debug library
+     * can give them all one; luaL_checkudata would take it). */
+    if (mt_upvalue)
+        return fsdb_checkudata_up(L, 1, mt_upvalue, FSDB_CONN_MT);
+    return fsdb_checkudata(L, 1, FSDB_CONN_MT);
 }
 
 static int conn_guard(lua_State *L)

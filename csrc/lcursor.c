@@ -155,6 +155,12 @@ static lcursor *check_cursor(lua_State *L)
     return fsdb_checkudata(L, 1, FSDB_CURSOR_MT);
 }
 
+/* check_cursor for the guarded methods (push_guarded), run once per row. */
+static lcursor *check_cursor_up(lua_State *L)
+{
+    return fsdb_checkudata_up(L, 1, 2, FSDB_CURSOR_MT);
+}
+
 /* The stream failed: the error is kept (uservalue[UV_ERROR]) and raised once the
  * rows read before it were handed out. */
 static void keep_error(lua_State *L, lcursor *cur, fsdb_error *err, int uv)
@@ -265,7 +271,7 @@ static int next_in_batch(lua_State *L, lcursor *cur)
 /* The iterator: next row, or nil at the end (and after it). */
 static int l_cursor_next(lua_State *L)
 {
-    lcursor *cur = check_cursor(L);
+    lcursor *cur = check_cursor_up(L);
     if (cur->head < cur->count)
         return next_in_batch(L, cur);
     if (cur->c != NULL) {
@@ -301,7 +307,7 @@ static int cursor_close(lua_State *L)
  * Returns true, or nil, err, errno, sqlstate when draining failed. */
 static int l_cursor_close(lua_State *L)
 {
-    lcursor *cur = check_cursor(L);
+    lcursor *cur = check_cursor_up(L);
     if (!attached(cur)) {
         cur->c = NULL;
         cur->head = cur->count = cur->failed = 0;
@@ -353,19 +359,23 @@ static int l_cursor_tostring(lua_State *L)
     return 1;
 }
 
-/* A closure running body under the guard, after the checks in front. */
-static void push_guarded(lua_State *L, lua_CFunction front, lua_CFunction body)
+/* A closure running body under the guard, after the checks in front;
+ * the cursor metatable (at mt) is its second upvalue. */
+static void push_guarded(lua_State *L, int mt, lua_CFunction front, lua_CFunction body)
 {
     lua_pushcfunction(L, body);
-    lua_pushcclosure(L, front, 1);
+    lua_pushvalue(L, mt);
+    lua_pushcclosure(L, front, 2);
 }
 
 void fsdb_lcursor_register(lua_State *L)
 {
+    int mt;
     luaL_newmetatable(L, FSDB_CURSOR_MT);
-    push_guarded(L, l_cursor_next, cursor_fill);
+    mt = lua_gettop(L);
+    push_guarded(L, mt, l_cursor_next, cursor_fill);
     lua_setfield(L, -2, "__call");
-    push_guarded(L, l_cursor_close, cursor_close);
+    push_guarded(L, mt, l_cursor_close, cursor_close);
     lua_pushcclosure(L, l_cursor_toclose, 1);
     lua_setfield(L, -2, "__close");
     lua_pushcfunction(L, l_cursor_gc);
@@ -373,11 +383,11 @@ void fsdb_lcursor_register(lua_State *L)
     lua_pushcfunction(L, l_cursor_tostring);
     lua_setfield(L, -2, "__tostring");
     lua_newtable(L);
-    push_guarded(L, l_cursor_close, cursor_close);
+    push_guarded(L, mt, l_cursor_close, cursor_close);
     lua_setfield(L, -2, "close");
     lua_pushcfunction(L, l_cursor_columns);
     lua_setfield(L, -2, "columns");
-    push_guarded(L, l_cursor_next, cursor_fill);
+    push_guarded(L, mt, l_cursor_next, cursor_fill);
     lua_setfield(L, -2, "next");
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
