@@ -10,6 +10,33 @@
 #include <stdio.h>
 #include <string.h>
 
+const char *fsdb_fixed(char *buf, size_t size, double v, int decimals)
+{
+    static const unsigned scale[] = {1, 10, 100, 1000};
+    unsigned long long units;
+    double x;
+    int neg = v < 0;
+
+    if (decimals < 0)
+        decimals = 0;
+    if (decimals > 3)
+        decimals = 3;
+    if (!(v > -1e15 && v < 1e15)) { /* NaN, infinities, huge: no point to write */
+        snprintf(buf, size, "%.0f", v);
+        return buf;
+    }
+    x = (neg ? -v : v) * scale[decimals] + 0.5;
+    units = (unsigned long long)x;
+    if (neg && units == 0)
+        neg = 0;
+    if (decimals == 0)
+        snprintf(buf, size, "%s%llu", neg ? "-" : "", units);
+    else
+        snprintf(buf, size, "%s%llu.%0*llu", neg ? "-" : "", units / scale[decimals], decimals,
+                 units % scale[decimals]);
+    return buf;
+}
+
 void fsdb_error_clear(fsdb_error *e)
 {
     e->code = 0;

@@ -66,4 +66,10 @@ void fsdb_error_scrub(fsdb_error *e, const char *secret);
 /* True for the codes that mean the connection is unusable. */
 int fsdb_error_is_disconnect(unsigned code);
 
+/* v with decimals (0-3) digits after a point, into buf; returns buf. The
+ * C library's %f writes the decimal point of LC_NUMERIC (a comma under
+ * de_DE, which a Lua program may set): this never does. For the figures
+ * in messages (timeouts, durations). */
+const char *fsdb_fixed(char *buf, size_t size, double v, int decimals);
+
 #endif

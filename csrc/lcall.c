@@ -59,9 +59,11 @@ static void warn_if_held_too_long(lconn *lc, fsdb_conn *c)
     held = fsdb_now() - lc->checked_out_at;
     if (held > lc->e->leak_threshold) {
         __atomic_add_fetch(&lc->e->held_too_long, 1, __ATOMIC_RELAXED);
-        fprintf(stderr, "fsdb: warning: connection (thread %lu) was held for %.1f s, longer than "
-                        "pool_leak_threshold %.1f s; return connections promptly (conn:close())\n",
-                c->thread_id, held, lc->e->leak_threshold);
+        char n1[32], n2[32];
+        fprintf(stderr, "fsdb: warning: connection (thread %lu) was held for %s s, longer than "
+                        "pool_leak_threshold %s s; return connections promptly (conn:close())\n",
+                c->thread_id, fsdb_fixed(n1, sizeof n1, held, 1),
+                fsdb_fixed(n2, sizeof n2, lc->e->leak_threshold, 1));
     }
 }
 

@@ -235,13 +235,14 @@ static int checkout_into(lua_State *L, lengine *le, lconn *lc, int conn_idx, int
         return 0;
     fsdb_lconn_release(lc, FSDB_RELEASE_DISCARD);
     if (late) {
+        char t[32];
         if (status != 0)
             lua_pop(L, 1);
         fsdb_error_set(&err, FSDB_ERR_POOL_TIMEOUT, NULL,
-                       "no connection within pool_timeout %.2f s: on_connect did not finish "
+                       "no connection within pool_timeout %s s: on_connect did not finish "
                        "in time; hint: the server or the network is not answering "
                        "(overloaded, stopped, or a proxy or firewall holding the connection); "
-                       "check it, or raise pool_timeout", timeout);
+                       "check it, or raise pool_timeout", fsdb_fixed(t, sizeof t, timeout, 2));
         return fsdb_push_error(L, &err);
     }
     {

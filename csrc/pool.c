@@ -189,7 +189,7 @@ static void nap(fsdb_pool *p, double secs)
  * how long it has been unreachable, down_for >= 0). */
 static void timed_out(double timeout, double down_for, fsdb_error *err)
 {
-    char cause[FSDB_ERRMSG_SIZE], since[96] = "";
+    char cause[FSDB_ERRMSG_SIZE], since[96] = "", n1[32], n2[32];
     const char *msg = err->message;
     char *hint;
 
@@ -199,12 +199,14 @@ static void timed_out(double timeout, double down_for, fsdb_error *err)
     if ((hint = strstr(cause, "; hint: ")) != NULL)
         *hint = '\0';
     if (down_for >= 0)
-        snprintf(since, sizeof since, "the server has been unreachable for %.1f s, and ", down_for);
+        snprintf(since, sizeof since, "the server has been unreachable for %s s, and ",
+                 fsdb_fixed(n1, sizeof n1, down_for, 1));
     fsdb_error_set(err, FSDB_ERR_POOL_TIMEOUT, NULL,
-                   "no connection within pool_timeout %.2f s: %sthe server did not finish "
+                   "no connection within pool_timeout %s s: %sthe server did not finish "
                    "opening or checking one in time (%.300s); hint: the server or the network "
                    "is not answering (overloaded, stopped, or a proxy or firewall holding the "
-                   "connection); check it, or raise pool_timeout", timeout, since, cause);
+                   "connection); check it, or raise pool_timeout",
+                   fsdb_fixed(n2, sizeof n2, timeout, 2), since, cause);
 }
 
 /* The checkout itself; deadline is its start plus pool_timeout. *late:
@@ -320,9 +322,12 @@ static fsdb_pool_item *take(fsdb_pool *p, int *is_new, fsdb_error *err, double d
                         timed_out(p->cfg.timeout, now - p->down_since, err);
                     } else {
                         size_t len = strlen(err->message);
+                        char n1[32], n2[32];
                         snprintf(err->message + len, sizeof err->message - len,
-                                 " (the server has been unreachable for %.1f s; gave up after "
-                                 "pool_timeout %.1f s)", now - p->down_since, p->cfg.timeout);
+                                 " (the server has been unreachable for %s s; gave up after "
+                                 "pool_timeout %s s)",
+                                 fsdb_fixed(n1, sizeof n1, now - p->down_since, 1),
+                                 fsdb_fixed(n2, sizeof n2, p->cfg.timeout, 1));
                     }
                 } else if (cut && !have_prev) {
                     *late = 1;
@@ -351,15 +356,17 @@ static fsdb_pool_item *take(fsdb_pool *p, int *is_new, fsdb_error *err, double d
             p->counters.waits++;
         }
         if (now >= deadline) {
+            char t[32];
             p->counters.timeouts++;
+            fsdb_fixed(t, sizeof t, p->cfg.timeout, 2);
             if (p->cfg.max_overflow < 0)
                 fsdb_error_set(err, FSDB_ERR_POOL_TIMEOUT, NULL,
-                               "pool limit of size %d reached, connection timed out, timeout %.2f",
-                               p->cfg.size, p->cfg.timeout);
+                               "pool limit of size %d reached, connection timed out, timeout %s",
+                               p->cfg.size, t);
             else
                 fsdb_error_set(err, FSDB_ERR_POOL_TIMEOUT, NULL,
-                               "pool limit of size %d overflow %d reached, connection timed out, timeout %.2f",
-                               p->cfg.size, p->cfg.max_overflow, p->cfg.timeout);
+                               "pool limit of size %d overflow %d reached, connection timed out, timeout %s",
+                               p->cfg.size, p->cfg.max_overflow, t);
             pthread_mutex_unlock(&p->mu);
             return NULL;
         } else {

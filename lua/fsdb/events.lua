@@ -12,6 +12,8 @@
 -- goes on: it can neither skip a check-in nor change a result. An engine
 -- without echo and without handlers has no observer at all.
 
+local sqltext = require("fsdb.sqltext")
+
 local _M = {}
 
 --- The event names, in the order of a connection's life, then the
@@ -57,6 +59,8 @@ end
 
 local function render_value(v)
   if type(v) == "string" then return ("%q"):format(v) end
+  -- tostring(1.5) follows LC_NUMERIC on Lua 5.4 ("1,5" under de_DE).
+  if type(v) == "number" then return sqltext.number_text(v) or tostring(v) end
   return tostring(v)
 end
 
@@ -141,15 +145,15 @@ function _M.observer(opts)
     if failed then
       emit("error", conn, ctx.sql, ctx.params, err, errno, sqlstate)
       if state.echo then
-        echo("error", ("fsdb: %s%s -- failed after %.3f ms: %s"):format(tostring(ctx.sql),
-          state.echo_parameters and render_params(ctx.params, ctx.method) or "", ms,
+        echo("error", ("fsdb: %s%s -- failed after %s ms: %s"):format(tostring(ctx.sql),
+          state.echo_parameters and render_params(ctx.params, ctx.method) or "", sqltext.fixed(ms, 3),
           (tostring(err):gsub("^fsdb: ", ""))))
       end
     else
       emit("after_execute", conn, ctx.sql, ctx.params, res, elapsed)
       if state.echo then
-        echo("info", ("fsdb: %s%s -- %.3f ms, %s"):format(tostring(ctx.sql),
-          state.echo_parameters and render_params(ctx.params, ctx.method) or "", ms,
+        echo("info", ("fsdb: %s%s -- %s ms, %s"):format(tostring(ctx.sql),
+          state.echo_parameters and render_params(ctx.params, ctx.method) or "", sqltext.fixed(ms, 3),
           describe(ctx.method, res)))
       end
     end

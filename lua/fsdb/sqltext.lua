@@ -269,6 +269,13 @@ local function number_text(v)
 end
 _M.number_text = number_text
 
+--- v with a fixed number of decimals, with a point whatever LC_NUMERIC says:
+--- for the figures in messages and echo lines.
+-- syntax: s = sqltext.fixed(v, decimals)
+function _M.fixed(v, decimals)
+  return c_locale(format("%." .. decimals .. "f", v))
+end
+
 --- A number as SQL text; raises on NaN, infinities and non-numbers.
 -- syntax: s = sqltext.number(n)
 function _M.number(v)

@@ -11,6 +11,7 @@
 -- the store helpers, echo and engine events run unchanged on top.
 
 local core = require("fsdb.core")
+local fixed = require("fsdb.sqltext").fixed
 local transport = require("fsdb.transport.conn")
 
 local _M = {}
@@ -164,9 +165,9 @@ end
 function Pool:timed_out(cause)
   self.counters.timeouts = self.counters.timeouts + 1
   cause = tostring(cause):gsub("^fsdb: ", ""):gsub("; hint: .*$", "")
-  return core.codec_error(9002, nil, ("no connection within pool_timeout %.2f s: %s; hint: the "
+  return core.codec_error(9002, nil, ("no connection within pool_timeout %s s: %s; hint: the "
     .. "server or the network is not answering (overloaded, stopped, or a proxy or firewall "
-    .. "holding the connection); check it, or raise pool_timeout"):format(self.timeout, cause),
+    .. "holding the connection); check it, or raise pool_timeout"):format(fixed(self.timeout, 2), cause),
     self.cfg.url.password)
 end
 
@@ -244,10 +245,11 @@ function Pool:take()
           self.counters.timeouts = self.counters.timeouts + 1
           local msg
           if self.max_overflow < 0 then
-            msg = ("pool limit of size %d reached, connection timed out, timeout %.2f"):format(self.size, self.timeout)
+            msg = ("pool limit of size %d reached, connection timed out, timeout %s"):format(
+              self.size, fixed(self.timeout, 2))
           else
-            msg = ("pool limit of size %d overflow %d reached, connection timed out, timeout %.2f"):format(
-              self.size, self.max_overflow, self.timeout)
+            msg = ("pool limit of size %d overflow %d reached, connection timed out, timeout %s"):format(
+              self.size, self.max_overflow, fixed(self.timeout, 2))
           end
           return core.codec_error(9002, nil, msg)
         end
@@ -283,9 +285,9 @@ function Pool:checkin(link, dirty, out_at)
   local now = self.sched.now()
   if self.leak_threshold > 0 and out_at and now - out_at > self.leak_threshold then
     self.counters.held_too_long = self.counters.held_too_long + 1
-    io.stderr:write(("fsdb: warning: connection (thread %d) was held for %.1f s, longer than "
-      .. "pool_leak_threshold %.1f s; return connections promptly (conn:close())\n"):format(
-      link.thread_id or 0, now - out_at, self.leak_threshold))
+    io.stderr:write(("fsdb: warning: connection (thread %d) was held for %s s, longer than "
+      .. "pool_leak_threshold %s s; return connections promptly (conn:close())\n"):format(
+      link.thread_id or 0, fixed(now - out_at, 1), fixed(self.leak_threshold, 1)))
   end
   -- Cleaning and parking talk to the server; where the socket API is not
   -- available (nginx's log phase, say) that raises: the link is then
