@@ -614,10 +614,77 @@ int fsdb_codec_is_eof(const unsigned char *p, size_t n)
     return n > 0 && n < 9 && p[0] == FSDB_PKT_EOF;
 }
 
+int fsdb_codec_plain_gtid(const char *s, size_t len)
+{
+    size_t i, dashes = 0;
+    if (s == NULL || len == 0 || len > 64 || s[0] == '-' || s[len - 1] == '-')
+        return 0;
+    for (i = 0; i < len; i++) {
+        if (s[i] == '-') {
+            if (s[i - 1] == '-')
+                return 0;
+            dashes++;
+        } else if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+    }
+    return dashes == 2;
+}
+
+/* The value of last_gtid in the session state block that ends an OK
+ * packet (r after its warning count): the info string, then, with
+ * SERVER_SESSION_STATE_CHANGED, one length-encoded block of entries
+ * (type byte, length-encoded data). For type 0 (system variables) the
+ * data is a length-encoded name and value. Other types and variables are
+ * skipped; anything malformed means no GTID, and the last one wins, as
+ * Connector/C's list gives it to lconn.c. */
+static fsdb_slice tracked_gtid(rd *r, unsigned status)
+{
+    fsdb_slice none = {NULL, 0}, found = {NULL, 0};
+    rd block;
+    size_t len;
+
+    if (r->p == r->end || !(status & FSDB_SERVER_SESSION_STATE_CHANGED))
+        return none;
+    (void)rd_lenenc_str(r, &len, NULL); /* info */
+    block.p = rd_lenenc_str(r, &len, NULL);
+    if (r->bad)
+        return none;
+    block.end = block.p + len;
+    block.bad = 0;
+    while (block.p < block.end) {
+        unsigned type = (unsigned)rd_int(&block, 1);
+        const unsigned char *data = rd_lenenc_str(&block, &len, NULL);
+        rd entry;
+        const unsigned char *name, *value;
+        size_t nlen, vlen;
+        if (block.bad)
+            return none;
+        if (type != 0) /* SESSION_TRACK_SYSTEM_VARIABLES */
+            continue;
+        entry.p = data;
+        entry.end = data + len;
+        entry.bad = 0;
+        name = rd_lenenc_str(&entry, &nlen, NULL);
+        value = rd_lenenc_str(&entry, &vlen, NULL);
+        if (entry.bad)
+            return none;
+        if (nlen == 9 && memcmp(name, "last_gtid", 9) == 0) {
+            found.p = value;
+            found.n = vlen;
+        }
+    }
+    if (found.p == NULL || !fsdb_codec_plain_gtid((const char *)found.p, found.n))
+        return none;
+    return found;
+}
+
 int fsdb_codec_parse_ok(const unsigned char *p, size_t n, fsdb_ok *ok, fsdb_error *err)
 {
     rd r = {p, p + n, 0};
     unsigned head = (unsigned)rd_int(&r, 1);
+    ok->gtid.p = NULL;
+    ok->gtid.n = 0;
     if (r.bad || (head != FSDB_PKT_OK && head != FSDB_PKT_EOF))
         return malformed(err, "OK");
     ok->affected = rd_lenenc(&r, NULL);
@@ -626,7 +693,9 @@ int fsdb_codec_parse_ok(const unsigned char *p, size_t n, fsdb_ok *ok, fsdb_erro
     ok->warnings = (unsigned)rd_int(&r, 2);
     if (r.bad)
         return malformed(err, "OK");
-    return 0; /* the info text and session tracking are not used */
+    /* The rest never fails the OK: a broken tracker is only no GTID. */
+    ok->gtid = tracked_gtid(&r, ok->status);
+    return 0;
 }
 
 int fsdb_codec_parse_eof(const unsigned char *p, size_t n, fsdb_ok *ok, fsdb_error *err)
@@ -636,6 +705,8 @@ int fsdb_codec_parse_eof(const unsigned char *p, size_t n, fsdb_ok *ok, fsdb_err
         return malformed(err, "EOF");
     rd_int(&r, 1);
     ok->affected = ok->insert_id = 0;
+    ok->gtid.p = NULL;
+    ok->gtid.n = 0;
     ok->warnings = (unsigned)rd_int(&r, 2);
     ok->status = (unsigned)rd_int(&r, 2);
     if (r.bad)

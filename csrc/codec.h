@@ -32,6 +32,10 @@
 #define FSDB_CLIENT_MULTI_RESULTS 0x00020000UL
 #define FSDB_CLIENT_PLUGIN_AUTH 0x00080000UL
 #define FSDB_CLIENT_PLUGIN_AUTH_LENENC 0x00200000UL
+#define FSDB_CLIENT_SESSION_TRACK 0x00800000UL
+
+/* Status flag: the OK packet ends with session state changes. */
+#define FSDB_SERVER_SESSION_STATE_CHANGED 0x4000U
 
 #define FSDB_MAX_PART 0xffffffUL
 
@@ -104,12 +108,19 @@ int fsdb_codec_ed25519(const char *pw, size_t pwlen, const unsigned char *msg, s
 typedef struct fsdb_ok {
     unsigned long long affected, insert_id;
     unsigned status, warnings;
+    /* last_gtid from the session state tracker (CLIENT_SESSION_TRACK),
+     * pointing into the packet; p NULL when the packet carries none, a
+     * malformed tracker block or a value that is no plain GTID. */
+    fsdb_slice gtid;
 } fsdb_ok;
 
 enum { FSDB_PKT_OK = 0x00, FSDB_PKT_EOF = 0xfe, FSDB_PKT_ERR = 0xff };
 
 int fsdb_codec_is_eof(const unsigned char *p, size_t n); /* 0xfe and short */
 int fsdb_codec_parse_ok(const unsigned char *p, size_t n, fsdb_ok *ok, fsdb_error *err);
+/* 1 when s is one GTID as MariaDB writes it (domain-server-sequence,
+ * digits, at most 64 bytes); what a session may wait for on a replica. */
+int fsdb_codec_plain_gtid(const char *s, size_t len);
 int fsdb_codec_parse_eof(const unsigned char *p, size_t n, fsdb_ok *ok, fsdb_error *err);
 /* Fills err from an ERR packet (a malformed one too). */
 void fsdb_codec_parse_err(const unsigned char *p, size_t n, fsdb_error *err);

@@ -41,6 +41,10 @@ typedef struct lcodec {
     lua_Integer nrows;
     fsdb_prepare_ok prep;
     unsigned skip;
+    /* last_gtid of the current command's final OK (session tracking);
+     * gtid_len 0 for none. A plain GTID is at most 64 bytes. */
+    char gtid[64];
+    size_t gtid_len;
 } lcodec;
 
 static void free_columns(lcodec *c)
@@ -192,7 +196,8 @@ static unsigned long client_caps(const lcodec *c, int with_db)
     unsigned long want = FSDB_CLIENT_LONG_PASSWORD | FSDB_CLIENT_FOUND_ROWS |
                          FSDB_CLIENT_LONG_FLAG | FSDB_CLIENT_PROTOCOL_41 |
                          FSDB_CLIENT_TRANSACTIONS | FSDB_CLIENT_SECURE_CONNECTION |
-                         FSDB_CLIENT_PLUGIN_AUTH | FSDB_CLIENT_PLUGIN_AUTH_LENENC;
+                         FSDB_CLIENT_PLUGIN_AUTH | FSDB_CLIENT_PLUGIN_AUTH_LENENC |
+                         FSDB_CLIENT_SESSION_TRACK; /* COMMIT's GTID in its OK packet */
     if (with_db)
         want |= FSDB_CLIENT_CONNECT_WITH_DB;
     return want & (unsigned long)(c->server_caps & 0xffffffffULL);
@@ -375,6 +380,7 @@ static int l_codec_command(lua_State *L)
     }
     fsdb_codec_command(&w, cmds[which], arg, n);
     c->rd.seq = 0;
+    c->gtid_len = 0; /* a GTID never outlives its command */
     free_columns(c);
     c->nrows = 0;
     if (cmds[which] == FSDB_COM_STMT_PREPARE)
@@ -425,11 +431,23 @@ static int l_codec_execute(lua_State *L)
     }
     fsdb_codec_stmt_execute(&w, id, params, (unsigned)n);
     c->rd.seq = 0;
+    c->gtid_len = 0;
     free_columns(c);
     c->nrows = 0;
     c->state = S_FIRST;
     c->binary = 1;
     return push_frame(L, c, &w);
+}
+
+/* Keeps the GTID an OK packet reported (only when session tracking was
+ * agreed: without it the packet's tail is plain info text). */
+static void keep_gtid(lcodec *c, const fsdb_ok *ok)
+{
+    c->gtid_len = 0;
+    if ((c->caps & FSDB_CLIENT_SESSION_TRACK) && ok->gtid.p && ok->gtid.n <= sizeof c->gtid) {
+        memcpy(c->gtid, ok->gtid.p, ok->gtid.n);
+        c->gtid_len = ok->gtid.n;
+    }
 }
 
 static void push_ok(lua_State *L, lcodec *c, const fsdb_ok *ok)
@@ -616,6 +634,7 @@ static int l_codec_read(lua_State *L)
                     return push_broken(L, c, &err);
                 c->state = S_IDLE;
                 c->busy = 0;
+                keep_gtid(c, &ok);
                 if (stream) {
                     lua_pushboolean(L, 1);
                     return 1;
@@ -758,6 +777,18 @@ static int l_codec_set_status(lua_State *L)
 /* core.codec_error(code, sqlstate, message [, secret]) -> nil, "fsdb: …
  * hint", code, sqlstate: the transports' failures in the same words as
  * the libmariadb path's (hints and password scrubbing from error.c). */
+/* codec:tracked_gtid() -> the last_gtid the last command's OK packet
+ * reported, or nil. */
+static int l_codec_tracked_gtid(lua_State *L)
+{
+    lcodec *c = check_codec(L);
+    if (c->gtid_len == 0)
+        lua_pushnil(L);
+    else
+        lua_pushlstring(L, c->gtid, c->gtid_len);
+    return 1;
+}
+
 static int l_codec_error(lua_State *L)
 {
     fsdb_error err;
@@ -784,6 +815,7 @@ void fsdb_lcodec_register(lua_State *L)
         {"read_prepare", l_codec_read_prepare},
         {"status", l_codec_status},
         {"set_status", l_codec_set_status},
+        {"tracked_gtid", l_codec_tracked_gtid},
         {NULL, NULL}};
 
     luaL_newmetatable(L, FSDB_CODEC_MT);

@@ -10,6 +10,7 @@
  * fresh string, and Lua code may drop it from the table meanwhile);
  * executemany copies its strings out of Lua instead (copies.h).
  */
+#include "codec.h"
 #include "copies.h"
 #include "lcore.h"
 #include "param.h"
@@ -678,25 +679,6 @@ static int l_conn_info(lua_State *L)
     return 1;
 }
 
-/* A GTID as MariaDB writes one (domain-server-sequence), at most 64
- * bytes: anything else the tracker carried is not taken. */
-static int plain_gtid(const char *s, size_t len)
-{
-    size_t i, dashes = 0;
-    if (len == 0 || len > 64 || s[0] == '-' || s[len - 1] == '-')
-        return 0;
-    for (i = 0; i < len; i++) {
-        if (s[i] == '-') {
-            if (s[i - 1] == '-')
-                return 0;
-            dashes++;
-        } else if (s[i] < '0' || s[i] > '9') {
-            return 0;
-        }
-    }
-    return dashes == 2;
-}
-
 /* conn:tracked_gtid(): the last_gtid the server reported with the last
  * statement (session tracking, on engines with replicas), nil when it
  * reported none or something that is not a GTID. Connector/C hands the
@@ -718,7 +700,7 @@ static int l_conn_tracked_gtid(lua_State *L)
             is_name = !is_name;
         } while (mysql_session_track_get_next(my, SESSION_TRACK_SYSTEM_VARIABLES, &data, &len) == 0);
     }
-    if (gtid && plain_gtid(gtid, glen))
+    if (fsdb_codec_plain_gtid(gtid, glen)) /* codec.c: one rule for both transports */
         lua_pushlstring(L, gtid, glen);
     else
         lua_pushnil(L);

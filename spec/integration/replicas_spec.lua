@@ -104,24 +104,68 @@ describe("read replicas #mariadb #cluster", function()
     assert.are.equal(2 * N, e:status().replica_reads + untracked:status().replica_reads)
   end)
 
-  it("the cqueues transport reads no tracker: a session asks @@last_gtid after each COMMIT", function()
+  -- Runs fn as a coroutine of a cqueues controller; raises its error.
+  local function in_cqueues(fn)
+    local loop = require("cqueues").new()
+    loop:wrap(fn)
+    local ok, err = loop:loop()
+    if not ok then error(err, 0) end
+  end
+
+  it("the cqueues transport reads the GTID from COMMIT's OK packet too: 50 commits cost no SELECT", function()
     local e = engine({ transport = "cqueues" })
-    local conn = assert(e:connect())
-    assert.is_nil(conn:tracked_gtid())
-    conn:close()
-    local N = 10
-    local before, missing = com_select(1), 0
-    for i = 1, N do
-      local s = fsdb.session.new(e)
-      assert(s:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", 440000 + i, "q" .. i))
-      assert(s:commit())
-      local rows = assert(s:query("SELECT v FROM fsdb_test.ryw WHERE id = ?", { 440000 + i }))
-      if not (rows[1] and rows[1].v == "q" .. i) then missing = missing + 1 end
-      s:close()
-    end
-    assert.are.equal(N, com_select(1) - before)
+    local N, cost, missing = 50, nil, 0
+    in_cqueues(function()
+      assert(e:connect()):close() -- its connect's own SELECT (session limits) is not counted
+      local before = com_select(1)
+      for i = 1, N do
+        local s = fsdb.session.new(e)
+        assert(s:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", 440100 + i, "q" .. i))
+        assert(s:commit())
+        local rows = assert(s:query("SELECT v FROM fsdb_test.ryw WHERE id = ?", { 440100 + i }))
+        if not (rows[1] and rows[1].v == "q" .. i) then missing = missing + 1 end
+        s:close()
+      end
+      cost = com_select(1) - before
+    end)
+    print(("\n  cqueues: %d commits on a replica bind: Com_select +%d on the primary; rows missing %d")
+      :format(N, cost, missing))
+    assert.are.equal(0, cost)
     assert.are.equal(0, missing)
     assert.are.equal(N, e:status().replica_reads)
+
+    -- The tracked GTID is the one @@last_gtid holds, and never a stale one.
+    local resets
+    in_cqueues(function()
+      local conn = assert(e:connect())
+      assert.matches("last_gtid", conn:query("SELECT @@session_track_system_variables AS v")[1].v)
+      assert.is_nil(conn:tracked_gtid()) -- a result set's statement reported nothing
+      assert(conn:execute("BEGIN"))
+      assert(conn:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", 440000, "tracked"))
+      assert.is_nil(conn:tracked_gtid()) -- not committed yet: no GTID
+      assert(conn:execute("COMMIT"))
+      local g = conn:tracked_gtid()
+      assert.matches("^%d+%-%d+%-%d+$", g)
+      assert.are.equal(conn:query("SELECT @@last_gtid AS g")[1].g, g)
+      assert.is_nil(conn:tracked_gtid()) -- the SELECT's reply reported none
+      -- An INSERT with parameters under autocommit commits too.
+      assert(conn:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", 440001, "autocommit"))
+      local g2 = conn:tracked_gtid()
+      assert.matches("^%d+%-%d+%-%d+$", g2)
+      assert.are_not.equal(g, g2)
+      assert.are.equal(conn:query("SELECT @@last_gtid AS g")[1].g, g2)
+      conn:close()
+      -- The tracker list is set again after the pool's COM_RESET_CONNECTION.
+      local er = engine({ transport = "cqueues", pool_size = 1, pool_reset_on_return = "reset" })
+      local first = assert(er:connect())
+      local thread = first:thread_id()
+      first:close()
+      conn = assert(er:connect())
+      assert.are.equal(thread, conn:thread_id())
+      resets = conn:query("SELECT @@session_track_system_variables AS v")[1].v
+      conn:close()
+    end)
+    assert.matches("last_gtid", resets)
   end)
 
   it("an engine without replicas sets no tracking on its connections", function()

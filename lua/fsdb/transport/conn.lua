@@ -337,6 +337,14 @@ function Link:session_settings(cfg)
     local ok, err, errno, state = setup(self, "SET SESSION wsrep_sync_wait = " .. sqltext.number(cfg.wsrep_sync_wait))
     if not ok then return nil, err, errno, state end
   end
+  -- An engine with replicas: COMMIT's OK packet then carries its GTID
+  -- (codec:tracked_gtid), as conn.c asks; a server that refuses costs
+  -- only this query, and a session falls back to SELECT @@last_gtid.
+  if cfg.track_gtid then
+    local ok, err, errno, state = setup(self, "SET SESSION session_track_system_variables = "
+      .. "CONCAT_WS(',', NULLIF(@@session_track_system_variables, ''), 'last_gtid')")
+    if not ok and self.dead then return nil, err, errno, state end
+  end
   return true
 end
 
@@ -774,11 +782,11 @@ function Conn:thread_id()
   return check(self).thread_id
 end
 
--- The codec does not read the OK packet's session tracker (the libmariadb
--- transport does): nil, so a session asks SELECT @@last_gtid instead.
+-- The last_gtid the server reported in the last statement's OK packet
+-- (session tracking, on engines with replicas), nil when none or not a
+-- plain GTID: a session then asks SELECT @@last_gtid instead.
 function Conn:tracked_gtid()
-  check(self)
-  return nil
+  return check(self).codec:tracked_gtid()
 end
 
 function Conn:info()

@@ -48,6 +48,7 @@ function _M.new(url, opts, url_defaults)
       statement_cache_size = opts.statement_cache_size or 64,
       max_statement_time = opts.max_statement_time,
       wsrep_sync_wait = opts.wsrep_sync_wait,
+      track_gtid = opts.track_gtid,
     },
     reset = reset,
     url_text = url,
