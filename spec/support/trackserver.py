@@ -3,7 +3,9 @@
 installed): it plays just enough of the protocol for one fsdb connection
 (handshake without password, SET, the session limits query, COMMIT) and
 answers the Nth COMMIT with an OK packet whose session state tracker
-payload is case N of CASES -- well formed, or broken in one way.
+payload is case N of CASES -- well formed, or broken in one way. The Nth
+"INSERT INTO okcases" gets OK_CASES' Nth OK packet: affected rows and
+insert id beside no info, an info string, other tracker types.
 
     trackserver.py [--wait SECONDS]
         serves connections one after another on 127.0.0.1 (the COMMIT
@@ -68,13 +70,33 @@ CASES = [
 ]
 
 
-def ok(state=None):
+def entry(kind, data):
+    """One session state entry of another type: type byte, then its data
+    length-encoded (schema, state change and transaction state hold one
+    length-encoded string; GTIDS an encoding byte, then one)."""
+    return bytes([kind]) + lenenc_str(data)
+
+
+# (affected rows, insert id, info or None for none at all, session state)
+# for the Nth "INSERT INTO okcases"; the spec knows them by their order.
+OK_CASES = [
+    (3, 77, None, None),                                     # 1 the fixed part only
+    (1000, 70000, b"Records: 1000  Duplicates: 0  Warnings: 0", None),  # 2 info, no tracker
+    (2, 1 << 40, b"Rows matched: 2", entry(1, lenenc_str(b"fsdb_test")) + entry(2, lenenc_str(b"1"))
+     + entry(3, b"\x00" + lenenc_str(b"0-1-5")) + entry(5, lenenc_str(b"________"))),  # 3 other types only
+    (1, 5, b"", entry(1, lenenc_str(b"x")) + sysvar(b"autocommit", b"ON")
+     + sysvar(b"last_gtid", b"0-2-30") + entry(2, lenenc_str(b"1"))),   # 4 other types around last_gtid
+]
+
+
+def ok(state=None, affected=0, insert_id=0, info=b""):
     status = SERVER_STATUS_AUTOCOMMIT
-    tail = lenenc_str(b"")
+    tail = b"" if info is None else lenenc_str(info)
     if state is not None:
         status |= SERVER_SESSION_STATE_CHANGED
         tail += lenenc_str(state)
-    return b"\x00\x00\x00" + struct.pack("<HH", status, 0) + tail
+    return (b"\x00" + lenenc_int(affected) + lenenc_int(insert_id) + struct.pack("<HH", status, 0)
+            + tail)
 
 
 def eof():
@@ -106,7 +128,7 @@ def handshake():
             + b"mysql_native_password\x00")
 
 
-def serve(conn, commits):
+def serve(conn, commits, okcases):
     link = Wire(conn)
     link.write(handshake())
     link.read()  # the handshake response: no password, nothing to check
@@ -130,6 +152,10 @@ def serve(conn, commits):
             result(link, [b"w", b"m"], [b"28800", b"16777216"])
         elif upper.startswith("SELECT @@LAST_GTID"):
             result(link, [b"g"], [b"0-1-99"])
+        elif upper.startswith("INSERT INTO OKCASES"):
+            affected, insert_id, info, state = OK_CASES[okcases[0] % len(OK_CASES)]
+            okcases[0] += 1
+            link.write(ok(state, affected, insert_id, info))
         elif upper == "COMMIT":
             state = CASES[commits[0] % len(CASES)]
             commits[0] += 1
@@ -147,7 +173,7 @@ def main():
     listener.listen(1)
     print("port", listener.getsockname()[1], flush=True)
     listener.settimeout(args.wait)
-    commits = [0]
+    commits, okcases = [0], [0]
     while True:
         try:
             conn, _ = listener.accept()
@@ -155,7 +181,7 @@ def main():
             break
         conn.settimeout(args.wait)
         try:
-            serve(conn, commits)
+            serve(conn, commits, okcases)
         except (EOFError, OSError):
             pass
         conn.close()
