@@ -10,9 +10,13 @@
  *      16 MB parts joined);
  *   2. each frame's payload through every parser, the rows with the
  *      columns parsed so far.
+ * Each payload is also parsed as the tail of an OK packet whose status
+ * says SERVER_SESSION_STATE_CHANGED, so every input reaches the session
+ * tracker parser (info string, then the state change block).
  * Promises checked: every parser returns 0 or -1; a -1 sets an error
  * code; a row never points outside its packet; byte values stay inside
- * it. A broken promise aborts.
+ * it; a tracked GTID lies inside its packet and is a plain GTID. A broken
+ * promise aborts.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +35,36 @@
     } while (0)
 
 #define MAX_COLS 32
+
+/* An OK packet's fixed part: no rows, no insert id, autocommit and
+ * SERVER_SESSION_STATE_CHANGED, no warnings. */
+static const uint8_t OK_HEAD[] = {0x00, 0x00, 0x00, 0x02, 0x40, 0x00, 0x00};
+
+static void check_gtid(const fsdb_ok *ok, const uint8_t *p, size_t n)
+{
+    if (ok->gtid.p == NULL)
+        return;
+    CHECK(ok->gtid.p >= p && ok->gtid.p + ok->gtid.n <= p + n);
+    CHECK(fsdb_codec_plain_gtid((const char *)ok->gtid.p, ok->gtid.n));
+}
+
+/* p as what follows an OK's warning count: its fixed part is good, so the
+ * OK parses whatever the tracker block holds. */
+static void tracker_pass(const uint8_t *p, size_t n)
+{
+    fsdb_error err;
+    fsdb_ok ok;
+    uint8_t *pkt = malloc(sizeof OK_HEAD + n);
+    if (!pkt)
+        return;
+    memcpy(pkt, OK_HEAD, sizeof OK_HEAD);
+    if (n)
+        memcpy(pkt + sizeof OK_HEAD, p, n);
+    CHECK(fsdb_codec_parse_ok(pkt, sizeof OK_HEAD + n, &ok, &err) == 0);
+    CHECK(ok.status == 0x4002 && ok.affected == 0 && ok.insert_id == 0);
+    check_gtid(&ok, pkt, sizeof OK_HEAD + n);
+    free(pkt);
+}
 
 static void reader_pass(const uint8_t *data, size_t size)
 {
@@ -83,6 +117,9 @@ static void parse_all(const uint8_t *p, size_t n, fsdb_coldef *defs, unsigned *n
     }
     rc = fsdb_codec_parse_ok(p, n, &ok, &err);
     CHECK(rc == 0 || err.code != 0);
+    if (rc == 0)
+        check_gtid(&ok, p, n);
+    tracker_pass(p, n);
     rc = fsdb_codec_parse_eof(p, n, &ok, &err);
     CHECK(rc == 0 || err.code != 0);
     fsdb_codec_parse_err(p, n, &err);
