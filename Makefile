@@ -51,7 +51,7 @@ $(COREASAN): $(SRC) $(HDR) Makefile
 	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	  $$(pkg-config --cflags lua5.4) -shared -o $@ $(SRC) $(MARIADB_LIBS)
 
-build/tests/%: tests/c/%.c $(SRC) $(HDR)
+build/tests/%: tests/c/%.c tests/c/check.h $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu99 $(WARN) -g -O1 -fsanitize=address,undefined -Icsrc $$(mariadb_config --cflags) \
 	  -o $@ $< csrc/uri.c csrc/error.c csrc/sqlscan.c csrc/pool.c csrc/deadline.c csrc/hosts.c \

@@ -8,19 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "copies.h"
-
-static int passed, failed;
-
-#define CHECK(cond, what)                                   \
-    do {                                                    \
-        if (cond) {                                         \
-            passed++;                                       \
-        } else {                                            \
-            failed++;                                       \
-            printf("FAIL %s (line %d)\n", what, __LINE__);  \
-        }                                                   \
-    } while (0)
 
 #define N_SMALL 20000
 
@@ -97,6 +86,5 @@ int main(void)
 {
     test_small_and_stable();
     test_large();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return check_report();
 }

@@ -5,19 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "hosts.h"
-
-static int passed, failed;
-
-#define CHECK(cond, what)                                   \
-    do {                                                    \
-        if (cond) {                                         \
-            passed++;                                       \
-        } else {                                            \
-            failed++;                                       \
-            printf("FAIL %s (line %d)\n", what, __LINE__);  \
-        }                                                   \
-    } while (0)
 
 static void order_str(fsdb_hosts *h, double now, char *buf)
 {
@@ -137,6 +126,5 @@ int main(void)
     test_random();
     test_single_and_default();
     test_roles();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return check_report();
 }
