@@ -774,9 +774,6 @@ static int l_codec_set_status(lua_State *L)
     return 0;
 }
 
-/* core.codec_error(code, sqlstate, message [, secret]) -> nil, "fsdb: …
- * hint", code, sqlstate: the transports' failures in the same words as
- * the libmariadb path's (hints and password scrubbing from error.c). */
 /* codec:tracked_gtid() -> the last_gtid the last command's OK packet
  * reported, or nil. */
 static int l_codec_tracked_gtid(lua_State *L)
@@ -789,6 +786,9 @@ static int l_codec_tracked_gtid(lua_State *L)
     return 1;
 }
 
+/* core.codec_error(code, sqlstate, message [, secret]) -> nil, "fsdb: …
+ * hint", code, sqlstate: the transports' failures in the same words as
+ * the libmariadb path's (hints and password scrubbing from error.c). */
 static int l_codec_error(lua_State *L)
 {
     fsdb_error err;
