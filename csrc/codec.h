@@ -7,8 +7,9 @@
  * scrambles (mysql_native_password, caching_sha2_password's fast path,
  * MariaDB's client_ed25519),
  * OK/ERR/EOF (with the OK's last_gtid session tracker), column
- * definitions, text and binary rows, and the command packets (COM_QUERY, COM_STMT_PREPARE/EXECUTE/CLOSE, COM_PING,
- * COM_RESET_CONNECTION, COM_QUIT). Bytes go in and out of buffers; the
+ * definitions, text and binary rows, and the command packets (COM_QUERY,
+ * COM_STMT_PREPARE/EXECUTE/CLOSE, COM_PING, COM_RESET_CONNECTION,
+ * COM_QUIT). Bytes go in and out of buffers; the
  * caller moves them (lcodec.c, then a Lua transport). Every parser checks
  * every length against its buffer: a hostile packet is an error, never a
  * read past the end.
