@@ -44,6 +44,22 @@ describe("read replicas #mariadb #cluster", function()
     return tonumber(res[1].Value)
   end
 
+  -- On a connection of an engine with replicas: the tracker list holds
+  -- last_gtid, a statement with a result reports none, an uncommitted
+  -- INSERT none, and its COMMIT the GTID @@last_gtid holds (returned).
+  local function commit_reports_gtid(conn, id)
+    assert.matches("last_gtid", conn:query("SELECT @@session_track_system_variables AS v")[1].v)
+    assert.is_nil(conn:tracked_gtid()) -- a result set's statement reported nothing
+    assert(conn:execute("BEGIN"))
+    assert(conn:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", id, "tracked"))
+    assert.is_nil(conn:tracked_gtid()) -- not committed yet: no GTID
+    assert(conn:execute("COMMIT"))
+    local g = conn:tracked_gtid()
+    assert.matches("^%d+%-%d+%-%d+$", g)
+    assert.are.equal(conn:query("SELECT @@last_gtid AS g")[1].g, g)
+    return g
+  end
+
   -- replica_fallback events of e, as { reason, url, why } in order.
   local function fallbacks(e)
     local seen = {}
@@ -57,15 +73,7 @@ describe("read replicas #mariadb #cluster", function()
     local e = engine()
     -- The tracked GTID is the one @@last_gtid holds.
     local conn = assert(e:connect())
-    assert.matches("last_gtid", conn:query("SELECT @@session_track_system_variables AS v")[1].v)
-    assert.is_nil(conn:tracked_gtid()) -- a result set's statement reported nothing
-    assert(conn:execute("BEGIN"))
-    assert(conn:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", 400000, "tracked"))
-    assert.is_nil(conn:tracked_gtid()) -- not committed yet: no GTID
-    assert(conn:execute("COMMIT"))
-    local g = conn:tracked_gtid()
-    assert.matches("^%d+%-%d+%-%d+$", g)
-    assert.are.equal(conn:query("SELECT @@last_gtid AS g")[1].g, g)
+    commit_reports_gtid(conn, 400000)
     -- A transaction that wrote nothing gets no GTID: nil (the session asks).
     assert(conn:execute("BEGIN"))
     assert(conn:query("SELECT v FROM fsdb_test.ryw WHERE id = 0"))
@@ -138,15 +146,7 @@ describe("read replicas #mariadb #cluster", function()
     local resets
     in_cqueues(function()
       local conn = assert(e:connect())
-      assert.matches("last_gtid", conn:query("SELECT @@session_track_system_variables AS v")[1].v)
-      assert.is_nil(conn:tracked_gtid()) -- a result set's statement reported nothing
-      assert(conn:execute("BEGIN"))
-      assert(conn:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", 440000, "tracked"))
-      assert.is_nil(conn:tracked_gtid()) -- not committed yet: no GTID
-      assert(conn:execute("COMMIT"))
-      local g = conn:tracked_gtid()
-      assert.matches("^%d+%-%d+%-%d+$", g)
-      assert.are.equal(conn:query("SELECT @@last_gtid AS g")[1].g, g)
+      local g = commit_reports_gtid(conn, 440000)
       assert.is_nil(conn:tracked_gtid()) -- the SELECT's reply reported none
       -- An INSERT with parameters under autocommit commits too.
       assert(conn:execute("INSERT INTO fsdb_test.ryw VALUES (?, ?)", 440001, "autocommit"))
