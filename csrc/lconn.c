@@ -288,14 +288,19 @@ static void keep_copy(lua_State *L, fsdb_copies *copies, fsdb_param *p)
         luaL_error(L, "fsdb: not enough memory for the parameter sets");
 }
 
+#define SET_CHUNK 16
+
 /* One parameter set of executemany, the table at idx (the stack top),
- * into out[0..np). For named placeholders and sets with a metatable:
- * lua_getfield and lua_gettable may run Lua code (__index). nkey holds
- * the string "n" (not interned again for every set). */
+ * into out[0..np). lua_getfield and lua_gettable may run Lua code (a
+ * set's __index): every string is copied before that can happen. nkey
+ * holds the string "n" (not interned again for every set). Positional
+ * values are read raw, a few at a time on the stack (room made by
+ * many_body). */
 static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb_param *out,
                         fsdb_copies *copies, int nkey)
 {
     unsigned i, np = s->nparams;
+    size_t count;
     if (!lua_istable(L, idx))
         luaL_error(L, "fsdb: bad parameter set #%d (table expected, got %s)", (int)k,
                    luaL_typename(L, idx));
@@ -305,54 +310,25 @@ static void collect_set(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb
             if (lua_isnil(L, -1))
                 luaL_error(L, "fsdb: parameter set #%d has no value for :%s (use fsdb.null for NULL)",
                            (int)k, s->scan.names[i]);
-            to_param(L, lua_gettop(L), &out[i], i + 1, s->scan.names[i], 0, 0);
+            fsdb_param_check(L, lua_gettop(L), &out[i], i + 1, s->scan.names[i]);
             keep_copy(L, copies, &out[i]);
             lua_settop(L, idx);
         }
         return;
     }
-    {
-        size_t count;
-        lua_pushvalue(L, nkey);
-        lua_gettable(L, idx);
-        count = lua_isnumber(L, -1) ? (size_t)lua_tonumber(L, -1) : fsdb_rawlen(L, idx);
-        lua_pop(L, 1);
-        if (count != np)
-            luaL_error(L, "fsdb: parameter set #%d has %d value%s, the statement has %d placeholder%s",
-                       (int)k, (int)count, plural((unsigned)count), (int)np, plural(np));
-    }
-    for (i = 0; i < np; i++) {
-        lua_rawgeti(L, idx, (int)i + 1);
-        to_param(L, lua_gettop(L), &out[i], i + 1, NULL, 0, 0);
-        keep_copy(L, copies, &out[i]);
-        lua_settop(L, idx);
-    }
-}
-
-#define PLAIN_CHUNK 16
-
-/* collect_set for a positional set without a metatable: raw reads only,
- * a few values at a time on the stack (room made by many_body). */
-static void collect_plain(lua_State *L, fsdb_stmt *s, int idx, lua_Integer k, fsdb_param *out,
-                          fsdb_copies *copies, int nkey)
-{
-    unsigned i, np = s->nparams;
-    size_t count;
     lua_pushvalue(L, nkey);
-    lua_rawget(L, idx);
+    lua_gettable(L, idx);
     count = lua_isnumber(L, -1) ? (size_t)lua_tonumber(L, -1) : fsdb_rawlen(L, idx);
     lua_settop(L, idx);
     if (count != np)
         luaL_error(L, "fsdb: parameter set #%d has %d value%s, the statement has %d placeholder%s",
                    (int)k, (int)count, plural((unsigned)count), (int)np, plural(np));
     for (i = 0; i < np;) {
-        unsigned j, chunk = np - i < PLAIN_CHUNK ? np - i : PLAIN_CHUNK;
+        unsigned j, chunk = np - i < SET_CHUNK ? np - i : SET_CHUNK;
         for (j = 0; j < chunk; j++)
             lua_rawgeti(L, idx, (int)(i + j) + 1);
         for (j = 0; j < chunk; j++, i++) {
-            const char *why = fsdb_param_from_lua(L, idx + 1 + (int)j, &out[i]);
-            if (why)
-                fsdb_param_refuse(L, idx + 1 + (int)j, i + 1, NULL, why);
+            fsdb_param_check(L, idx + 1 + (int)j, &out[i], i + 1, NULL);
             keep_copy(L, copies, &out[i]);
         }
         lua_settop(L, idx);
@@ -442,19 +418,18 @@ static int many_body(lua_State *L)
     }
     params = lua_newuserdata(L, (size_t)cap * np * sizeof *params);
     types = lua_newuserdata(L, np * sizeof *types);
-    luaL_checkstack(L, PLAIN_CHUNK + 4, "fsdb: parameter sets");
+    luaL_checkstack(L, SET_CHUNK + 4, "fsdb: parameter sets");
     lua_pushliteral(L, "n");
     nkey = lua_gettop(L);
 
     while (next <= nsets) {
         unsigned rows = 0, i;
         unsigned long bytes = 0;
-        int mixed = 0, rc = 0, positional;
+        int mixed = 0, rc = 0;
 
         /* Found again each batch: the previous one may have evicted it. */
         if ((s = fsdb_stmt_get(c, sql, len, &err)) == NULL)
             return fsdb_lconn_fail(L, lc, &err);
-        positional = s->scan.style != FSDB_SCAN_NAMED;
         fsdb_copies_reset(copies); /* the previous batch was sent */
         for (i = 0; i < np; i++)
             types[i] = FSDB_P_NULL;
@@ -462,12 +437,7 @@ static int many_body(lua_State *L)
             fsdb_param *row = &params[rows * np];
             unsigned long row_bytes = 0;
             lua_rawgeti(L, 3, (int)(next + rows));
-            if (positional && lua_istable(L, -1) && !lua_getmetatable(L, -1)) {
-                collect_plain(L, s, nkey + 1, next + rows, row, copies, nkey);
-            } else {
-                lua_settop(L, nkey + 1); /* the set's metatable, if pushed */
-                collect_set(L, s, nkey + 1, next + rows, row, copies, nkey);
-            }
+            collect_set(L, s, nkey + 1, next + rows, row, copies, nkey);
             lua_settop(L, nkey);
             for (i = 0; i < np; i++)
                 row_bytes += 10 + (row[i].type == FSDB_P_STRING ? row[i].len : 0);
