@@ -5,10 +5,10 @@
 #include "columnar.h"
 
 #include <float.h>
+#include <limits.h>
 #include <locale.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -467,7 +467,7 @@ static void begin_result(lua_State *L)
  * pause is lifted for POKE_KB steps (about 6,000 string chains swept)
  * every POKE_EVERY rows: that phase ends within a few pokes, for a small
  * part of the work of a collector running throughout (which, measured,
- * cost 30-50% on such a fetch). */
+ * cost 30-80% on such a fetch). */
 #define POKE_EVERY 8192
 #define POKE_KB 32
 
@@ -522,16 +522,12 @@ static int fill_rest(lua_State *L) /* the tables from base, then a paused_fill *
 {
     paused_fill *p = lua_touserdata(L, lua_gettop(L));
 #ifdef FSDB_LUA51
-    int limit = PAUSE_AFTER;
-    do {
-        limit += POKE_EVERY;
-        if (!p->step(L, p->ud, 1, limit))
-            break;
+    int limit = PAUSE_AFTER + POKE_EVERY;
+    while (p->step(L, p->ud, 1, limit)) {
         lua_gc(L, LUA_GCSTEP, POKE_KB); /* runs the collector again: stopped anew */
         lua_gc(L, LUA_GCSTOP, 0);
-    } while (limit < INT_MAX - POKE_EVERY);
-    if (limit >= INT_MAX - POKE_EVERY)
-        p->step(L, p->ud, 1, 0);
+        limit = limit < INT_MAX - POKE_EVERY ? limit + POKE_EVERY : 0; /* 0: no limit */
+    }
 #else
     p->step(L, p->ud, 1, 0);
 #endif
