@@ -5,9 +5,10 @@
  * This program links the same code statically — liblua5.4.a and
  * libmariadb.a keep their symbols — and has fsdb's core (csrc/, built
  * from the same sources with the same flags as build/lua5.4/fsdb/core.so)
- * and fsdb_testhelper compiled in, in package.preload, with one more
- * module, bench_callgrind: toggle() switches callgrind's collection, so
- * that with --collect-atstart=no only the timed sections of a workload
+ * and fsdb_testhelper compiled in, in package.preload, with the thin
+ * binding of bench/thin.c (bench_thin) and one more module,
+ * bench_callgrind: toggle() switches callgrind's collection, so that with
+ * --collect-atstart=no only the timed sections of a workload
  * (bench/benchlib.lua's timer) are counted.
  *
  *   usage: profile_lua SCRIPT [ARGS...]     (arg[0] = SCRIPT, like lua5.4)
@@ -21,6 +22,7 @@
 
 int luaopen_fsdb_core(lua_State *L);
 int luaopen_fsdb_testhelper(lua_State *L);
+int luaopen_bench_thin(lua_State *L);
 
 static int l_toggle(lua_State *L)
 {
@@ -60,6 +62,8 @@ int main(int argc, char **argv)
     lua_setfield(L, -2, "fsdb.core");
     lua_pushcfunction(L, luaopen_fsdb_testhelper);
     lua_setfield(L, -2, "fsdb_testhelper");
+    lua_pushcfunction(L, luaopen_bench_thin);
+    lua_setfield(L, -2, "bench_thin");
     lua_pushcfunction(L, luaopen_bench_callgrind);
     lua_setfield(L, -2, "bench_callgrind");
     lua_pop(L, 1);

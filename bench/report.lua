@@ -32,6 +32,8 @@ end
 local STACKS = {
   { id = "fsdb54", label = "fsdb Lua 5.4" },
   { id = "fsdbjit", label = "fsdb LuaJIT" },
+  { id = "thin54", label = "thin binding Lua 5.4" },
+  { id = "thinjit", label = "thin binding LuaJIT" },
   { id = "rawtext", label = "raw C text" },
   { id = "rawprep", label = "raw C prepared" },
   { id = "luasql", label = "LuaSQL" },
@@ -315,14 +317,16 @@ p("")
 -- the SQL) against raw C text; luadbi (prepared) against raw C prepared.
 local PROTO = { luasql = "rawtext", luasqljit = "rawtext", sqla_pymysql = "rawtext", sqla_mysqldb = "rawtext",
   luadbi = "rawprep", luadbijit = "rawprep" }
+-- The thin binding (bench/thin.c) runs fsdb's statements: compared as fsdb is.
+local LIKE_FSDB = { fsdb54 = true, fsdbjit = true, thin54 = true, thinjit = true }
 local function raw_for(stack, w)
-  if stack == "fsdb54" or stack == "fsdbjit" then return SAME_CPU[w], SAME_CPU_W[w] or w end
+  if LIKE_FSDB[stack] then return SAME_CPU[w], SAME_CPU_W[w] or w end
   if w:match("^w6") then return nil end
   return PROTO[stack], w
 end
 local ratio_stacks = {}
 for _, s in ipairs(present) do
-  if PROTO[s.id] or s.id == "fsdb54" or s.id == "fsdbjit" then ratio_stacks[#ratio_stacks + 1] = s end
+  if PROTO[s.id] or LIKE_FSDB[s.id] then ratio_stacks[#ratio_stacks + 1] = s end
 end
 p("## Client CPU per operation, ratio to raw C with the same protocol")
 p("")
@@ -331,6 +335,8 @@ p("the same protocol: fsdb as in the last column above (text for W1, W3, W3s and
 p("prepared for W2, W4, W5), LuaSQL and SQLAlchemy against raw C text, luadbi against raw C")
 p("prepared. The ratio of the medians, in brackets the lowest and highest ratio within one")
 p("repetition. 1.00 is the cost of libmariadb itself; what is above it is the stack's own work.")
+p("The thin binding (bench/thin.c) is raw C's statements handing fresh Lua rows over the cheapest")
+p("way the Lua C API allows and doing nothing else: its ratio is what the Lua values alone cost.")
 p("")
 table_head("| workload |", "|---|", ratio_stacks)
 for _, w in ipairs(WORKLOADS) do
@@ -550,6 +556,8 @@ else
           line = line .. (" (%s: %s, so fsdb adds %s)"):format(pr.rawlabel, thousands(rt), thousands(total - rt))
         end
       end
+      local thin = load_top("thin_" .. pr.name .. ".self")
+      if thin then line = line .. ("; the thin binding: %s"):format(thousands(thin)) end
       p(line)
       p("")
       p("| instructions/", pr.per, " | share | function (inclusive) |")
