@@ -3,10 +3,10 @@
  * it does what raw.c does and hands the values to Lua the cheapest way the
  * Lua C API allows (a fresh table per row, lua_pushlstring, raw stores with
  * the keys pushed once). No checks, no pool, no error values (every failure
- * raises), no statement cache, none of fsdb's safety rules: it is not a
- * driver, it is the floor any binding that returns fresh Lua rows stands
- * on. Its ratio to raw C is the part of fsdb's distance to raw C that is
- * the Lua values themselves (bench/ANALYSIS.md).
+ * raises), no statement cache, no collector pause, none of fsdb's safety
+ * rules: it is not a driver, it is about what any binding that returns
+ * fresh Lua rows must spend. Its ratio to raw C is the part of fsdb's
+ * distance to raw C that is the Lua values themselves (bench/ANALYSIS.md).
  *
  *   local F = require("bench_thin")      -- Lua 5.4 or LuaJIT
  *   F.connect()                           -- FSDB_TEST_HOST/PORT/USER/PASSWORD/DB
