@@ -58,6 +58,19 @@ function M.measure(n, run)
   return t, cpu, check
 end
 
+--- W3s and its variants: times open() — which sends the query and returns
+--- an iterator over keyed rows — and the loop over the rows, then reports.
+function M.stream(open)
+  local check, n, item_check = 0, 0, M.item_check
+  local stop = M.timer()
+  for r in open() do
+    check = check + item_check(r.id, r.name, r.price, r.qty, r.created, r.note)
+    n = n + 1
+  end
+  local t, cpu = stop()
+  M.report(n, t, check, cpu)
+end
+
 function M.report(ops, seconds, check, cpu_seconds)
   io.write(("ops %d\nseconds %.6f\ncpu_seconds %.6f\ncheck %.0f\nrss_kib %d\n"):format(
     ops, seconds, cpu_seconds or -1, check, M.rss_kib()))

@@ -109,28 +109,14 @@ end
 
 -- W3 streaming: the same rows through conn:rows(), one at a time.
 function W.w3s(conn)
-  local check, n, item_check = 0, 0, B.item_check
-  local stop = B.timer()
-  for r in conn:rows(B.SEL_ROW) do
-    check = check + item_check(r.id, r.name, r.price, r.qty, r.created, r.note)
-    n = n + 1
-  end
-  local t, cpu = stop()
-  B.report(n, t, check, cpu)
+  B.stream(function() return conn:rows(B.SEL_ROW) end)
 end
 
 -- W3s with one row table refilled for every row (query_rows' opts.reuse:
 -- the caller copies what it keeps).
 function W.w3r(conn)
-  local check, n, item_check = 0, 0, B.item_check
   local opts = { reuse = true }
-  local stop = B.timer()
-  for r in conn:query_rows(B.SEL_ROW, nil, opts) do
-    check = check + item_check(r.id, r.name, r.price, r.qty, r.created, r.note)
-    n = n + 1
-  end
-  local t, cpu = stop()
-  B.report(n, t, check, cpu)
+  B.stream(function() return conn:query_rows(B.SEL_ROW, nil, opts) end)
 end
 
 -- W4: single-row INSERTs in one transaction.
