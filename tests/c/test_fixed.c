@@ -8,9 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "error.h"
-
-static int passed, failed;
 
 static void expect(double v, int decimals, const char *want)
 {
@@ -41,12 +40,7 @@ static void cases(void)
     {
         char buf[48];
         fsdb_fixed(buf, sizeof buf, 0.0 / 0.0, 2);
-        if (strstr(buf, "nan") != NULL)
-            passed++;
-        else {
-            failed++;
-            printf("FAIL NaN gave %s\n", buf);
-        }
+        CHECK(strstr(buf, "nan") != NULL, "NaN is written as nan");
     }
 }
 
@@ -57,17 +51,11 @@ int main(void)
     cases();
     if (setlocale(LC_NUMERIC, "de_DE.UTF-8") || setlocale(LC_NUMERIC, "de_DE.utf8")) {
         snprintf(probe, sizeof probe, "%.1f", 0.5);
-        if (strcmp(probe, "0,5") == 0)
-            passed++;
-        else {
-            failed++;
-            printf("FAIL de_DE is set but %%.1f gave %s\n", probe);
-        }
+        CHECK(strcmp(probe, "0,5") == 0, "with de_DE set, the C library's %.1f writes a comma");
         cases(); /* the same figures, still with a point */
         setlocale(LC_NUMERIC, "C");
     } else {
         printf("note: no de_DE locale (scripts/deps generates it): the comma case did not run\n");
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return check_report();
 }

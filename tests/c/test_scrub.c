@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "error.h"
 
-static int passed, failed;
 
 static void expect(const char *what, const fsdb_error *e, const char *want)
 {
@@ -121,6 +121,5 @@ int main(void)
     /* ... but not when the buffer has room. */
     scrub_text("one byte at an ordinary end stays", "fsdb: bbZ", "Zx9", "fsdb: bbZ");
 
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return check_report();
 }

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "uri.h"
 
-static int passed, failed;
 
 /* fsdb.options' values, as the Lua glue hands them in. */
 static const fsdb_uri_defaults D = { "localhost", 3306, "utf8mb4", 10, 300, 60, 10 };
@@ -598,6 +598,5 @@ int main(void)
     run_raw_render_cases();
     run_fill();
     run_misc();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return check_report();
 }
