@@ -13,6 +13,8 @@
  * It does the least a C program must do for each workload — that is the
  * point of a reference — but it does touch every value it fetches.
  */
+#include "items.h"
+
 #include <mysql.h>
 #ifdef BENCH_CALLGRIND
 #include <valgrind/callgrind.h>
@@ -183,38 +185,9 @@ static row *gen_rows(long n)
 
 /* ---- result binding for the six item columns (prepared) ---- */
 
-typedef struct item_binds {
-    MYSQL_BIND b[6];
-    long long id, qty;
-    char name[256], price[32], note[4096];
-    MYSQL_TIME created;
-    unsigned long len[6];
-    my_bool is_null[6];
-} item_binds;
-
 static void bind_items(MYSQL_STMT *st, item_binds *ib)
 {
-    int i;
-    memset(ib->b, 0, sizeof ib->b);
-    ib->b[0].buffer_type = MYSQL_TYPE_LONGLONG;
-    ib->b[0].buffer = &ib->id;
-    ib->b[1].buffer_type = MYSQL_TYPE_STRING;
-    ib->b[1].buffer = ib->name;
-    ib->b[1].buffer_length = sizeof ib->name;
-    ib->b[2].buffer_type = MYSQL_TYPE_STRING;
-    ib->b[2].buffer = ib->price;
-    ib->b[2].buffer_length = sizeof ib->price;
-    ib->b[3].buffer_type = MYSQL_TYPE_LONGLONG;
-    ib->b[3].buffer = &ib->qty;
-    ib->b[4].buffer_type = MYSQL_TYPE_DATETIME;
-    ib->b[4].buffer = &ib->created;
-    ib->b[5].buffer_type = MYSQL_TYPE_STRING;
-    ib->b[5].buffer = ib->note;
-    ib->b[5].buffer_length = sizeof ib->note;
-    for (i = 0; i < 6; i++) {
-        ib->b[i].length = &ib->len[i];
-        ib->b[i].is_null = &ib->is_null[i];
-    }
+    item_binds_init(ib);
     if (mysql_stmt_bind_result(st, ib->b) != 0)
         die_st(st, "bind_result");
 }

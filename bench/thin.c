@@ -16,6 +16,8 @@
  *   rows = F.fetch(sql, arrays)           -- W3/W3a: text protocol, all rows
  *   for row in F.stream(sql) do ... end   -- W3s: text protocol, one row at a time
  */
+#include "items.h"
+
 #include <lauxlib.h>
 #include <lua.h>
 #include <mysql.h>
@@ -25,22 +27,16 @@
 
 #define SEL_ONE "SELECT id, name, price, qty, created, note FROM items WHERE id = ?"
 #define INS_ONE "INSERT INTO items_w (name, price, qty, created, note) VALUES (?, ?, ?, ?, ?)"
-#define NCOLS 6
+#define NCOLS ITEM_COLS
 
 static MYSQL *my;
 static MYSQL_STMT *sel, *ins;
 
 static const char *const KEYS[NCOLS] = { "id", "name", "price", "qty", "created", "note" };
 
-/* The result buffers of the lookup, bound once as raw.c binds them. */
-static struct {
-    MYSQL_BIND b[NCOLS];
-    long long id, qty, param;
-    char name[256], price[32], note[4096];
-    MYSQL_TIME created;
-    unsigned long len[NCOLS];
-    my_bool is_null[NCOLS];
-} lk;
+/* The lookup's parameter and result buffers, bound once as raw.c binds them. */
+static long long lk_id;
+static item_binds lk;
 
 static int fail(lua_State *L, const char *what)
 {
@@ -73,30 +69,13 @@ static MYSQL_STMT *prepare(lua_State *L, const char *sql)
 static void bind_lookup(lua_State *L)
 {
     MYSQL_BIND p;
-    int i;
     sel = prepare(L, SEL_ONE);
     memset(&p, 0, sizeof p);
     p.buffer_type = MYSQL_TYPE_LONGLONG;
-    p.buffer = &lk.param;
+    p.buffer = &lk_id;
     if (mysql_stmt_bind_param(sel, &p) != 0)
         fail_st(L, sel, "bind_param");
-    memset(lk.b, 0, sizeof lk.b);
-    lk.b[0].buffer_type = lk.b[3].buffer_type = MYSQL_TYPE_LONGLONG;
-    lk.b[0].buffer = &lk.id;
-    lk.b[3].buffer = &lk.qty;
-    lk.b[1].buffer_type = lk.b[2].buffer_type = lk.b[5].buffer_type = MYSQL_TYPE_STRING;
-    lk.b[1].buffer = lk.name;
-    lk.b[1].buffer_length = sizeof lk.name;
-    lk.b[2].buffer = lk.price;
-    lk.b[2].buffer_length = sizeof lk.price;
-    lk.b[5].buffer = lk.note;
-    lk.b[5].buffer_length = sizeof lk.note;
-    lk.b[4].buffer_type = MYSQL_TYPE_DATETIME;
-    lk.b[4].buffer = &lk.created;
-    for (i = 0; i < NCOLS; i++) {
-        lk.b[i].length = &lk.len[i];
-        lk.b[i].is_null = &lk.is_null[i];
-    }
+    item_binds_init(&lk);
     if (mysql_stmt_bind_result(sel, lk.b) != 0)
         fail_st(L, sel, "bind_result");
 }
@@ -154,7 +133,7 @@ static void push_datetime(lua_State *L, const MYSQL_TIME *t)
 static int l_lookup(lua_State *L)
 {
     int found = 0;
-    lk.param = (long long)luaL_checkinteger(L, 1);
+    lk_id = (long long)luaL_checkinteger(L, 1);
     if (mysql_stmt_execute(sel) != 0)
         return fail_st(L, sel, "execute");
     while (mysql_stmt_fetch(sel) == 0) {
