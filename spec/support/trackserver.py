@@ -47,10 +47,17 @@ def lenenc_str(b):
     return lenenc_int(len(b)) + b
 
 
+def entry(kind, data):
+    """One session state entry: type byte, then its data length-encoded
+    (system variables hold a name and a value, schema, state change and
+    transaction state one length-encoded string; GTIDS an encoding byte,
+    then one)."""
+    return bytes([kind]) + lenenc_str(data)
+
+
 def sysvar(name, value):
     """One system variable tracker entry: type 0, then name and value."""
-    data = lenenc_str(name) + lenenc_str(value)
-    return b"\x00" + lenenc_str(data)
+    return entry(0, lenenc_str(name) + lenenc_str(value))
 
 
 # What the Nth COMMIT's OK packet carries after its info string (None: no
@@ -61,20 +68,13 @@ CASES = [
     sysvar(b"last_gtid", b"1-" * 40 + b"1"),                 # 3 too long
     sysvar(b"last_gtid", b"1--2"),                           # 4 empty part
     sysvar(b"last_gtidx", b"0-1-8"),                         # 5 another name
-    b"\x00" + lenenc_str(lenenc_str(b"last_gtid")),          # 6 name, no value
-    b"\x00" + lenenc_str(lenenc_str(b"last_gtid") + b"\x0a0-1"),  # 7 value cut short
+    entry(0, lenenc_str(b"last_gtid")),                      # 6 name, no value
+    entry(0, lenenc_str(b"last_gtid") + b"\x0a0-1"),         # 7 value cut short
     b"\x00\xfc\xff\xff" + sysvar(b"last_gtid", b"0-1-9"),    # 8 entry longer than the packet
     sysvar(b"autocommit", b"ON") + b"\x05\x01",              # 9 a trailing entry cut short
     None,                                                    # 10 nothing tracked
     sysvar(b"character_set_client", b"utf8mb4") + sysvar(b"last_gtid", b"3-2-11"),  # 11 good, second
 ]
-
-
-def entry(kind, data):
-    """One session state entry of another type: type byte, then its data
-    length-encoded (schema, state change and transaction state hold one
-    length-encoded string; GTIDS an encoding byte, then one)."""
-    return bytes([kind]) + lenenc_str(data)
 
 
 # (affected rows, insert id, info or None for none at all, session state)
