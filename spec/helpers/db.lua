@@ -18,6 +18,27 @@ function _M.engine(options, url)
   return fsdb.engine.new(url or _M.url, options)
 end
 
+local unpack = table.unpack or unpack -- LuaJIT: unpack
+
+--- Runs fn as a coroutine of a cqueues controller, as an application on
+--- the cqueues transport does; returns what fn returned, raises its error.
+function _M.in_cqueues(fn)
+  local loop, out = require("cqueues").new(), nil
+  loop:wrap(function()
+    out = (function(...) return { n = select("#", ...), ... } end)(fn())
+  end)
+  local ok, err = loop:loop()
+  if not ok then error(err, 0) end
+  return unpack(out, 1, out.n)
+end
+
+--- fn as it must run on transport: in a cqueues controller for the cqueues
+--- one, plainly for libmariadb.
+function _M.within_loop(transport, fn)
+  if transport ~= "cqueues" then return fn() end
+  return _M.in_cqueues(fn)
+end
+
 --- Root engine (for KILL, SET GLOBAL, processlist).
 function _M.root(options)
   return fsdb.engine.new(_M.root_url, options)

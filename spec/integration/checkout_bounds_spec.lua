@@ -15,17 +15,7 @@ local POOL_TIMEOUT, SLACK = 2, 1.2 -- the bound: pool_timeout + 20%
 local transports = { "libmariadb" }
 if pcall(require, "cqueues") then transports[#transports + 1] = "cqueues" end
 
--- Runs fn inside a cqueues controller for the cqueues transport (as an
--- application would), plainly for libmariadb.
-local function within_loop(transport, fn)
-  if transport ~= "cqueues" then return fn() end
-  local cqueues = require("cqueues")
-  local loop, out = cqueues.new(), nil
-  loop:wrap(function() out = { fn() } end)
-  local ok, err = loop:loop()
-  if not ok then error(err, 0) end
-  return (table.unpack or unpack)(out)
-end
+local within_loop = db.within_loop
 
 for _, transport in ipairs(transports) do
   describe("checkout bounded by pool_timeout (" .. transport .. ") #mariadb", function()

@@ -8,6 +8,7 @@
 -- (codec.c) reads the tracker itself; OK packets with an info string and
 -- other tracker types keep their affected rows and insert id.
 local fsdb = require("fsdb")
+local db = require("helpers.db")
 local h = require("support.hardening")
 
 -- The helper runs outside the sanitizers of `make asan`.
@@ -36,15 +37,7 @@ end
 for _, transport in ipairs({ "libmariadb", "cqueues" }) do
   local codec = transport ~= "libmariadb"
 
-  -- fn as it must run on this transport: a coroutine of a cqueues
-  -- controller for the codec one.
-  local function run(fn)
-    if not codec then return fn() end
-    local loop = require("cqueues").new()
-    loop:wrap(fn)
-    local ok, err = loop:loop()
-    if not ok then error(err, 0) end
-  end
+  local function run(fn) return db.within_loop(transport, fn) end
 
   local function engine(port)
     local url = ("mysql://fsdb@127.0.0.1:%d/fsdb_test?ssl_mode=DISABLED"):format(port)

@@ -147,18 +147,15 @@ describe("numbers under a comma-decimal locale #mariadb", function()
   end)
 
   it("so does the cqueues transport's pool", function()
-    local cqueues = require("cqueues")
     local e = require("fsdb").engine.new(db.url, { transport = "cqueues", pool_size = 1,
       max_overflow = 0, pool_timeout = 0.25 })
     finally(function() e:dispose() end)
     local got
-    local loop = cqueues.new()
-    loop:wrap(function()
+    db.in_cqueues(function()
       local held = assert(e:connect())
       got = { e:connect() }
       held:close()
     end)
-    assert(loop:loop())
     assert.is_nil(got[1])
     assert.are.equal(9002, got[3])
     assert.matches("timeout 0.25", got[2], 1, true)

@@ -9,6 +9,7 @@
 -- (session tracking of last_gtid) instead of a SELECT @@last_gtid.
 local fsdb = require("fsdb")
 local cluster = require("helpers.cluster")
+local in_cqueues = require("helpers.db").in_cqueues
 local th = require("fsdb_testhelper")
 
 describe("read replicas #mariadb #cluster", function()
@@ -111,14 +112,6 @@ describe("read replicas #mariadb #cluster", function()
     assert.are.equal(0, tracked_cost)
     assert.are.equal(2 * N, e:status().replica_reads + untracked:status().replica_reads)
   end)
-
-  -- Runs fn as a coroutine of a cqueues controller; raises its error.
-  local function in_cqueues(fn)
-    local loop = require("cqueues").new()
-    loop:wrap(fn)
-    local ok, err = loop:loop()
-    if not ok then error(err, 0) end
-  end
 
   it("the cqueues transport reads the GTID from COMMIT's OK packet too: 50 commits cost no SELECT", function()
     local e = engine({ transport = "cqueues" })
